@@ -1,0 +1,64 @@
+#pragma once
+/// \file autograd/node.hpp
+/// \brief Graph nodes and how an op records one: `record(op, inputs, output, backward)`.
+///
+/// Every op follows the same three beats (flashlight's pattern):
+/// \code
+///   Tensor tanh(const Tensor& x) {
+///     Tensor y = unary_kernel(UnaryOp::tanh, x);                    // 1. compute via the backend
+///     return record("tanh", {x}, y, [x = x.detach(), y = y.detach()](
+///                                      const Tensor& upstream, GradientSink& grads) {
+///       grads.add(0, unary_backward_kernel(UnaryOp::tanh, x, y, upstream));  // 2. local × upstream
+///     });                                                            // 3. return the output
+///   }
+/// \endcode
+/// The closure must not capture the output tensor itself (that would make a reference cycle):
+/// capture `y.detach()`, which shares the data without the node.
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.hpp"
+
+namespace gradlab {
+
+/// Where a backward closure delivers the gradient of each of its node's inputs.
+class GradientSink {
+ public:
+  /// Wraps the node's inputs.
+  explicit GradientSink(const std::vector<Tensor>& inputs) : inputs_(inputs) {}
+  /// True when input `i` wants a gradient (skip the work otherwise).
+  bool needs(std::size_t i) const;
+  /// Adds `gradient` (same shape as input `i`) to input `i`'s upstream gradient.
+  void add(std::size_t i, const Tensor& gradient);
+
+ private:
+  const std::vector<Tensor>& inputs_;
+};
+
+/// Maps the upstream gradient (d loss / d output) to the inputs' gradients.
+using BackwardFunction = std::function<void(const Tensor& upstream, GradientSink& grads)>;
+
+/// One recorded operation: its inputs and its backward closure.
+struct Node {
+  std::string op;             ///< The op's name, e.g. "matmul".
+  std::vector<Tensor> inputs;  ///< The tensors the op read (edges of the graph).
+  BackwardFunction backward;   ///< local gradient × upstream gradient, per input.
+};
+
+/// Attaches a node to `output` when grad mode is on and some input requires a gradient; returns
+/// `output` either way.
+Tensor record(const char* op, std::vector<Tensor> inputs, Tensor output,
+              BackwardFunction backward);
+
+/// True when grad mode is on and at least one of `inputs` requires a gradient.
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+
+/// The tensors of the graph ending at `root`, inputs before the ops that use them (iterative
+/// depth-first search; no recursion, so graphs of any depth work).
+std::vector<Tensor> topological_order(const Tensor& root);
+
+}  // namespace gradlab
