@@ -109,7 +109,7 @@ class Backend {
   /// out = inᵀ for a 2-D input: out[j, i] = in[i, j].
   virtual void transpose2d(ConstView in, View out) = 0;
   /// y ← a·x + b·y (both the same shape). Used to accumulate gradients (a = b = 1) and to update
-  /// running averages.
+  /// running averages. With b = 0, y is not read (as in BLAS), so NaNs there are overwritten.
   virtual void axpby(double a, ConstView x, double b, View y) = 0;
 
   // --- elementwise --------------------------------------------------------------------------
@@ -117,7 +117,8 @@ class Backend {
   /// y = f(x; alpha) elementwise, f given by `op`.
   virtual void unary(UnaryOp op, ConstView x, View y, double alpha) = 0;
   /// dx = dy · f′(x; alpha): the local gradient times the upstream gradient. `y` = f(x) is given
-  /// too because some derivatives are cheaper from the output (σ′ = y(1−y), tanh′ = 1 − y²).
+  /// too because some derivatives are cheaper from the output (σ′ = y(1−y), tanh′ = 1 − y²); a
+  /// kernel may read only the one of x and y its derivative needs.
   virtual void unary_backward(UnaryOp op, ConstView x, ConstView y, ConstView dy, View dx,
                               double alpha) = 0;
   /// y = a ∘ b with NumPy broadcasting; y has the broadcast shape.
@@ -170,7 +171,8 @@ class Backend {
 
   /// Batch normalisation in training mode over x [N, C] (per column c):
   /// μ = (1/N) Σ_n x, σ² = (1/N) Σ_n (x − μ)² (biased), x̂ = (x − μ)/√(σ² + eps),
-  /// y = γ x̂ + β. Writes y and the batch statistics μ, σ² ([C] each).
+  /// y = γ x̂ + β. Writes y and the batch statistics μ, σ² ([C] each). In all three batch-norm
+  /// kernels an absent γ means 1 and an absent β means 0.
   virtual void batch_norm_train(ConstView x, ConstView gamma, ConstView beta, double eps, View y,
                                 View mean, View variance) = 0;
   /// Batch normalisation in inference mode: y = γ (x − μ_run)/√(σ²_run + eps) + β.

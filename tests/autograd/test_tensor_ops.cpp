@@ -45,7 +45,7 @@ TEST_CASE("the lecture's f = (x + y) * z at -2, 5, -4 gives -12 and gradients -4
   CHECK(z.grad().item() == 3.0);
 }
 
-TEST_CASE("the lecture's sigmoid neuron gives 0.73 and dw = [-0.20, -0.39, 0.20]") {
+TEST_CASE("the lecture's sigmoid neuron gives 0.73 and dw = (-0.20, -0.39, 0.20)") {
   Tensor w = from({2, -3, -3}, {}, {.dtype = DType::float64, .requires_grad = true});
   Tensor x = from({-1, -2, 1}, {}, {.dtype = DType::float64});  // the 1 multiplies the bias
   Tensor out = sigmoid(sum(w * x));

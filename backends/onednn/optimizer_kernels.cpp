@@ -1,0 +1,120 @@
+// Optimiser updates of the oneDNN backend: fused host loops, one pass over the parameter.
+//
+// Why not primitives: each update is several elementwise steps (Adam: two running averages, two
+// bias corrections, a square root, a division). As oneDNN eltwise/binary primitives that is five
+// to eight passes over memory and as many primitive executions; one fused loop reads each
+// element once. The loops split across OpenMP threads for large parameters.
+#include <cmath>
+#include <string>
+
+#include "backends/onednn/onednn_context.hpp"
+
+namespace gradlab::onednn {
+namespace {
+
+/// Checks that `state` (a gradient or an optimiser buffer) is float32 with the parameter's
+/// shape.
+void require_like_param(const char* kernel, const char* what, ConstView state, View param) {
+  require_float32(kernel, what, state.dtype);
+  require_same_shape(kernel, state.shape, param.shape);
+}
+
+}  // namespace
+
+void sgd_update(View param, ConstView grad, View velocity, double lr, double momentum,
+                bool nesterov) {
+  constexpr const char* kernel = "sgd_update";
+  require_float32(kernel, "param", param.dtype);
+  require_like_param(kernel, "grad", grad, param);
+  float* x = param.as<float>();
+  const float* dx = grad.as<float>();
+  const float rate = static_cast<float>(lr), mu = static_cast<float>(momentum);
+  if (momentum == 0.0) {
+    // x ← x − lr · dx
+    for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) x[i] -= rate * dx[i];
+    });
+    return;
+  }
+  if (!velocity) {
+    throw Error("onednn backend: sgd_update: momentum " + std::to_string(momentum) +
+                " needs a velocity buffer");
+  }
+  require_like_param(kernel, "velocity", velocity, param);
+  float* v = velocity.as<float>();
+  for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const float previous = v[i];
+      v[i] = mu * v[i] - rate * dx[i];  // v ← μ v − lr · dx
+      // momentum: x ← x + v;  Nesterov: x ← x − μ v_prev + (1 + μ) v
+      x[i] += nesterov ? -mu * previous + (1.0f + mu) * v[i] : v[i];
+    }
+  });
+}
+
+void adagrad_update(View param, ConstView grad, View cache, double lr, double eps) {
+  constexpr const char* kernel = "adagrad_update";
+  require_float32(kernel, "param", param.dtype);
+  require_like_param(kernel, "grad", grad, param);
+  require_like_param(kernel, "cache", cache, param);
+  float* x = param.as<float>();
+  const float* dx = grad.as<float>();
+  float* c = cache.as<float>();
+  const float rate = static_cast<float>(lr), epsilon = static_cast<float>(eps);
+  for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      c[i] += dx[i] * dx[i];                              // cache ← cache + dx²
+      x[i] -= rate * dx[i] / (std::sqrt(c[i]) + epsilon);  // x ← x − lr · dx / (√cache + eps)
+    }
+  });
+}
+
+void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay,
+                    double eps) {
+  constexpr const char* kernel = "rmsprop_update";
+  require_float32(kernel, "param", param.dtype);
+  require_like_param(kernel, "grad", grad, param);
+  require_like_param(kernel, "cache", cache, param);
+  float* x = param.as<float>();
+  const float* dx = grad.as<float>();
+  float* c = cache.as<float>();
+  const float rate = static_cast<float>(lr), rho = static_cast<float>(decay),
+              epsilon = static_cast<float>(eps);
+  for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      c[i] = rho * c[i] + (1.0f - rho) * dx[i] * dx[i];  // cache ← ρ cache + (1 − ρ) dx²
+      x[i] -= rate * dx[i] / (std::sqrt(c[i]) + epsilon);
+    }
+  });
+}
+
+void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1,
+                 double beta2, double eps, std::int64_t t) {
+  constexpr const char* kernel = "adam_update";
+  require_float32(kernel, "param", param.dtype);
+  require_like_param(kernel, "grad", grad, param);
+  require_like_param(kernel, "m", m, param);
+  require_like_param(kernel, "v", v, param);
+  if (t < 1) throw Error("onednn backend: adam_update: step t must be ≥ 1, got " + std::to_string(t));
+  float* x = param.as<float>();
+  const float* dx = grad.as<float>();
+  float* pm = m.as<float>();
+  float* pv = v.as<float>();
+  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+  // 1 − β is formed in double: in float, 1 − 0.999f is off by 1.3e-5 relative.
+  const float one_minus_b1 = static_cast<float>(1.0 - beta1), one_minus_b2 = static_cast<float>(1.0 - beta2);
+  // The bias corrections 1/(1 − βᵗ), computed once in double.
+  const float correction1 = static_cast<float>(1.0 / (1.0 - std::pow(beta1, double(t))));
+  const float correction2 = static_cast<float>(1.0 / (1.0 - std::pow(beta2, double(t))));
+  const float rate = static_cast<float>(lr), epsilon = static_cast<float>(eps);
+  for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      pm[i] = b1 * pm[i] + one_minus_b1 * dx[i];          // m ← β₁m + (1−β₁)dx
+      pv[i] = b2 * pv[i] + one_minus_b2 * dx[i] * dx[i];  // v ← β₂v + (1−β₂)dx²
+      const float m_hat = pm[i] * correction1, v_hat = pv[i] * correction2;
+      x[i] -= rate * m_hat / (std::sqrt(v_hat) + epsilon);
+    }
+  });
+}
+
+}  // namespace gradlab::onednn

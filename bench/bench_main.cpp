@@ -1,0 +1,215 @@
+// gradlab_bench: runs the Google Benchmark suite, then prints a table a learner can read without
+// explanation (ms per training step, speed-up over the reference backend, and optionally the
+// same steps in PyTorch), and writes it as JSON on request.
+//
+//   gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]
+//                 [any --benchmark_* flag of Google Benchmark]
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.hpp"
+#include "registration.hpp"
+#include "workloads.hpp"
+
+namespace {
+
+using gradlab::bench::Configuration;
+
+// Keeps the console output of Google Benchmark and remembers milliseconds per iteration.
+class CollectingReporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> milliseconds;
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.iterations > 0 && run.run_type == Run::RT_Iteration) {
+        milliseconds[run.benchmark_name()] = 1000.0 * run.real_accumulated_time / double(run.iterations);
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+struct Flags {
+  int threads = 0;
+  std::string json_path;
+  bool vs_pytorch = false;
+  bool quick = false;
+  bool steps_only = false;
+};
+
+nlohmann::json run_pytorch(int threads, bool quick) {
+  std::string command = fmt::format("/usr/bin/python3 {}/bench/pytorch_peer.py --threads {} --min-seconds {}",
+                                    GRADLAB_SOURCE_DIR, threads, quick ? 0.2 : 1.0);
+  std::cerr << "running the PyTorch peer: " << command << "\n";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) return {{"error", "could not start /usr/bin/python3"}};
+  std::string output;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe.get()) != nullptr) output += buffer;
+  try {
+    return nlohmann::json::parse(output);
+  } catch (const std::exception&) {
+    return {{"error", "the PyTorch peer printed no result (is python3-torch installed?)"}};
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  std::vector<char*> passed{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    std::string argument = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "gradlab_bench: " << argument << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (argument == "--threads") {
+      try {
+        flags.threads = std::stoi(value());
+      } catch (const std::exception&) {
+        std::cerr << "gradlab_bench: --threads needs a positive integer\n";
+        return 2;
+      }
+    } else if (argument == "--json") {
+      flags.json_path = value();
+    } else if (argument == "--vs-pytorch") {
+      flags.vs_pytorch = true;
+    } else if (argument == "--quick") {
+      flags.quick = true;
+    } else if (argument == "--steps-only") {
+      flags.steps_only = true;
+    } else if (argument == "--help" || argument == "-h") {
+      std::cout << "gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]\n"
+                   "  --threads N     threads for oneDNN and OpenBLAS (default: all cores)\n"
+                   "  --json FILE     also write the results as JSON\n"
+                   "  --vs-pytorch    add the same training steps in PyTorch (python3-torch)\n"
+                   "  --quick         short runs (less precise)\n"
+                   "  --steps-only    only the whole training steps, not the per-op benchmarks\n"
+                   "  --benchmark_*   any Google Benchmark flag, e.g. --benchmark_filter=wide\n";
+      return 0;
+    } else {
+      passed.push_back(argv[i]);
+    }
+  }
+  try {
+    gradlab::set_num_threads(flags.threads > 0 ? flags.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  } catch (const gradlab::Error& error) {
+    std::cerr << "gradlab_bench: --threads: " << error.what() << "\n";
+    return 2;
+  }
+  std::string min_time = "--benchmark_min_time=0.05";
+  if (flags.quick) passed.push_back(min_time.data());
+
+  std::vector<std::string> backends = gradlab::available_backends();
+  std::vector<Configuration> configurations;
+  for (const std::string& name : backends) {
+    configurations.push_back({name, "f32"});
+    if (name == "onednn") configurations.push_back({name, "bf16"});
+  }
+  if (!flags.steps_only) gradlab::bench::register_op_benchmarks(backends);
+  gradlab::bench::register_training_benchmarks(configurations);
+
+  std::cout << "gradlab bench | threads " << gradlab::num_threads() << "\n";
+  for (const std::string& name : backends) {
+    std::cout << "  " << name << ": " << gradlab::backend_named(name).description() << "\n";
+  }
+  int passed_count = static_cast<int>(passed.size());
+  benchmark::Initialize(&passed_count, passed.data());
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+
+  nlohmann::json pytorch;
+  std::map<std::string, double> torch_ms;  // "<workload>/<precision>" → ms
+  if (flags.vs_pytorch) {
+    pytorch = run_pytorch(gradlab::num_threads(), flags.quick);
+    if (pytorch.contains("results")) {
+      for (const auto& row : pytorch["results"]) {
+        torch_ms[row["workload"].get<std::string>() + "/" + row["precision"].get<std::string>()] = row["ms_per_step"];
+      }
+    } else {
+      std::cerr << "PyTorch column skipped: " << pytorch.value("error", std::string("unknown error")) << "\n";
+    }
+  }
+
+  // --- the table ---------------------------------------------------------------------------
+  nlohmann::json json;
+  json["threads"] = gradlab::num_threads();
+  for (const std::string& name : backends) json["backends"][name] = gradlab::backend_named(name).description();
+  std::cout << "\nWhole training step (forward + backward + SGD momentum), milliseconds per step:\n";
+  std::cout << fmt::format("  {:<16} {:<18} {:>10} {:>14} {:>12} {:>14}\n", "workload", "backend/precision",
+                           "ms/step", "vs reference", "PyTorch ms", "ours/PyTorch");
+  for (const auto& workload : gradlab::bench::workloads()) {
+    auto reference = reporter.milliseconds.find("step/" + workload.name + "/reference/f32");
+    for (const Configuration& configuration : configurations) {
+      auto found = reporter.milliseconds.find("step/" + workload.name + "/" + configuration.backend + "/" +
+                                              configuration.precision);
+      if (found == reporter.milliseconds.end()) continue;
+      double ms = found->second;
+      std::string speedup = reference != reporter.milliseconds.end() ? fmt::format("{:.2f}x", reference->second / ms) : "-";
+      auto torch = torch_ms.find(workload.name + "/" + configuration.precision);
+      std::string torch_text = torch != torch_ms.end() ? fmt::format("{:.2f}", torch->second) : "-";
+      std::string ratio = torch != torch_ms.end() ? fmt::format("{:.2f}", ms / torch->second) : "-";
+      std::cout << fmt::format("  {:<16} {:<18} {:>10.2f} {:>14} {:>12} {:>14}\n", workload.name,
+                               configuration.backend + " " + configuration.precision, ms, speedup, torch_text, ratio);
+      json["steps"].push_back({{"workload", workload.name},
+                               {"backend", configuration.backend},
+                               {"precision", configuration.precision},
+                               {"ms_per_step", ms},
+                               {"pytorch_ms_per_step", torch != torch_ms.end() ? nlohmann::json(torch->second) : nlohmann::json()}});
+    }
+  }
+  std::cout << "  (speed-up is reference f32 time / this time; ours/PyTorch below 1 means gradlab is faster)\n";
+
+  bool printed_overhead_header = false;
+  for (const std::string& name : backends) {
+    auto found = reporter.milliseconds.find("overhead/" + name + "/tanh-chain 4x4 (300 ops)");
+    if (found == reporter.milliseconds.end()) continue;
+    if (!printed_overhead_header) {
+      std::cout << "\nFramework overhead per op (4x4 tensors, tanh(h*1.01+0.1) x100 + backward, time / 300):\n";
+      printed_overhead_header = true;
+    }
+    double microseconds = found->second * 1000.0 / 300.0;
+    std::cout << fmt::format("  {:<12} {:>8.3f} us per op\n", name, microseconds);
+    json["overhead_us_per_op"][name] = microseconds;
+  }
+
+  bool printed_ops_header = false;
+  for (const auto& [name, ms] : reporter.milliseconds) {
+    if (name.rfind("op/", 0) != 0) continue;
+    if (!printed_ops_header) {
+      std::cout << "\nPer op, microseconds (see the Google Benchmark lines above for every op):\n";
+      printed_ops_header = true;
+    }
+    std::cout << fmt::format("  {:<64} {:>12.1f}\n", name.substr(3), ms * 1000.0);
+    json["ops_us"][name.substr(3)] = ms * 1000.0;
+  }
+  if (!pytorch.is_null()) json["pytorch"] = pytorch;
+
+  if (!flags.json_path.empty()) {
+    std::ofstream out(flags.json_path);
+    if (!out) {
+      std::cerr << "gradlab_bench: cannot write " << flags.json_path << "\n";
+      return 1;
+    }
+    out << json.dump(2) << "\n";
+    std::cout << "\nJSON written to " << flags.json_path << "\n";
+  }
+  return 0;
+}

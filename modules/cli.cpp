@@ -1,0 +1,50 @@
+// The shared program flags: applying them and the banner line.
+#include "modules/cli.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "autograd/tensor.hpp"
+#include "backends/backend.hpp"
+
+namespace gradlab::cli {
+
+std::string default_backend() {
+  if (const char* name = std::getenv("GRADLAB_BACKEND"); name != nullptr && *name != '\0') return name;
+  auto names = available_backends();
+  return std::find(names.begin(), names.end(), "onednn") != names.end() ? "onednn" : "reference";
+}
+
+void apply(CommonOptions& options) {
+  if (options.backend.empty()) options.backend = default_backend();
+  try {
+    set_backend(options.backend);
+  } catch (const Error& error) {
+    throw Error(std::string("--backend: ") + error.what());
+  }
+  set_precision(parse_precision(options.precision));
+  int threads = options.threads > 0 ? options.threads
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  set_num_threads(threads);
+  manual_seed(options.seed);
+}
+
+std::string runtime_banner() {
+  Backend& active = backend();
+  return "gradlab | backend " + active.name() + " (" + active.description() + ") | precision " +
+         precision_name(precision()) + " | threads " + std::to_string(num_threads());
+}
+
+void pause_point(const CommonOptions& options, const std::string& next_step) {
+  if (!options.pause) return;
+  std::cout << "\n[press Enter to continue: " << next_step << "]" << std::flush;
+  std::string ignored;
+  std::getline(std::cin, ignored);
+}
+
+}  // namespace gradlab::cli

@@ -1,0 +1,188 @@
+// Optimisers: validation and bookkeeping here, the arithmetic in the backend's update kernels.
+// State tensors live in vectors parallel to the parameter list and are made on first use.
+
+#include "modules/optim.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <unordered_set>
+
+#include "backends/backend.hpp"
+
+namespace gradlab::optim {
+
+namespace {
+
+void check_rate(double value, const char* owner, const char* what) {
+  if (!(value > 0.0) || !std::isfinite(value))
+    throw Error(fmt::format("{}: {} must be positive and finite, got {}", owner, what, value));
+}
+
+void check_unit_interval(double value, const char* owner, const char* what) {
+  if (!(value >= 0.0 && value < 1.0))
+    throw Error(fmt::format("{}: {} must lie in [0, 1), got {}", owner, what, value));
+}
+
+}  // namespace
+
+// --- Optimizer ----------------------------------------------------------------------------
+
+Optimizer::Optimizer(std::vector<Tensor> parameters, double lr) : lr_(lr) {
+  check_rate(lr, "optimizer", "the learning rate");
+  std::unordered_set<const TensorImpl*> seen;
+  for (Tensor& p : parameters) {
+    if (!p.defined()) throw Error("optimizer: a parameter is undefined");
+    if (p.dtype() == DType::int64)
+      throw Error(fmt::format(
+          "optimizer: parameter of shape {} is int64; only float tensors can be learned",
+          shape_string(p.shape())));
+    if (seen.insert(p.impl().get()).second) parameters_.push_back(p);
+  }
+}
+
+Optimizer::~Optimizer() = default;
+
+void Optimizer::zero_grad() {
+  for (const Tensor& p : parameters_) p.zero_grad();
+}
+
+void Optimizer::set_lr(double lr) {
+  // 0 is allowed here: a decaying schedule may underflow to it after many epochs.
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw Error(fmt::format("optimizer: the learning rate must be finite and ≥ 0, got {}", lr));
+  lr_ = lr;
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;  // an update is not part of any model's computation
+  for (std::size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    if (!p.requires_grad()) continue;  // frozen
+    Tensor g = p.grad();
+    if (!g.defined()) continue;  // did not take part in the last backward pass
+    if (g.shape() != p.shape() || g.dtype() != p.dtype())
+      throw Error(fmt::format("optimizer: parameter {} ({}) has a gradient {} ({})",
+                              shape_string(p.shape()), dtype_name(p.dtype()),
+                              shape_string(g.shape()), dtype_name(g.dtype())));
+    update(i, p, g);
+  }
+}
+
+Tensor Optimizer::zeros_like(const Tensor& parameter) {
+  return zeros(parameter.shape(), {.dtype = parameter.dtype()});
+}
+
+// --- SGD ----------------------------------------------------------------------------------
+
+SGD::SGD(std::vector<Tensor> parameters, const SGDOptions& options)
+    : Optimizer(std::move(parameters), options.lr), options_(options) {
+  check_unit_interval(options.momentum, "SGD", "momentum");
+  if (options.nesterov && options.momentum == 0.0)
+    throw Error("SGD: Nesterov momentum needs momentum > 0");
+  velocity_.resize(this->parameters().size());
+}
+
+void SGD::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
+  View velocity;  // absent for plain SGD
+  if (options_.momentum > 0.0) {
+    if (!velocity_[index].defined()) velocity_[index] = zeros_like(parameter);
+    velocity = velocity_[index].mutable_view();
+  }
+  backend().sgd_update(parameter.mutable_view(), gradient.view(), velocity, lr(), options_.momentum,
+                       options_.nesterov);
+}
+
+// --- AdaGrad ------------------------------------------------------------------------------
+
+AdaGrad::AdaGrad(std::vector<Tensor> parameters, const AdaGradOptions& options)
+    : Optimizer(std::move(parameters), options.lr), options_(options) {
+  check_rate(options.eps, "AdaGrad", "eps");
+  cache_.resize(this->parameters().size());
+}
+
+void AdaGrad::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
+  if (!cache_[index].defined()) cache_[index] = zeros_like(parameter);
+  backend().adagrad_update(parameter.mutable_view(), gradient.view(), cache_[index].mutable_view(),
+                           lr(), options_.eps);
+}
+
+// --- RMSProp ------------------------------------------------------------------------------
+
+RMSProp::RMSProp(std::vector<Tensor> parameters, const RMSPropOptions& options)
+    : Optimizer(std::move(parameters), options.lr), options_(options) {
+  check_unit_interval(options.decay, "RMSProp", "decay");
+  check_rate(options.eps, "RMSProp", "eps");
+  cache_.resize(this->parameters().size());
+}
+
+void RMSProp::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
+  if (!cache_[index].defined()) cache_[index] = zeros_like(parameter);
+  backend().rmsprop_update(parameter.mutable_view(), gradient.view(), cache_[index].mutable_view(),
+                           lr(), options_.decay, options_.eps);
+}
+
+// --- Adam ---------------------------------------------------------------------------------
+
+Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
+    : Optimizer(std::move(parameters), options.lr), options_(options) {
+  check_unit_interval(options.beta1, "Adam", "beta1");
+  check_unit_interval(options.beta2, "Adam", "beta2");
+  check_rate(options.eps, "Adam", "eps");
+  m_.resize(this->parameters().size());
+  v_.resize(this->parameters().size());
+  t_.assign(this->parameters().size(), 0);
+}
+
+void Adam::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
+  if (!m_[index].defined()) {
+    m_[index] = zeros_like(parameter);
+    v_[index] = zeros_like(parameter);
+  }
+  const std::int64_t t = ++t_[index];
+  backend().adam_update(parameter.mutable_view(), gradient.view(), m_[index].mutable_view(),
+                        v_[index].mutable_view(), lr(), options_.beta1, options_.beta2,
+                        options_.eps, t);
+}
+
+// --- schedules ----------------------------------------------------------------------------
+
+LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
+LRScheduler::~LRScheduler() = default;
+
+void LRScheduler::step() {
+  ++epoch_;
+  optimizer_.set_lr(lr_at(epoch_));
+}
+
+StepDecay::StepDecay(Optimizer& optimizer, const StepDecayOptions& options)
+    : LRScheduler(optimizer), options_(options) {
+  if (options.step_size <= 0)
+    throw Error(fmt::format("StepDecay: step_size must be positive, got {}", options.step_size));
+  if (!(options.gamma > 0.0 && options.gamma <= 1.0))
+    throw Error(fmt::format("StepDecay: gamma must lie in (0, 1], got {}", options.gamma));
+}
+
+double StepDecay::lr_at(std::int64_t t) const {
+  return base_lr() * std::pow(options_.gamma, static_cast<double>(t / options_.step_size));
+}
+
+ExponentialDecay::ExponentialDecay(Optimizer& optimizer, double k) : LRScheduler(optimizer), k_(k) {
+  if (!(k >= 0.0) || !std::isfinite(k))
+    throw Error(fmt::format("ExponentialDecay: k must be finite and ≥ 0, got {}", k));
+}
+
+double ExponentialDecay::lr_at(std::int64_t t) const {
+  return base_lr() * std::exp(-k_ * static_cast<double>(t));
+}
+
+InverseTimeDecay::InverseTimeDecay(Optimizer& optimizer, double k) : LRScheduler(optimizer), k_(k) {
+  if (!(k >= 0.0) || !std::isfinite(k))
+    throw Error(fmt::format("InverseTimeDecay: k must be finite and ≥ 0, got {}", k));
+}
+
+double InverseTimeDecay::lr_at(std::int64_t t) const {
+  return base_lr() / (1.0 + k_ * static_cast<double>(t));
+}
+
+}  // namespace gradlab::optim

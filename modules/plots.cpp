@@ -1,0 +1,394 @@
+// Plots: CSV + gnuplot script + PNG, the no-gnuplot fallback, activation capture, sparklines.
+#include "modules/plots.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+
+namespace gradlab::plots {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// How running a program ended.
+struct RunStatus {
+  bool started = false;  // the program could be started at all
+  int exit_code = -1;    // its exit status when it ended normally
+  std::string error;     // why it could not be started
+};
+
+// Runs `program` with `arguments` in `directory`, its stdout and stderr appended to `log_path`
+// (no shell, so no quoting problems with odd file names).
+RunStatus run_program(const std::string& program, const std::vector<std::string>& arguments,
+                      const fs::path& directory, const fs::path& log_path) {
+  RunStatus status;
+  std::vector<std::string> storage{program};
+  storage.insert(storage.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (std::string& argument : storage) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  const std::string dir = directory.empty() ? std::string(".") : directory.string();
+  posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
+  const std::string log = fs::absolute(log_path).string();
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int error = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) {
+    status.error = std::strerror(error);
+    return status;
+  }
+  status.started = true;
+  int wait_status = 0;
+  while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(wait_status)) status.exit_code = WEXITSTATUS(wait_status);
+  return status;
+}
+
+std::ofstream open_for_writing(const fs::path& path) {
+  if (path.has_parent_path()) {
+    std::error_code error;
+    fs::create_directories(path.parent_path(), error);
+    if (error) throw Error(fmt::format("plots: cannot create the folder '{}': {}", path.parent_path().string(), error.message()));
+  }
+  std::ofstream file(path);
+  if (!file) throw Error(fmt::format("plots: cannot write '{}'", path.string()));
+  return file;
+}
+
+// The common preamble of every script: PNG output beside the script.
+std::string script_header(const PlotResult& files, const PlotSettings& settings, const std::string& title) {
+  return fmt::format(
+      "# gnuplot script written by gradlab. Change it and rerun:  cd {} && gnuplot {}\n"
+      "set terminal pngcairo size {},{} enhanced font 'DejaVu Sans,10'\n"
+      "set output '{}'\n"
+      "set datafile separator ','\n"
+      "set title \"{}\"\n"
+      "set grid\n",
+      files.script.parent_path().empty() ? std::string(".") : files.script.parent_path().string(),
+      files.script.filename().string(), settings.width, settings.height, files.png.filename().string(), title);
+}
+
+PlotResult file_names(const fs::path& png) {
+  if (png.filename().empty()) throw Error("plots: the picture path '" + png.string() + "' has no file name");
+  PlotResult files;
+  files.png = png;
+  files.csv = fs::path(png).replace_extension(".csv");
+  files.script = fs::path(png).replace_extension(".gp");
+  return files;
+}
+
+// Writes the script, runs gnuplot on it and checks the picture. Never throws for gnuplot itself.
+PlotResult draw(PlotResult files, const std::string& script, const PlotSettings& settings) {
+  open_for_writing(files.script) << script;
+  std::error_code ignored;
+  fs::remove(files.png, ignored);
+  const fs::path log = fs::path(files.png).replace_extension(".gnuplot.log");
+  const RunStatus status = run_program(settings.gnuplot, {files.script.filename().string()},
+                                       files.script.parent_path(), log);
+  const std::string what = files.csv.filename().string() + " and " + files.script.filename().string();
+  if (!status.started) {
+    fs::remove(log, ignored);
+    files.note = fmt::format("no picture: gnuplot ('{}') could not be started ({}); wrote {} — install "
+                             "gnuplot-nox to get {}",
+                             settings.gnuplot, status.error, what, files.png.filename().string());
+    return files;
+  }
+  const bool has_png = fs::exists(files.png, ignored) && fs::file_size(files.png, ignored) > 0;
+  if (status.exit_code != 0 || !has_png) {
+    files.note = fmt::format("no picture: gnuplot exited with status {} (see {}); wrote {}", status.exit_code,
+                             log.string(), what);
+    return files;
+  }
+  // Keep the log only when gnuplot said something worth reading.
+  if (fs::exists(log, ignored) && fs::file_size(log, ignored) == 0) fs::remove(log, ignored);
+  files.drawn = true;
+  return files;
+}
+
+std::string csv_number(double value) {
+  return std::isfinite(value) ? fmt::format("{:.9g}", value) : std::string("nan");
+}
+
+}  // namespace
+
+std::string default_gnuplot_command() {
+  const char* command = std::getenv("GRADLAB_GNUPLOT");
+  return command != nullptr && *command != '\0' ? command : "gnuplot";
+}
+
+bool gnuplot_available(const PlotSettings& settings) {
+  const fs::path log = fs::temp_directory_path() / fmt::format("gradlab-gnuplot-check-{}.log", ::getpid());
+  const RunStatus status = run_program(settings.gnuplot, {"--version"}, fs::temp_directory_path(), log);
+  std::error_code ignored;
+  fs::remove(log, ignored);
+  return status.started && status.exit_code == 0;
+}
+
+PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png, const PlotSettings& settings) {
+  PlotResult files = file_names(png);
+  // Moving average over about 2% of the run (at least 1), to see the trend through the noise of
+  // the mini-batches.
+  const std::size_t window = std::max<std::size_t>(1, loss.size() / 50);
+  {
+    auto csv = open_for_writing(files.csv);
+    csv << "iteration,loss,moving_average\n";
+    double sum = 0.0;
+    std::size_t finite = 0;
+    for (std::size_t i = 0; i < loss.size(); ++i) {
+      if (std::isfinite(loss[i])) { sum += loss[i]; ++finite; }
+      if (i >= window && std::isfinite(loss[i - window])) { sum -= loss[i - window]; --finite; }
+      csv << i + 1 << ',' << csv_number(loss[i]) << ',' << (finite > 0 ? csv_number(sum / static_cast<double>(finite)) : "nan")
+          << '\n';
+    }
+  }
+  std::string script = script_header(files, settings, "Training loss");
+  script += fmt::format(
+      "set xlabel 'iteration'\nset ylabel 'loss'\n"
+      "plot '{0}' skip 1 using 1:2 with lines lc rgb '#9ecae1' title 'mini-batch loss', \\\n"
+      "     '{0}' skip 1 using 1:3 with lines lw 2 lc rgb '#08519c' title 'moving average ({1} iterations)'\n",
+      files.csv.filename().string(), window);
+  return draw(files, script, settings);
+}
+
+PlotResult accuracy_curves(const std::vector<train::EpochRecord>& epochs, const fs::path& png,
+                           const PlotSettings& settings) {
+  PlotResult files = file_names(png);
+  bool has_validation = false;
+  {
+    auto csv = open_for_writing(files.csv);
+    csv << "epoch,train_accuracy,val_accuracy\n";
+    for (const train::EpochRecord& e : epochs) {
+      has_validation = has_validation || e.val_accuracy >= 0.0;
+      csv << e.epoch << ',' << csv_number(e.train_accuracy) << ','
+          << (e.val_accuracy >= 0.0 ? csv_number(e.val_accuracy) : "nan") << '\n';
+    }
+  }
+  std::string script = script_header(files, settings, "Accuracy (train: fixed training subset)");
+  script += fmt::format(
+      "set xlabel 'epoch'\nset ylabel 'accuracy'\nset key bottom right\nset xtics 1\n"
+      "plot '{0}' skip 1 using 1:2 with linespoints lw 2 pt 7 title 'train'{1}\n",
+      files.csv.filename().string(),
+      has_validation ? fmt::format(", \\\n     '{}' skip 1 using 1:3 with linespoints lw 2 pt 5 title 'validation'",
+                                   files.csv.filename().string())
+                     : std::string());
+  return draw(files, script, settings);
+}
+
+PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios, const fs::path& png,
+                               const PlotSettings& settings) {
+  PlotResult files = file_names(png);
+  // Wide table: one row per measured iteration, one column per parameter (in first-seen order).
+  std::vector<std::string> names;
+  std::map<std::int64_t, std::map<std::string, double>> rows;
+  for (const train::UpdateRatio& r : ratios) {
+    if (std::find(names.begin(), names.end(), r.parameter) == names.end()) names.push_back(r.parameter);
+    rows[r.iteration][r.parameter] = r.ratio;
+  }
+  {
+    auto csv = open_for_writing(files.csv);
+    csv << "iteration";
+    for (const std::string& name : names) csv << ',' << name;
+    csv << '\n';
+    for (const auto& [iteration, values] : rows) {
+      csv << iteration;
+      for (const std::string& name : names) {
+        auto found = values.find(name);
+        // 0 cannot be drawn on a log axis; leave it out.
+        csv << ',' << (found != values.end() && found->second > 0.0 ? csv_number(found->second) : "nan");
+      }
+      csv << '\n';
+    }
+  }
+  std::string script = script_header(files, settings, "Update/weight ratio ||{/Symbol D}{/Symbol q}|| / ||{/Symbol q}|| per parameter");
+  script += "set xlabel 'iteration'\nset ylabel 'ratio'\nset logscale y\nset key outside right\n";
+  script += "plot 1e-3 with lines dt 2 lw 2 lc rgb 'black' title 'target 1e-3'";
+  for (std::size_t i = 0; i < names.size(); ++i)
+    script += fmt::format(", \\\n     '{}' skip 1 using 1:{} with linespoints pt 7 ps 0.5 title '{}'",
+                          files.csv.filename().string(), i + 2, names[i]);
+  script += '\n';
+  return draw(files, script, settings);
+}
+
+PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::string& x_name,
+                                  const std::string& y_name, const fs::path& png, const PlotSettings& settings) {
+  PlotResult files = file_names(png);
+  auto scale_of = [&](const std::string& name) {
+    if (!search.stage_ranges.empty())
+      for (const train::ParameterRange& range : search.stage_ranges.front())
+        if (range.name == name) return range.scale;
+    return train::RangeScale::linear;
+  };
+  {
+    auto csv = open_for_writing(files.csv);
+    csv << x_name << ',' << y_name << ",score,diverged,stage\n";
+    for (const train::TrialResult& trial : search.trials) {
+      auto x = trial.values.find(x_name);
+      auto y = trial.values.find(y_name);
+      if (x == trial.values.end() || y == trial.values.end())
+        throw Error(fmt::format("hyperparameter_scatter: trial {} has no value for '{}' or '{}'", trial.id,
+                                x_name, y_name));
+      csv << csv_number(x->second) << ',' << csv_number(y->second) << ',' << csv_number(trial.outcome.score) << ','
+          << (trial.outcome.diverged ? 1 : 0) << ',' << trial.stage << '\n';
+    }
+  }
+  std::string script = script_header(files, settings, "Hyperparameter search: score by " + x_name + " and " + y_name);
+  script += fmt::format("set xlabel '{}'\nset ylabel '{}'\nset cblabel 'score'\nset palette rgb 33,13,10\n", x_name, y_name);
+  if (scale_of(x_name) == train::RangeScale::log) script += "set logscale x\nset format x '10^{%L}'\n";
+  if (scale_of(y_name) == train::RangeScale::log) script += "set logscale y\nset format y '10^{%L}'\n";
+  script += fmt::format(
+      "plot '{0}' skip 1 using 1:2:($4 == 0 ? $3 : 1/0) with points pt 7 ps 1.5 palette title 'trial', \\\n"
+      "     '{0}' skip 1 using 1:($4 == 1 ? $2 : 1/0) with points pt 2 ps 1.2 lc rgb 'gray50' title 'diverged'\n",
+      files.csv.filename().string());
+  return draw(files, script, settings);
+}
+
+std::vector<LayerActivations> collect_activations(nn::Sequential& net, const Tensor& x) {
+  static const std::set<std::string> activation_types{"Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+                                                      "ELU", "PReLU", "Maxout"};
+  NoGradGuard no_grad;
+  std::vector<LayerActivations> all;
+  std::vector<LayerActivations> activations;
+  Tensor current = x;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    nn::Module& layer = net[i];
+    current = layer.forward(current);
+    LayerActivations record;
+    record.name = fmt::format("layer {} ({})", i, layer.type_name());
+    const std::vector<double> values = current.to_vector();
+    record.values.assign(values.begin(), values.end());
+    if (activation_types.count(layer.type_name()) != 0) activations.push_back(record);
+    if (i + 1 < net.size()) all.push_back(std::move(record));  // the scores are not activations
+  }
+  return activations.empty() ? all : activations;
+}
+
+PlotResult activation_histograms(const std::vector<LayerActivations>& layers, const fs::path& png,
+                                 std::int64_t bins, const PlotSettings& settings) {
+  if (bins < 1) throw Error(fmt::format("activation_histograms: bins must be ≥ 1, got {}", bins));
+  if (layers.empty()) throw Error("activation_histograms: no layers given");
+  PlotResult files = file_names(png);
+  struct Summary {
+    double low = 0, high = 0, mean = 0, std = 0;
+    std::vector<double> fraction;
+  };
+  std::vector<Summary> summaries;
+  for (const LayerActivations& layer : layers) {
+    Summary s;
+    double sum = 0, squares = 0;
+    std::size_t count = 0;
+    s.low = std::numeric_limits<double>::infinity();
+    s.high = -s.low;
+    for (float v : layer.values) {
+      if (!std::isfinite(v)) continue;
+      s.low = std::min<double>(s.low, v);
+      s.high = std::max<double>(s.high, v);
+      sum += v;
+      squares += static_cast<double>(v) * v;
+      ++count;
+    }
+    if (count == 0) { s.low = 0; s.high = 1; }
+    if (s.high - s.low < 1e-12) { s.low -= 0.5; s.high += 0.5; }  // a constant layer: one visible bar
+    s.mean = count > 0 ? sum / static_cast<double>(count) : 0.0;
+    s.std = count > 0 ? std::sqrt(std::max(0.0, squares / static_cast<double>(count) - s.mean * s.mean)) : 0.0;
+    s.fraction.assign(static_cast<std::size_t>(bins), 0.0);
+    const double width = (s.high - s.low) / static_cast<double>(bins);
+    for (float v : layer.values) {
+      if (!std::isfinite(v)) continue;
+      auto bin = static_cast<std::int64_t>((v - s.low) / width);
+      bin = std::clamp<std::int64_t>(bin, 0, bins - 1);
+      s.fraction[static_cast<std::size_t>(bin)] += 1.0;
+    }
+    for (double& f : s.fraction) f /= std::max<double>(1.0, static_cast<double>(count));
+    summaries.push_back(std::move(s));
+  }
+  {
+    auto csv = open_for_writing(files.csv);
+    for (std::size_t l = 0; l < layers.size(); ++l)
+      csv << (l > 0 ? "," : "") << "centre_" << l << ",fraction_" << l;
+    csv << '\n';
+    for (std::int64_t b = 0; b < bins; ++b) {
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        const Summary& s = summaries[l];
+        const double width = (s.high - s.low) / static_cast<double>(bins);
+        csv << (l > 0 ? "," : "") << csv_number(s.low + (static_cast<double>(b) + 0.5) * width) << ','
+            << csv_number(s.fraction[static_cast<std::size_t>(b)]);
+      }
+      csv << '\n';
+    }
+  }
+  const auto count = static_cast<int>(layers.size());
+  const int columns = std::min(count, 4);
+  const int rows = (count + columns - 1) / columns;
+  PlotSettings sized = settings;
+  sized.width = std::max(settings.width, 300 * columns);
+  sized.height = std::max(settings.height / 2, 260 * rows);
+  std::string script = script_header(files, sized, "");
+  script += fmt::format("unset title\nset style fill solid 0.8 noborder\nset key off\nset multiplot layout {},{} "
+                        "title 'Activations per layer (fraction of values per bin)'\n",
+                        rows, columns);
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    script += fmt::format("set title \"{}\\nmean {:.3g}, std {:.3g}\"\nplot '{}' skip 1 using {}:{} with boxes lc rgb '#3182bd'\n",
+                          layers[l].name, summaries[l].mean, summaries[l].std, files.csv.filename().string(),
+                          2 * l + 1, 2 * l + 2);
+  script += "unset multiplot\n";
+  return draw(files, script, sized);
+}
+
+std::string sparkline(const std::vector<double>& values, std::size_t width) {
+  if (values.empty() || width == 0) return "";
+  static const char* const blocks[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  const std::size_t groups = std::min(width, values.size());
+  std::vector<double> means(groups, std::nan(""));
+  for (std::size_t g = 0; g < groups; ++g) {
+    // Group g covers values [g·n/groups, (g+1)·n/groups).
+    const std::size_t begin = g * values.size() / groups;
+    const std::size_t end = (g + 1) * values.size() / groups;
+    double sum = 0.0;
+    std::size_t count = 0;
+    for (std::size_t i = begin; i < end; ++i)
+      if (std::isfinite(values[i])) { sum += values[i]; ++count; }
+    if (count > 0) means[g] = sum / static_cast<double>(count);
+  }
+  double low = std::numeric_limits<double>::infinity();
+  double high = -low;
+  for (double m : means)
+    if (std::isfinite(m)) { low = std::min(low, m); high = std::max(high, m); }
+  std::string line;
+  for (double m : means) {
+    if (!std::isfinite(m)) { line += '!'; continue; }
+    const double t = high > low ? (m - low) / (high - low) : 0.5;
+    line += blocks[std::clamp(static_cast<int>(t * 8.0), 0, 7)];
+  }
+  return line;
+}
+
+std::vector<PlotResult> training_plots(const train::History& history, const fs::path& directory,
+                                       const PlotSettings& settings) {
+  std::vector<PlotResult> results;
+  results.push_back(loss_curve(history.loss, directory / "loss.png", settings));
+  results.push_back(accuracy_curves(history.epochs, directory / "accuracy.png", settings));
+  results.push_back(update_ratio_curves(history.update_ratios, directory / "update_ratios.png", settings));
+  return results;
+}
+
+}  // namespace gradlab::plots

@@ -1,0 +1,474 @@
+// The training loop: mini-batches, the explosion guard, update/weight ratios, best-parameter
+// snapshots, evaluation in batches, and the CSV/JSON logs.
+#include "modules/trainer.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <utility>
+
+#include "autograd/ops.hpp"
+#include "modules/losses.hpp"
+
+namespace gradlab::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Copies rows `order[first .. first + count)` of `source` ([N, ...] contiguous) into the first
+// `count` rows of `target`. Works for every dtype: a row is a run of bytes.
+void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order, std::int64_t first,
+                 std::int64_t count, const Tensor& target) {
+  const std::int64_t rows = source.size(0);
+  const std::size_t row_bytes =
+      static_cast<std::size_t>(source.numel() / std::max<std::int64_t>(rows, 1)) *
+      dtype_size(source.dtype());
+  const auto* from = static_cast<const unsigned char*>(source.raw_data());
+  auto* to = static_cast<unsigned char*>(target.raw_data());
+  for (std::int64_t i = 0; i < count; ++i)
+    std::memcpy(to + static_cast<std::size_t>(i) * row_bytes,
+                from + static_cast<std::size_t>(order[static_cast<std::size_t>(first + i)]) * row_bytes,
+                row_bytes);
+}
+
+// Contiguous rows [begin, begin + count) of `source` as a fresh tensor.
+Tensor copy_rows(const Tensor& source, std::int64_t begin, std::int64_t count) {
+  Shape shape = source.shape();
+  shape[0] = count;
+  Tensor rows = Tensor::empty(shape, source.dtype());
+  const std::size_t row_bytes =
+      static_cast<std::size_t>(source.numel() / std::max<std::int64_t>(source.size(0), 1)) *
+      dtype_size(source.dtype());
+  std::memcpy(rows.raw_data(),
+              static_cast<const unsigned char*>(source.raw_data()) + static_cast<std::size_t>(begin) * row_bytes,
+              static_cast<std::size_t>(count) * row_bytes);
+  return rows;
+}
+
+// Σ x² of a float tensor, accumulated in double.
+double squared_norm(const Tensor& tensor) {
+  double total = 0.0;
+  const std::int64_t n = tensor.numel();
+  if (tensor.dtype() == DType::float32) {
+    const float* x = tensor.data<float>();
+    for (std::int64_t i = 0; i < n; ++i) total += static_cast<double>(x[i]) * x[i];
+  } else if (tensor.dtype() == DType::float64) {
+    const double* x = tensor.data<double>();
+    for (std::int64_t i = 0; i < n; ++i) total += x[i] * x[i];
+  }
+  return total;
+}
+
+// Σ (a − b)² of two float tensors of the same shape and dtype, in double.
+double squared_distance(const Tensor& a, const Tensor& b) {
+  double total = 0.0;
+  const std::int64_t n = a.numel();
+  if (a.dtype() == DType::float32) {
+    const float* x = a.data<float>();
+    const float* y = b.data<float>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double d = static_cast<double>(x[i]) - y[i];
+      total += d * d;
+    }
+  } else if (a.dtype() == DType::float64) {
+    const double* x = a.data<double>();
+    const double* y = b.data<double>();
+    for (std::int64_t i = 0; i < n; ++i) total += (x[i] - y[i]) * (x[i] - y[i]);
+  }
+  return total;
+}
+
+// A copy of the values of some tensors, which can be written back into the same tensors.
+class Snapshot {
+ public:
+  void take(const std::vector<Tensor>& tensors) {
+    originals_ = tensors;
+    copies_.clear();
+    copies_.reserve(tensors.size());
+    for (const Tensor& tensor : tensors) copies_.push_back(tensor.detach().clone());
+  }
+  bool empty() const { return originals_.empty(); }
+  // Writes the saved bytes back in place, so handles held by the optimiser stay valid.
+  void restore() const {
+    for (std::size_t i = 0; i < originals_.size(); ++i)
+      std::memcpy(originals_[i].raw_data(), copies_[i].raw_data(),
+                  static_cast<std::size_t>(originals_[i].numel()) * dtype_size(originals_[i].dtype()));
+  }
+
+ private:
+  std::vector<Tensor> originals_;
+  std::vector<Tensor> copies_;
+};
+
+// Restores a module's train/eval mode at the end of a scope.
+class ModeGuard {
+ public:
+  ModeGuard(nn::Module& model, bool training) : model_(model), previous_(model.is_training()) {
+    model_.train(training);
+  }
+  ~ModeGuard() { model_.train(previous_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  nn::Module& model_;
+  bool previous_;
+};
+
+void check_dataset(const data::Dataset& dataset, const char* role) {
+  if (!dataset.images.defined() || !dataset.labels.defined())
+    throw Error(fmt::format("Trainer: the {} set has no images or labels", role));
+  if (dataset.images.dim() < 2 || dataset.labels.dim() != 1 ||
+      dataset.images.size(0) != dataset.labels.size(0) || dataset.images.size(0) == 0)
+    throw Error(fmt::format("Trainer: the {} set needs images [N, D] and labels [N] with N ≥ 1, got "
+                            "images {} and labels {}",
+                            role, shape_string(dataset.images.shape()),
+                            shape_string(dataset.labels.shape())));
+  if (dataset.labels.dtype() != DType::int64)
+    throw Error(fmt::format("Trainer: the {} labels must be int64, got {}", role,
+                            dtype_name(dataset.labels.dtype())));
+}
+
+std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
+
+}  // namespace
+
+const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::completed: return "completed";
+    case StopReason::loss_not_finite: return "loss_not_finite";
+    case StopReason::loss_exploded: return "loss_exploded";
+    case StopReason::stopped_by_callback: return "stopped_by_callback";
+  }
+  return "unknown";
+}
+
+Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerConfig config)
+    : model_(model), optimizer_(optimizer), config_(std::move(config)) {
+  const TrainerConfig& c = config_;
+  if (c.epochs < 0) throw Error(fmt::format("Trainer: epochs must be ≥ 0, got {}", c.epochs));
+  if (c.batch_size < 1) throw Error(fmt::format("Trainer: batch_size must be ≥ 1, got {}", c.batch_size));
+  if (c.eval_batch_size < 1)
+    throw Error(fmt::format("Trainer: eval_batch_size must be ≥ 1, got {}", c.eval_batch_size));
+  if (c.loss != "cross_entropy" && c.loss != "svm")
+    throw Error(fmt::format("Trainer: loss must be 'cross_entropy' or 'svm', got '{}'", c.loss));
+  if (!std::isfinite(c.reg) || c.reg < 0.0)
+    throw Error(fmt::format("Trainer: reg (λ) must be finite and ≥ 0, got {}", c.reg));
+  if (!(c.lr_decay > 0.0 && c.lr_decay <= 1.0))
+    throw Error(fmt::format("Trainer: lr_decay must be in (0, 1], got {}", c.lr_decay));
+  if (c.train_eval_size < 0 || c.ratio_every < 0 || c.max_iterations < 0)
+    throw Error("Trainer: train_eval_size, ratio_every and max_iterations must be ≥ 0");
+  if (!(c.explosion_factor == 0.0 || c.explosion_factor > 1.0))
+    throw Error(fmt::format("Trainer: explosion_factor must be 0 (off) or > 1, got {}", c.explosion_factor));
+}
+
+double Trainer::evaluate(const data::Dataset& dataset, std::int64_t limit) {
+  check_dataset(dataset, "evaluation");
+  const std::int64_t n = limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
+  ModeGuard mode(model_, false);
+  NoGradGuard no_grad;
+  std::int64_t correct = 0;
+  for (std::int64_t begin = 0; begin < n; begin += config_.eval_batch_size) {
+    const std::int64_t count = std::min(config_.eval_batch_size, n - begin);
+    Tensor scores = model_.forward(copy_rows(dataset.images, begin, count));
+    Tensor predicted = argmax(scores);
+    const std::int64_t* guess = predicted.data<std::int64_t>();
+    const std::int64_t* truth = dataset.labels.data<std::int64_t>() + begin;
+    for (std::int64_t i = 0; i < count; ++i) correct += guess[i] == truth[i] ? 1 : 0;
+  }
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+double Trainer::evaluate_loss(const data::Dataset& dataset, std::int64_t limit) {
+  check_dataset(dataset, "evaluation");
+  const std::int64_t n = limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
+  ModeGuard mode(model_, false);
+  NoGradGuard no_grad;
+  double total = 0.0;
+  for (std::int64_t begin = 0; begin < n; begin += config_.eval_batch_size) {
+    const std::int64_t count = std::min(config_.eval_batch_size, n - begin);
+    Tensor scores = model_.forward(copy_rows(dataset.images, begin, count));
+    Tensor labels = copy_rows(dataset.labels, begin, count);
+    Tensor loss = config_.loss == "svm" ? svm_loss(scores, labels) : cross_entropy(scores, labels);
+    total += loss.item() * static_cast<double>(count);
+  }
+  return total / static_cast<double>(n);
+}
+
+History Trainer::fit(const data::Dataset& train, const data::Dataset& validation) {
+  check_dataset(train, "training");
+  const bool has_validation = validation.images.defined();
+  if (has_validation) {
+    check_dataset(validation, "validation");
+    if (validation.images.numel() / validation.size() != train.images.numel() / train.size())
+      throw Error(fmt::format("Trainer: validation images {} and training images {} have different "
+                              "numbers of features",
+                              shape_string(validation.images.shape()), shape_string(train.images.shape())));
+  }
+  const auto fit_start = Clock::now();
+  history_ = History{};
+  History& history = history_;
+  std::ostream& out = config_.progress_stream != nullptr ? *config_.progress_stream : std::cerr;
+
+  const std::int64_t n = train.size();
+  const std::int64_t batch = std::min(config_.batch_size, n);
+  const std::int64_t batches_per_epoch = n / batch;
+  std::int64_t planned = batches_per_epoch * config_.epochs;
+  if (config_.max_iterations > 0) planned = std::min(planned, config_.max_iterations);
+
+  // The fixed training subset on which train accuracy is measured each epoch.
+  data::Dataset train_subset = train;
+  if (config_.train_eval_size > 0 && config_.train_eval_size < n) {
+    const auto order = data::shuffled_indices(n, config_.seed ^ 0x7261696e5f657661ULL);
+    train_subset = data::select(train, std::span<const std::int64_t>(order).first(
+                                           static_cast<std::size_t>(config_.train_eval_size)));
+  }
+
+  // Parameters that learn, with their names (for the ratios and the L2 penalty).
+  std::vector<nn::NamedTensor> trainable;
+  std::vector<Tensor> weights;
+  for (auto& [name, tensor] : model_.named_parameters()) {
+    if (!tensor.requires_grad()) continue;
+    trainable.emplace_back(name, tensor);
+    if (tensor.dim() >= 2) weights.push_back(tensor);
+  }
+  std::vector<Tensor> state;  // everything "best parameters" must restore: parameters + buffers
+  for (auto& [name, tensor] : model_.named_parameters()) state.push_back(tensor);
+  for (auto& [name, tensor] : model_.named_buffers()) state.push_back(tensor);
+  Snapshot best;
+
+  // One input buffer per run, refilled in place every iteration.
+  Shape image_shape = train.images.shape();
+  image_shape[0] = batch;
+  Tensor batch_images = Tensor::empty(image_shape, train.images.dtype());
+  Tensor batch_labels = Tensor::empty({batch}, DType::int64);
+
+  ProgressBar bar(out, planned, config_.progress);
+  const double base_lr = optimizer_.lr();
+  base_lr_ = base_lr;
+  double first_loss = 0.0;
+  double last_val = -1.0;
+  std::int64_t iteration = 0;
+  bool stop = false;
+
+  for (std::int64_t epoch = 1; epoch <= config_.epochs && !stop; ++epoch) {
+    if (scheduler_ == nullptr && config_.lr_decay != 1.0)
+      optimizer_.set_lr(base_lr * std::pow(config_.lr_decay, static_cast<double>(epoch - 1)));
+    const double epoch_lr = optimizer_.lr();
+    double train_seconds = 0.0;
+    double loss_sum = 0.0;
+    std::int64_t loss_count = 0;
+    const auto order = data::shuffled_indices(n, config_.seed + static_cast<std::uint64_t>(epoch));
+    model_.train();
+
+    for (std::int64_t b = 0; b < batches_per_epoch && !stop; ++b) {
+      if (config_.max_iterations > 0 && iteration >= config_.max_iterations) {
+        stop = true;
+        break;
+      }
+      const auto step_start = Clock::now();
+      ++iteration;
+      gather_rows(train.images, order, b * batch, batch, batch_images);
+      gather_rows(train.labels, order, b * batch, batch, batch_labels);
+
+      optimizer_.zero_grad();
+      Tensor scores = model_.forward(batch_images);
+      Tensor loss = config_.loss == "svm" ? svm_loss(scores, batch_labels)
+                                          : cross_entropy(scores, batch_labels);
+      if (config_.reg > 0.0 && !weights.empty()) loss = loss + nn::l2_penalty(weights, config_.reg);
+      const double value = loss.item();
+      history.loss.push_back(value);
+      if (iteration == 1) first_loss = value;
+
+      // The lecture's guard: a loss that is not a number, or grows past 3× where it started, will
+      // not come back; stop instead of wasting the run.
+      if (!std::isfinite(value)) {
+        history.stop_reason = StopReason::loss_not_finite;
+        history.diagnosis = fmt::format(
+            "loss became {} at iteration {} (first loss {:.2f}): learning rate too high?",
+            std::isnan(value) ? "NaN" : "infinite", iteration, first_loss);
+        train_seconds += seconds_since(step_start);
+        stop = true;
+        break;
+      }
+      if (config_.explosion_factor > 0.0 && first_loss > 0.0 &&
+          value > config_.explosion_factor * first_loss) {
+        history.stop_reason = StopReason::loss_exploded;
+        history.diagnosis = fmt::format(
+            "loss exploded from {:.2f} to {:.3g} at iteration {} (more than {:g}× the first loss): "
+            "learning rate too high?",
+            first_loss, value, iteration, config_.explosion_factor);
+        train_seconds += seconds_since(step_start);
+        stop = true;
+        break;
+      }
+
+      loss.backward();
+      const bool measure = config_.ratio_every > 0 &&
+                           (iteration == 1 || iteration % config_.ratio_every == 0);
+      std::vector<Tensor> before;
+      if (measure) {
+        before.reserve(trainable.size());
+        for (auto& [name, tensor] : trainable) before.push_back(tensor.detach().clone());
+      }
+      optimizer_.step();
+      if (measure) {
+        for (std::size_t i = 0; i < trainable.size(); ++i) {
+          UpdateRatio ratio;
+          ratio.iteration = iteration;
+          ratio.parameter = trainable[i].first;
+          ratio.update_norm = std::sqrt(squared_distance(trainable[i].second, before[i]));
+          ratio.weight_norm = std::sqrt(squared_norm(before[i]));
+          ratio.ratio = ratio.weight_norm > 0.0 ? ratio.update_norm / ratio.weight_norm : 0.0;
+          history.update_ratios.push_back(std::move(ratio));
+        }
+      }
+      train_seconds += seconds_since(step_start);
+      loss_sum += value;
+      ++loss_count;
+
+      bar.update(iteration, value, last_val);
+      if (config_.on_iteration &&
+          !config_.on_iteration(IterationInfo{iteration, epoch, value, epoch_lr})) {
+        history.stop_reason = StopReason::stopped_by_callback;
+        history.diagnosis = fmt::format("stopped by the iteration callback at iteration {}", iteration);
+        stop = true;
+      }
+    }
+    history.training_seconds += train_seconds;
+    // An epoch cut short by an explosion is not evaluated: its parameters are not worth keeping.
+    if (history.stop_reason == StopReason::loss_not_finite ||
+        history.stop_reason == StopReason::loss_exploded)
+      break;
+    if (loss_count == 0) break;
+
+    EpochRecord record;
+    record.epoch = epoch;
+    record.iterations = iteration;
+    record.lr = epoch_lr;
+    record.mean_loss = loss_sum / static_cast<double>(loss_count);
+    record.train_seconds = train_seconds;
+    record.train_accuracy = evaluate(train_subset);
+    if (has_validation) {
+      record.val_accuracy = evaluate(validation);
+      last_val = record.val_accuracy;
+      if (record.val_accuracy > history.best_val_accuracy) {
+        history.best_val_accuracy = record.val_accuracy;
+        history.best_epoch = epoch;
+        if (config_.keep_best) best.take(state);
+      }
+    }
+    record.elapsed_seconds = seconds_since(fit_start);
+    history.epochs.push_back(record);
+
+    std::string summary = fmt::format("epoch {}/{}  loss {:.4f}  train {}", epoch, config_.epochs,
+                                      record.mean_loss, percent(record.train_accuracy));
+    if (has_validation) summary += "  val " + percent(record.val_accuracy);
+    summary += fmt::format("  lr {:.3g}  ({:.1f}s training, {} elapsed)", epoch_lr, train_seconds,
+                           ProgressBar::format_duration(record.elapsed_seconds));
+    bar.end_epoch(summary);
+    if (config_.on_epoch) config_.on_epoch(record);
+    if (scheduler_ != nullptr) scheduler_->step();
+  }
+  bar.clear();
+  if (history.stopped_early() && config_.progress != ProgressStyle::none)
+    out << "training stopped: " << history.diagnosis << '\n' << std::flush;
+
+  // Put back the parameters of the best validation epoch, unless the last one was the best.
+  if (config_.keep_best && !best.empty() &&
+      (history.epochs.empty() || history.epochs.back().epoch != history.best_epoch ||
+       history.stopped_early())) {
+    best.restore();
+    history.restored_best = true;
+  }
+  model_.eval();
+  history.total_seconds = seconds_since(fit_start);
+  if (!config_.out_dir.empty()) write_logs(config_.out_dir, history);
+  return history;
+}
+
+void Trainer::write_logs(const std::string& directory, const History& history,
+                         const std::string& extra_json) const {
+  namespace fs = std::filesystem;
+  const fs::path folder(directory);
+  std::error_code error;
+  fs::create_directories(folder, error);
+  if (error)
+    throw Error(fmt::format("Trainer: cannot create the log folder '{}': {}", directory, error.message()));
+  auto open = [&](const char* name) {
+    std::ofstream file(folder / name);
+    if (!file) throw Error(fmt::format("Trainer: cannot write '{}'", (folder / name).string()));
+    return file;
+  };
+  {
+    auto file = open("history.csv");
+    file << "iteration,loss\n";
+    for (std::size_t i = 0; i < history.loss.size(); ++i) file << fmt::format("{},{:.9g}\n", i + 1, history.loss[i]);
+  }
+  {
+    auto file = open("epochs.csv");
+    file << "epoch,iterations,lr,mean_loss,train_accuracy,val_accuracy,train_seconds,elapsed_seconds\n";
+    for (const EpochRecord& e : history.epochs)
+      file << fmt::format("{},{},{:.9g},{:.9g},{:.6f},{:.6f},{:.3f},{:.3f}\n", e.epoch, e.iterations, e.lr,
+                          e.mean_loss, e.train_accuracy, e.val_accuracy, e.train_seconds, e.elapsed_seconds);
+  }
+  {
+    auto file = open("update_ratios.csv");
+    file << "iteration,parameter,update_norm,weight_norm,ratio\n";
+    for (const UpdateRatio& r : history.update_ratios)
+      file << fmt::format("{},{},{:.9g},{:.9g},{:.9g}\n", r.iteration, r.parameter, r.update_norm,
+                          r.weight_norm, r.ratio);
+  }
+  nlohmann::json summary;
+  summary["config"] = {{"epochs", config_.epochs},
+                       {"batch_size", config_.batch_size},
+                       {"loss", config_.loss},
+                       {"reg", config_.reg},
+                       {"lr_decay", config_.lr_decay},
+                       {"lr", base_lr_},
+                       {"seed", config_.seed},
+                       {"train_eval_size", config_.train_eval_size},
+                       {"ratio_every", config_.ratio_every},
+                       {"explosion_factor", config_.explosion_factor},
+                       {"keep_best", config_.keep_best}};
+  summary["stop_reason"] = stop_reason_name(history.stop_reason);
+  summary["diagnosis"] = history.diagnosis;
+  summary["iterations"] = history.iterations();
+  summary["epochs_completed"] = history.epochs.size();
+  summary["first_loss"] = history.loss.empty() ? 0.0 : history.loss.front();
+  summary["last_loss"] = history.loss.empty() ? 0.0 : history.loss.back();
+  summary["best_epoch"] = history.best_epoch;
+  summary["best_val_accuracy"] = history.best_val_accuracy;
+  summary["restored_best"] = history.restored_best;
+  if (!history.epochs.empty()) {
+    summary["final_train_accuracy"] = history.epochs.back().train_accuracy;
+    summary["final_val_accuracy"] = history.epochs.back().val_accuracy;
+  }
+  summary["training_seconds"] = history.training_seconds;
+  summary["total_seconds"] = history.total_seconds;
+  summary["parameters"] = model_.parameter_count();
+  if (!extra_json.empty()) {
+    nlohmann::json extra = nlohmann::json::parse(extra_json, nullptr, false);
+    if (extra.is_discarded() || !extra.is_object())
+      throw Error("Trainer::write_logs: extra_json is not a JSON object: " + extra_json);
+    summary.update(extra);
+  }
+  auto file = open("summary.json");
+  // Infinite or NaN numbers are not JSON; nlohmann writes them as null.
+  file << summary.dump(2) << '\n';
+}
+
+}  // namespace gradlab::train

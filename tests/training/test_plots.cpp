@@ -1,0 +1,102 @@
+// Plots: PNG through gnuplot (skipped when it is not installed), the CSV + note fallback, the
+// activation capture and the sparkline.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "backends/backend.hpp"
+#include "modules/layers.hpp"
+#include "modules/plots.hpp"
+#include "synthetic.hpp"
+
+using namespace gradlab;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<double> falling_loss(std::size_t n) {
+  std::vector<double> loss;
+  for (std::size_t i = 0; i < n; ++i) loss.push_back(2.3 * std::exp(-0.01 * static_cast<double>(i)) + 0.05 * std::sin(i));
+  return loss;
+}
+
+// Number of UTF-8 code points (the block characters take three bytes each).
+std::size_t code_points(const std::string& text) {
+  std::size_t count = 0;
+  for (unsigned char c : text) count += (c & 0xC0) != 0x80 ? 1 : 0;
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("with gnuplot, every plot writes a non-empty PNG with its CSV and script beside it", "[plots]") {
+  if (!plots::gnuplot_available()) {
+    WARN("gnuplot is not installed (Debian: gnuplot-nox): skipping the PNG checks");
+    return;
+  }
+  const fs::path folder = testing::fresh_folder("plots");
+  std::vector<plots::PlotResult> results;
+  results.push_back(plots::loss_curve(falling_loss(300), folder / "loss.png"));
+  results.push_back(plots::accuracy_curves({{1, 10, 0.1, 1.0, 0.70, 0.68}, {2, 20, 0.1, 0.6, 0.80, 0.77}},
+                                           folder / "accuracy.png"));
+  results.push_back(plots::update_ratio_curves({{1, "0.weight", 1e-3, 1.0, 1e-3}, {10, "0.weight", 5e-4, 1.0, 5e-4},
+                                                {1, "0.bias", 0.0, 0.0, 0.0}},
+                                               folder / "ratios.png"));
+  train::SearchResult search = train::random_search(
+      {{"lr", 1e-5, 1e-1}, {"reg", 1e-5, 1.0}},
+      [](const train::HyperParameters& v) {
+        return train::TrialOutcome{-std::abs(std::log10(v.at("lr")) + 3.0), v.at("lr") > 3e-2, ""};
+      },
+      {.stages = 1, .trials_per_stage = 15});
+  results.push_back(plots::hyperparameter_scatter(search, "lr", "reg", folder / "search.png"));
+  BackendGuard backend("reference");
+  manual_seed(4);
+  nn::Sequential net = nn::MLP({20, 30, 30, 30, 5}, {.activation = "tanh", .init = "xavier"});
+  const auto layers = plots::collect_activations(net, randn({64, 20}));
+  REQUIRE(layers.size() == 3);  // the three Tanh layers
+  CHECK(layers[0].name == "layer 1 (Tanh)");
+  CHECK(layers[0].values.size() == 64 * 30);
+  results.push_back(plots::activation_histograms(layers, folder / "activations.png", 40));
+
+  for (const plots::PlotResult& result : results) {
+    INFO(result.png.string() << ": " << result.note);
+    CHECK(result.drawn);
+    CHECK(result.note.empty());
+    CHECK(fs::file_size(result.png) > 1000);
+    CHECK(fs::file_size(result.csv) > 0);
+    CHECK(fs::exists(result.script));
+  }
+}
+
+TEST_CASE("without gnuplot, a plot writes the CSV and script and a one-line note, and does not throw", "[plots]") {
+  const fs::path folder = testing::fresh_folder("no-gnuplot");
+  plots::PlotSettings settings;
+  settings.gnuplot = "/nonexistent/gradlab-no-such-gnuplot";
+  CHECK_FALSE(plots::gnuplot_available(settings));
+  plots::PlotResult result = plots::loss_curve(falling_loss(50), folder / "loss.png", settings);
+  CHECK_FALSE(result.drawn);
+  CHECK_FALSE(fs::exists(folder / "loss.png"));
+  CHECK(result.csv == folder / "loss.csv");
+  std::ifstream csv(result.csv);
+  std::stringstream text;
+  text << csv.rdbuf();
+  CHECK_THAT(text.str(), Catch::StartsWith("iteration,loss,moving_average\n1,2.3,2.3\n"));
+  CHECK(fs::exists(folder / "loss.gp"));
+  CHECK_THAT(result.note, Catch::Contains("gnuplot") && Catch::Contains("gradlab-no-such-gnuplot") &&
+                              Catch::Contains("loss.csv"));
+  CHECK(result.note.find('\n') == std::string::npos);
+}
+
+TEST_CASE("sparkline draws a falling series from the tallest block down to the lowest", "[plots]") {
+  CHECK(plots::sparkline({8, 7, 6, 5, 4, 3, 2, 1}, 8) == "█▇▆▅▄▃▂▁");
+  // 600 values squeezed into 60 columns, each the mean of 10.
+  const std::string line = plots::sparkline(falling_loss(600), 60);
+  CHECK(code_points(line) == 60);
+  CHECK(line.rfind("█", 0) == 0);
+  CHECK(line.substr(line.size() - 3) == "▁");
+  CHECK(plots::sparkline({}, 10).empty());
+  CHECK(plots::sparkline({1.0, std::nan(""), 2.0}, 3) == "▁!█");
+  CHECK(plots::sparkline({5.0, 5.0}, 4) == "▅▅");  // flat: mid-height, one column per value
+}

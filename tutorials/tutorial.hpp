@@ -1,0 +1,94 @@
+#pragma once
+/// \file tutorials/tutorial.hpp
+/// \brief The frame every tutorial chapter shares: flags, headers, steps, tables, pictures and
+/// the chapter's key claims.
+///
+/// A chapter is a `main` that hands its body to `run_chapter`:
+/// \code
+///   int main(int argc, char** argv) {
+///     return gradlab::tutorial::run_chapter(argc, argv, {1, "computational_graph",
+///         "Computational graphs and backpropagation"}, [](Chapter& chapter) {
+///       chapter.step("Build f = (x + y) * z");
+///       chapter.say("We make three scalar nodes ...");
+///       ...
+///       chapter.claim("df/dx = -4", std::abs(dx + 4) < 1e-12, fmt::format("{}", dx));
+///       chapter.summary("f = -12 and its gradients -4, -4, 3 come out of local x upstream");
+///     });
+///   }
+/// \endcode
+/// Claims are what the chapter's test checks: the program exits non-zero when one fails, and
+/// CTest runs every chapter with `--quick`.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "modules/cli.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace gradlab::tutorial {
+
+/// Number, short name (folder and program name) and title of a chapter.
+struct ChapterInfo {
+  int number = 0;     ///< 1 … 13.
+  std::string slug;   ///< e.g. "computational_graph" → out/01_computational_graph/.
+  std::string title;  ///< Shown in the header.
+};
+
+/// What a chapter body uses to talk to the learner.
+class Chapter {
+ public:
+  /// Made by `run_chapter` after the flags are parsed.
+  Chapter(ChapterInfo info, cli::CommonOptions options);
+
+  /// The parsed flags.
+  const cli::CommonOptions& options() const { return options_; }
+  /// True with `--quick` (small sizes, for CI).
+  bool quick() const { return options_.quick; }
+  /// The chapter's output folder (created): `--out` or out/NN_slug.
+  const std::string& out_dir() const { return out_dir_; }
+  /// A file inside the output folder.
+  std::string path(const std::string& file) const;
+
+  /// Starts a numbered step with a title (and waits for Enter first with `--pause`).
+  void step(const std::string& title);
+  /// A paragraph of explanation, wrapped to 96 columns.
+  void say(const std::string& text);
+  /// "What to notice": the point of the step.
+  void notice(const std::string& text);
+  /// A table with a header row; columns are right-aligned except the first.
+  void table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+  /// Records a picture (or CSV) the chapter wrote, for the summary.
+  void picture(const std::string& file, const std::string& what);
+  /// A key claim of the chapter, checked live; printed with ✓ or ✗. A failed claim makes the
+  /// program exit with status 1.
+  bool claim(const std::string& what, bool holds, const std::string& measured);
+  /// The chapter's one-line summary (printed at the end, collected by the course runner).
+  void summary(const std::string& text);
+
+  /// Prints the closing block; returns the exit status (0 when every claim held).
+  int finish();
+
+ private:
+  ChapterInfo info_;
+  cli::CommonOptions options_;
+  std::string out_dir_;
+  int step_number_ = 0;
+  int failed_claims_ = 0;
+  std::string summary_;
+  std::vector<std::pair<std::string, std::string>> pictures_;
+};
+
+/// Parses the common tutorial flags (plus any the chapter adds through `extra_flags`), applies
+/// them, prints the banner and the chapter header, runs `body` and returns the exit status.
+/// Errors are printed with the chapter's name and give status 2.
+int run_chapter(int argc, char** argv, const ChapterInfo& info, const std::function<void(Chapter&)>& body,
+                const std::function<void(CLI::App&)>& extra_flags = {});
+
+/// Formats a number for a table: fixed with `digits` decimals, or scientific when tiny or huge.
+std::string number(double value, int digits = 4);
+
+}  // namespace gradlab::tutorial
