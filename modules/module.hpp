@@ -43,7 +43,9 @@ class Module {
   /// Creates an empty module; `type_name` is what `to_string` prints, e.g. "Linear".
   explicit Module(std::string type_name);
   virtual ~Module();
+  /// Moves a module; its parameters, buffers and children move with it.
   Module(Module&&) noexcept;
+  /// Moves a module into this one.
   Module& operator=(Module&&) noexcept;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
