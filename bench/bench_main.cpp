@@ -34,7 +34,7 @@ class CollectingReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.iterations > 0 && run.run_type == Run::RT_Iteration) {
-        milliseconds[run.benchmark_name()] = 1000.0 * run.real_accumulated_time / double(run.iterations);
+        milliseconds[run.run_name.function_name] = 1000.0 * run.real_accumulated_time / double(run.iterations);
       }
     }
     ConsoleReporter::ReportRuns(runs);

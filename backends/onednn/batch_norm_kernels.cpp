@@ -18,6 +18,14 @@ namespace {
 using dnnl::memory;
 using flags = dnnl::normalization_flags;
 
+// x [N, C] described as N×C×1×1 in channels-last (nhwc) order: the same bytes, but a layout for
+// which oneDNN 2.6 has a JIT batch normalisation on AVX2. Described as plain `nc`, it picks the
+// generic `ncsp_bnorm:any` kernel, measured here about 30× slower than the inner products around it.
+memory::desc channels_last_md(std::span<const std::int64_t> shape) {
+  return memory::desc({shape[0], shape[1], 1, 1}, memory::data_type::f32, memory::format_tag::nhwc);
+}
+
+
 /// Checks x [N, C] and returns C.
 std::int64_t check_batch(const char* kernel, ConstView x) {
   require_float32(kernel, "x", x.dtype);
@@ -73,7 +81,7 @@ void batch_norm_train(Context& context, ConstView x, ConstView gamma, ConstView 
   key.add_shape(x.shape).add_real(eps).add(scale).add(shift).add(want_mean).add(want_variance);
   auto plan = context.cache.find_or_build(key, kernel, [&] {
     Plan built(context.engine);
-    const memory::desc data = row_major_md(dims_of(x.shape));
+    const memory::desc data = channels_last_md(x.shape);
     const memory::desc vector = row_major_md({features});
     const auto pd = forward_pd(context.engine, dnnl::prop_kind::forward_training, data, eps,
                                scale_shift_flags(scale, shift));
@@ -110,7 +118,7 @@ void batch_norm_inference(Context& context, ConstView x, ConstView gamma, ConstV
   key.add_shape(x.shape).add_real(eps).add(scale).add(shift);
   auto plan = context.cache.find_or_build(key, kernel, [&] {
     Plan built(context.engine);
-    const memory::desc data = row_major_md(dims_of(x.shape));
+    const memory::desc data = channels_last_md(x.shape);
     const memory::desc vector = row_major_md({features});
     const auto pd = forward_pd(context.engine, dnnl::prop_kind::forward_inference, data, eps,
                                scale_shift_flags(scale, shift) | flags::use_global_stats);
@@ -156,7 +164,7 @@ void batch_norm_backward(Context& context, ConstView x, ConstView dy, ConstView 
   key.add(want_dbeta);
   auto plan = context.cache.find_or_build(key, kernel, [&] {
     Plan built(context.engine);
-    const memory::desc data = row_major_md(dims_of(x.shape));
+    const memory::desc data = channels_last_md(x.shape);
     const memory::desc vector = row_major_md({features});
     const flags f = flags::use_scale | flags::use_shift;
     const auto hint = forward_pd(context.engine, dnnl::prop_kind::forward_training, data, eps, f);
