@@ -291,23 +291,32 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
     double low = 0, high = 0, mean = 0, std = 0;
     std::vector<double> fraction;
   };
+  // One x axis shared by every panel (the range of all layers together), as in the lecture's
+  // figure: a layer whose values collapse towards 0 then shows as a thin spike, not as a bell
+  // curve rescaled to fill its own panel.
+  double shared_low = std::numeric_limits<double>::infinity(), shared_high = -shared_low;
+  for (const LayerActivations& layer : layers) {
+    for (float v : layer.values) {
+      if (!std::isfinite(v)) continue;
+      shared_low = std::min<double>(shared_low, v);
+      shared_high = std::max<double>(shared_high, v);
+    }
+  }
+  if (!std::isfinite(shared_low)) { shared_low = 0; shared_high = 1; }
+  if (shared_high - shared_low < 1e-12) { shared_low -= 0.5; shared_high += 0.5; }  // constant: one visible bar
   std::vector<Summary> summaries;
   for (const LayerActivations& layer : layers) {
     Summary s;
     double sum = 0, squares = 0;
     std::size_t count = 0;
-    s.low = std::numeric_limits<double>::infinity();
-    s.high = -s.low;
+    s.low = shared_low;
+    s.high = shared_high;
     for (float v : layer.values) {
       if (!std::isfinite(v)) continue;
-      s.low = std::min<double>(s.low, v);
-      s.high = std::max<double>(s.high, v);
       sum += v;
       squares += static_cast<double>(v) * v;
       ++count;
     }
-    if (count == 0) { s.low = 0; s.high = 1; }
-    if (s.high - s.low < 1e-12) { s.low -= 0.5; s.high += 0.5; }  // a constant layer: one visible bar
     s.mean = count > 0 ? sum / static_cast<double>(count) : 0.0;
     s.std = count > 0 ? std::sqrt(std::max(0.0, squares / static_cast<double>(count) - s.mean * s.mean)) : 0.0;
     s.fraction.assign(static_cast<std::size_t>(bins), 0.0);
@@ -343,6 +352,7 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
   sized.width = std::max(settings.width, 300 * columns);
   sized.height = std::max(settings.height / 2, 260 * rows);
   std::string script = script_header(files, sized, "");
+  script += fmt::format("set xrange [{}:{}]\n", csv_number(shared_low), csv_number(shared_high));
   script += fmt::format("unset title\nset style fill solid 0.8 noborder\nset key off\nset multiplot layout {},{} "
                         "title 'Activations per layer (fraction of values per bin)'\n",
                         rows, columns);

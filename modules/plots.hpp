@@ -86,8 +86,8 @@ struct LayerActivations {
 std::vector<LayerActivations> collect_activations(nn::Sequential& net, const Tensor& x);
 
 /// One histogram panel per layer (multiplot), `bins` bins each, with the mean and standard
-/// deviation in each panel's title — the lecture's picture of activations collapsing or
-/// saturating layer by layer.
+/// deviation in each panel's title and one x axis shared by all panels — the lecture's picture
+/// of activations collapsing or saturating layer by layer.
 PlotResult activation_histograms(const std::vector<LayerActivations>& layers,
                                  const std::filesystem::path& png, std::int64_t bins = 50,
                                  const PlotSettings& settings = {});

@@ -97,8 +97,10 @@ void Chapter::table(const std::vector<std::string>& header, const std::vector<st
 }
 
 void Chapter::picture(const std::string& file, const std::string& what) {
-  pictures_.emplace_back(file, what);
-  std::cout << "  [picture] " << file << " — " << what << "\n";
+  // A bare file name is one the chapter wrote into its output folder: show where it is.
+  std::string shown = file.find('/') == std::string::npos ? path(file) : file;
+  pictures_.emplace_back(shown, what);
+  std::cout << "  [picture] " << shown << " — " << what << "\n";
 }
 
 bool Chapter::claim(const std::string& what, bool holds, const std::string& measured) {

@@ -61,7 +61,8 @@ class Chapter {
   void notice(const std::string& text);
   /// A table with a header row; columns are right-aligned except the first.
   void table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
-  /// Records a picture (or CSV) the chapter wrote, for the summary.
+  /// Records a picture (or CSV) the chapter wrote, for the summary; a bare file name means a
+  /// file in the output folder.
   void picture(const std::string& file, const std::string& what);
   /// A key claim of the chapter, checked live; printed with ✓ or ✗. A failed claim makes the
   /// program exit with status 1.
