@@ -27,21 +27,6 @@ using gradlab::tutorial::number;
 
 namespace {
 
-/// Runs gnuplot (the plots module's command) on `script`, written as `name`.gp in the chapter's
-/// folder next to its CSV; the script's paths are relative to that folder. Records the picture.
-void draw_with_gnuplot(Chapter& chapter, const std::string& name, const std::string& script, const std::string& what) {
-  std::ofstream(chapter.path(name + ".gp")) << script;
-  plots::PlotSettings settings;
-  bool drawn = plots::gnuplot_available(settings) &&
-               std::system(fmt::format("cd '{}' && {} {}.gp > /dev/null 2>&1", chapter.out_dir(), settings.gnuplot, name)
-                               .c_str()) == 0;
-  if (drawn) {
-    chapter.picture(chapter.path(name + ".png"), what);
-  } else {
-    chapter.say("(gnuplot is not available: " + chapter.path(name + ".gp") + " and its CSV were written, no PNG.)");
-  }
-}
-
 /// Runs `x` through `net` one layer at a time and prints what comes out of each.
 void print_layers(Chapter& chapter, nn::Sequential& net, const Tensor& x) {
   std::vector<std::vector<std::string>> rows;
@@ -284,8 +269,8 @@ void history(Chapter& chapter) {
     csv << "x1,x2,label\n";
     for (std::int64_t i = 0; i < n; ++i) csv << set.x1[i] << "," << set.x2[i] << "," << set.label[i] << "\n";
   }
-  draw_with_gnuplot(
-      chapter, "decision_boundaries",
+  chapter.draw_with_gnuplot(
+      "decision_boundaries",
       fmt::format("set terminal pngcairo size 800,700\nset output 'decision_boundaries.png'\nset datafile separator ','\n"
                   "set title 'Perceptron and Adaline decision boundaries'\nset xrange [-3:3]\nset yrange [-3:3]\n"
                   "set size ratio -1\nset grid\nset key outside bottom center horizontal\n"

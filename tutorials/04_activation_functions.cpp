@@ -29,21 +29,6 @@ using gradlab::tutorial::number;
 
 namespace {
 
-/// Runs gnuplot (the plots module's command) on `script`, written as `name`.gp in the chapter's
-/// folder next to its CSV; the script's paths are relative to that folder. Records the picture.
-void draw_with_gnuplot(Chapter& chapter, const std::string& name, const std::string& script, const std::string& what) {
-  std::ofstream(chapter.path(name + ".gp")) << script;
-  plots::PlotSettings settings;
-  bool drawn = plots::gnuplot_available(settings) &&
-               std::system(fmt::format("cd '{}' && {} {}.gp > /dev/null 2>&1", chapter.out_dir(), settings.gnuplot, name)
-                               .c_str()) == 0;
-  if (drawn) {
-    chapter.picture(chapter.path(name + ".png"), what);
-  } else {
-    chapter.say("(gnuplot is not available: " + chapter.path(name + ".gp") + " and its CSV were written, no PNG.)");
-  }
-}
-
 /// One activation: its name and how to apply it to a column of inputs x [N, 1].
 struct Activation {
   std::string name;
@@ -118,7 +103,7 @@ void shapes_and_slopes(Chapter& chapter) {
         all[k].name, 2 + 2 * k, 3 + 2 * k);
   }
   script += "unset multiplot\n";
-  draw_with_gnuplot(chapter, "activations", script, "f and f′ of sigmoid, tanh, ReLU, Leaky ReLU, PReLU, ELU, Maxout");
+  chapter.draw_with_gnuplot("activations", script, "f and f′ of sigmoid, tanh, ReLU, Leaky ReLU, PReLU, ELU, Maxout");
 
   // Maxout with pieces x and 0.1x is exactly the Leaky ReLU: it generalises the rectifiers.
   Tensor x = from(grid, {count, 1});
@@ -286,7 +271,7 @@ void zig_zag(Chapter& chapter) {
           << "," << zero_mean.path[i].second << "\n";
     }
   }
-  draw_with_gnuplot(chapter, "zigzag",
+  chapter.draw_with_gnuplot("zigzag",
                     "set terminal pngcairo size 800,700\nset output 'zigzag.png'\nset datafile separator ','\n"
                     "set title 'SGD path of w from (0,0) to w* = (1,-1)'\nset xlabel 'w0'\nset ylabel 'w1'\nset grid\n"
                     "set size ratio -1\nplot 'zigzag.csv' using 2:3 every ::0::80 with linespoints pt 7 ps 0.5 title "

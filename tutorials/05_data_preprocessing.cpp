@@ -24,21 +24,6 @@ using gradlab::tutorial::number;
 
 namespace {
 
-/// Runs gnuplot (the plots module's command) on `script`, written as `name`.gp in the chapter's
-/// folder next to its CSV; the script's paths are relative to that folder. Records the picture.
-void draw_with_gnuplot(Chapter& chapter, const std::string& name, const std::string& script, const std::string& what) {
-  std::ofstream(chapter.path(name + ".gp")) << script;
-  plots::PlotSettings settings;
-  bool drawn = plots::gnuplot_available(settings) &&
-               std::system(fmt::format("cd '{}' && {} {}.gp > /dev/null 2>&1", chapter.out_dir(), settings.gnuplot, name)
-                               .c_str()) == 0;
-  if (drawn) {
-    chapter.picture(chapter.path(name + ".png"), what);
-  } else {
-    chapter.say("(gnuplot is not available: " + chapter.path(name + ".gp") + " and its CSV were written, no PNG.)");
-  }
-}
-
 /// Covariance (1/N) Xcᵀ Xc of the rows of x [N, 2] (centred with their own mean), as 4 numbers.
 std::vector<double> covariance(const Tensor& x) {
   Tensor centred = x - x.mean(0, true);
@@ -158,7 +143,7 @@ void two_d_cloud(Chapter& chapter) {
                           1 + 2 * s, 2 + 2 * s);
   }
   script += "unset multiplot\n";
-  draw_with_gnuplot(chapter, "cloud", script, "the cloud: original, zero-centred, normalised, decorrelated, whitened");
+  chapter.draw_with_gnuplot("cloud", script, "the cloud: original, zero-centred, normalised, decorrelated, whitened");
 
   std::vector<double> cn = covariance(normalised), cd = covariance(decorrelated),
                       cw = covariance(whitened);
@@ -206,7 +191,7 @@ void images(Chapter& chapter) {
       matrix << "\n";
     }
   }
-  draw_with_gnuplot(chapter, "mean_image",
+  chapter.draw_with_gnuplot("mean_image",
                     "set terminal pngcairo size 560,520\nset output 'mean_image.png'\nset title 'Mean training image "
                     "(Fashion-MNIST)'\nset yrange [27.5:-0.5]\nset xrange [-0.5:27.5]\nset size ratio -1\n"
                     "set palette grey\nplot 'mean_image.txt' matrix with image notitle\n",

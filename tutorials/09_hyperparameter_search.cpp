@@ -42,16 +42,8 @@ int main(int argc, char** argv) {
                                [](Chapter& chapter) {
     const bool quick = chapter.quick();
     const std::uint64_t seed = chapter.options().seed;
-    const std::string dir =
-        chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
-    const data::Dataset all = data::load_fashion_mnist(dir);
-    std::vector<std::int64_t> order = data::shuffled_indices(all.size(), seed);
     const std::int64_t train_size = quick ? 1500 : 8000, val_size = quick ? 500 : 2000;
-    order.resize(train_size + val_size);
-    data::TrainValidation parts = data::split_train_validation(data::select(all, order), val_size);
-    data::MeanImage centre;
-    parts.train.images = centre.fit_apply(parts.train.images);
-    parts.validation.images = centre.apply(parts.validation.images);
+    data::TrainValidation parts = chapter.centred_fashion_mnist(train_size, val_size);
 
     train::TrialFunction trial = train::trainer_trial({
         .make_model = [](const train::HyperParameters&) {

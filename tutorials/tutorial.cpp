@@ -5,12 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "backends/dtype.hpp"
 #include "modules/cli_flags.hpp"
+#include "modules/plots.hpp"
+#include "modules/preprocess.hpp"
 
 namespace gradlab::tutorial {
 
@@ -62,6 +66,18 @@ Chapter::Chapter(ChapterInfo info, cli::CommonOptions options)
 
 std::string Chapter::path(const std::string& file) const { return out_dir_ + "/" + file; }
 
+data::TrainValidation Chapter::centred_fashion_mnist(std::int64_t train_size, std::int64_t val_size) const {
+  const std::string dir = options_.data.empty() ? data::default_fashion_mnist_dir : options_.data;
+  const data::Dataset all = data::load_fashion_mnist(dir);
+  std::vector<std::int64_t> order = data::shuffled_indices(all.size(), options_.seed);
+  order.resize(static_cast<std::size_t>(train_size + val_size));
+  data::TrainValidation parts = data::split_train_validation(data::select(all, order), val_size);
+  data::MeanImage centre;
+  parts.train.images = centre.fit_apply(parts.train.images);
+  parts.validation.images = centre.apply(parts.validation.images);
+  return parts;
+}
+
 void Chapter::step(const std::string& title) {
   ++step_number_;
   if (step_number_ > 1) cli::pause_point(options_, title);
@@ -101,6 +117,18 @@ void Chapter::picture(const std::string& file, const std::string& what) {
   std::string shown = file.find('/') == std::string::npos ? path(file) : file;
   pictures_.emplace_back(shown, what);
   std::cout << "  [picture] " << shown << " — " << what << "\n";
+}
+
+void Chapter::draw_with_gnuplot(const std::string& name, const std::string& script, const std::string& what) {
+  std::ofstream(path(name + ".gp")) << script;
+  plots::PlotSettings settings;
+  bool drawn = plots::gnuplot_available(settings) &&
+               std::system(fmt::format("cd '{}' && {} {}.gp > /dev/null 2>&1", out_dir_, settings.gnuplot, name).c_str()) == 0;
+  if (drawn) {
+    picture(path(name + ".png"), what);
+  } else {
+    say("(gnuplot is not available: " + path(name + ".gp") + " and its CSV were written, no PNG.)");
+  }
 }
 
 bool Chapter::claim(const std::string& what, bool holds, const std::string& measured) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "modules/cli.hpp"
+#include "modules/data.hpp"
 
 namespace CLI {
 class App;
@@ -53,6 +54,10 @@ class Chapter {
   /// A file inside the output folder.
   std::string path(const std::string& file) const;
 
+  /// A random subset of Fashion-MNIST's training file (from `--data`, shuffled with `--seed`),
+  /// split into `train_size` training and `val_size` validation examples, both minus the mean
+  /// image of the training part (fitted on the training part only).
+  data::TrainValidation centred_fashion_mnist(std::int64_t train_size, std::int64_t val_size) const;
   /// Starts a numbered step with a title (and waits for Enter first with `--pause`).
   void step(const std::string& title);
   /// A paragraph of explanation, wrapped to 96 columns.
@@ -64,6 +69,10 @@ class Chapter {
   /// Records a picture (or CSV) the chapter wrote, for the summary; a bare file name means a
   /// file in the output folder.
   void picture(const std::string& file, const std::string& what);
+  /// Runs gnuplot (the plots module's command) on `script`, saved as `name`.gp in the output
+  /// folder beside its CSV (the script's paths are relative to that folder), and records
+  /// `name`.png as a picture; without gnuplot it says that the script and CSV were written.
+  void draw_with_gnuplot(const std::string& name, const std::string& script, const std::string& what);
   /// A key claim of the chapter, checked live; printed with ✓ or ✗. A failed claim makes the
   /// program exit with status 1.
   bool claim(const std::string& what, bool holds, const std::string& measured);
