@@ -10,12 +10,15 @@
 #include <iterator>
 #include <string>
 
+#include "temp_folder.hpp"
 #include "autograd/graphviz.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/tensor.hpp"
 #include "autograd/value.hpp"
 #include "backends/dtype.hpp"
+
+using gradlab::testing::TempFolder;
 
 using Catch::Matchers::Contains;
 using gradlab::Value;
@@ -35,17 +38,6 @@ std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-// A fresh folder under the system's temporary directory, removed at the end of the test.
-struct ScratchFolder {
-  std::filesystem::path path;
-  ScratchFolder()
-      : path(std::filesystem::temp_directory_path() /
-             ("gradlab_test_graphviz_" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~ScratchFolder() { std::filesystem::remove_all(path); }
-};
 
 }  // namespace
 
@@ -90,7 +82,7 @@ TEST_CASE("to_dot names ops with plain numbers and escapes labels that Graphviz 
 
 TEST_CASE("write_graph writes the .dot file, and the PNG when Graphviz is installed",
           "[graphviz]") {
-  ScratchFolder folder;
+  TempFolder folder{"gradlab-graphviz-test"};
   Value x(-2.0, "x"), y(5.0, "y"), z(-4.0, "z");
   Value f = (x + y) * z;
   f.backward();
@@ -107,7 +99,7 @@ TEST_CASE("write_graph writes the .dot file, and the PNG when Graphviz is instal
 }
 
 TEST_CASE("write_graph without Graphviz writes the .dot file and reports no PNG", "[graphviz]") {
-  ScratchFolder folder;
+  TempFolder folder{"gradlab-graphviz-test"};
   const char* saved = std::getenv("PATH");
   const std::string saved_path = saved != nullptr ? saved : "";
   ::setenv("PATH", folder.path.c_str(), 1);  // a PATH on which no `dot` can be found
@@ -166,7 +158,7 @@ TEST_CASE("to_dot of a Tensor graph omits the numbers of tensors with more than 
 
 TEST_CASE("write_graph renders a Tensor graph too", "[graphviz][tensor]") {
   using namespace gradlab;
-  ScratchFolder folder;
+  TempFolder folder{"gradlab-graphviz-test"};
   Tensor x = from({0.5, -1.0, 2.0}, {3}, {.requires_grad = true});
   Tensor loss = tanh(x).sum();
   const std::filesystem::path base = folder.path / "tensor_graph";

@@ -13,34 +13,16 @@
 #include "autograd/tensor.hpp"
 #include "modules/data.hpp"
 
+#include "temp_folder.hpp"
+
 namespace gradlab::testing {
 
 using Bytes = std::vector<std::uint8_t>;
 
-/// A fresh folder under the system temp folder, removed with everything in it at scope exit.
-class TempDir {
+/// The data tests' scratch folder (see temp_folder.hpp).
+class TempDir : public TempFolder {
  public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("gradlab-data-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  /// The path of `name` inside the folder.
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  /// The folder itself.
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : TempFolder("gradlab-data-test") {}
 };
 
 /// Writes `bytes` to `path`.

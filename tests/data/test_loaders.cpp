@@ -259,13 +259,13 @@ TEST_CASE("Fashion-MNIST and MNIST load by their standard file names gzipped or 
   write_file(dir.file("t10k-images-idx3-ubyte"), small_images_file());
   write_file(dir.file("t10k-labels-idx1-ubyte"), small_labels_file());
 
-  const data::Dataset train = data::load_fashion_mnist(dir.path(), data::Split::train);
+  const data::Dataset train = data::load_fashion_mnist(dir.path.string(), data::Split::train);
   check_small_dataset(train);
   CHECK(train.name == "Fashion-MNIST train");
   CHECK(train.class_names == data::fashion_mnist_class_names());
   CHECK(train.class_names[9] == "Ankle boot");
 
-  const data::Dataset test = data::load_mnist(dir.path(), data::Split::test);
+  const data::Dataset test = data::load_mnist(dir.path.string(), data::Split::test);
   check_small_dataset(test);
   CHECK(test.name == "MNIST test");
   CHECK(test.class_names.front() == "0");
@@ -275,16 +275,16 @@ TEST_CASE("Fashion-MNIST and MNIST load by their standard file names gzipped or 
 TEST_CASE("A missing dataset says where it was expected and what provides it",
           "[data][errors]") {
   TempDir dir;
-  CHECK_THROWS_WITH(data::load_fashion_mnist(dir.path()),
+  CHECK_THROWS_WITH(data::load_fashion_mnist(dir.path.string()),
                     Contains("Fashion-MNIST not found") &&
-                        Contains("train-images-idx3-ubyte.gz") && Contains(dir.path()) &&
+                        Contains("train-images-idx3-ubyte.gz") && Contains(dir.path.string()) &&
                         Contains("dataset-fashion-mnist"));
-  CHECK_THROWS_WITH(data::load_fashion_mnist(dir.path(), data::Split::test),
+  CHECK_THROWS_WITH(data::load_fashion_mnist(dir.path.string(), data::Split::test),
                     Contains("t10k-images-idx3-ubyte.gz"));
   write_file(dir.file("train-images-idx3-ubyte"), small_images_file());
-  CHECK_THROWS_WITH(data::load_mnist(dir.path()),
+  CHECK_THROWS_WITH(data::load_mnist(dir.path.string()),
                     Contains("MNIST not found") && Contains("train-labels-idx1-ubyte.gz"));
-  CHECK_THROWS_WITH(data::load_cifar10(dir.path()),
+  CHECK_THROWS_WITH(data::load_cifar10(dir.path.string()),
                     Contains("CIFAR-10 not found") && Contains("data_batch_1.bin") &&
                         Contains("binary version") && Contains("test_batch.bin"));
 }
@@ -327,10 +327,10 @@ TEST_CASE("CIFAR-10: five train batches concatenate in order and the test batch 
                cifar_records((batch - 1) * 2, 2));
   write_file(dir.file("test_batch.bin"), cifar_records(0, 3));
 
-  const data::Dataset train = data::load_cifar10(dir.path(), data::Split::train);
+  const data::Dataset train = data::load_cifar10(dir.path.string(), data::Split::train);
   check_cifar_dataset(train, 10);
   CHECK(train.name == "CIFAR-10 train");
-  check_cifar_dataset(data::load_cifar10(dir.path(), data::Split::test), 3);
+  check_cifar_dataset(data::load_cifar10(dir.path.string(), data::Split::test), 3);
 
   const Bytes one = cifar_records(0, 4);
   check_cifar_dataset(data::parse_cifar10(one.data(), one.size(), "memory"), 4);
@@ -348,7 +348,7 @@ TEST_CASE("CIFAR-10: truncated batches and bad labels fail with the path and the
     Bytes cut = cifar_records(4, 2);
     cut.resize(cut.size() - 10);
     write_file(dir.file("data_batch_3.bin"), cut);
-    CHECK_THROWS_WITH(data::load_cifar10(dir.path()),
+    CHECK_THROWS_WITH(data::load_cifar10(dir.path.string()),
                       Contains(dir.file("data_batch_3.bin") + ": byte 3073:") &&
                           Contains("short read"));
   }
@@ -356,13 +356,13 @@ TEST_CASE("CIFAR-10: truncated batches and bad labels fail with the path and the
     Bytes bad = cifar_records(0, 3);
     bad[3073] = 10;
     write_file(dir.file("test_batch.bin"), bad);
-    CHECK_THROWS_WITH(data::load_cifar10(dir.path(), data::Split::test),
+    CHECK_THROWS_WITH(data::load_cifar10(dir.path.string(), data::Split::test),
                       Contains(dir.file("test_batch.bin") + ": byte 3073:") &&
                           Contains("label 10 of record 1"));
   }
   SECTION("an empty batch is reported at byte 0") {
     write_file(dir.file("data_batch_5.bin"), {});
-    CHECK_THROWS_WITH(data::load_cifar10(dir.path()),
+    CHECK_THROWS_WITH(data::load_cifar10(dir.path.string()),
                       Contains(dir.file("data_batch_5.bin") + ": byte 0:"));
   }
 }

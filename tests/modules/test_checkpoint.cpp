@@ -6,29 +6,18 @@
 #include <fstream>
 #include <random>
 
+#include "temp_folder.hpp"
 #include "backends/backend.hpp"
 #include "modules/nn.hpp"
 #include "modules/npy.hpp"
 #include "modules/optim.hpp"
 
 using namespace gradlab;
+using gradlab::testing::TempFolder;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempFolder {
-  fs::path path;
-  TempFolder() {
-    std::random_device device;
-    path = fs::temp_directory_path() /
-           ("gradlab-checkpoint-test-" + std::to_string(device()) + std::to_string(device()));
-    fs::create_directories(path);
-  }
-  ~TempFolder() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 nn::Sequential small_net(std::int64_t hidden = 5) {
   return nn::MLP({4, hidden, 3}, {.activation = "prelu", .batchnorm = true});
@@ -73,7 +62,7 @@ TEST_CASE("save then load round-trips parameters and buffers bit-exactly, on eve
   for (const std::string& name : available_backends()) {
     BackendGuard guard(name);
     INFO("backend " << name);
-    TempFolder folder;
+    TempFolder folder{"gradlab-checkpoint-test"};
     manual_seed(1);
     nn::Sequential trained = small_net();
     trained(randn({8, 4}));  // moves BatchNorm's running averages away from 0 and 1
@@ -93,7 +82,7 @@ TEST_CASE("save then load round-trips parameters and buffers bit-exactly, on eve
 }
 
 TEST_CASE("a checkpoint folder holds one .npy per tensor and a manifest NumPy users can read") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   nn::Sequential net = small_net();
   const fs::path ck = folder.path / "ck";
   net.save(ck);
@@ -112,7 +101,7 @@ TEST_CASE("a checkpoint folder holds one .npy per tensor and a manifest NumPy us
 
 TEST_CASE(
     "saving over an older checkpoint replaces it, a folder that is not a checkpoint is refused") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   const fs::path ck = folder.path / "ck";
   manual_seed(3);
   nn::Sequential first = small_net();
@@ -135,7 +124,7 @@ TEST_CASE(
 }
 
 TEST_CASE("finetuning: load, freeze the features, train only the classifier") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   manual_seed(5);
   nn::Sequential pretrained = nn::MLP({4, 6, 3}, {.activation = "relu"});
   pretrained.save(folder.path / "pretrained");
@@ -157,7 +146,7 @@ TEST_CASE("finetuning: load, freeze the features, train only the classifier") {
 }
 
 TEST_CASE("loading a wrong shape names the parameter and both shapes and changes nothing") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   nn::Sequential wide = small_net(6);
   wide.save(folder.path / "ck");
   nn::Sequential net = small_net(5);
@@ -170,7 +159,7 @@ TEST_CASE("loading a wrong shape names the parameter and both shapes and changes
 
 TEST_CASE(
     "loading a checkpoint with a missing file fails, names the parameter, and changes nothing") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   const fs::path ck = folder.path / "ck";
   small_net().save(ck);
   fs::remove(ck / "3.bias.npy");  // the last parameter: every earlier one has been read by then
@@ -183,7 +172,7 @@ TEST_CASE(
 }
 
 TEST_CASE("loading a corrupt .npy fails with the npy reader's message and changes nothing") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   const fs::path ck = folder.path / "ck";
   small_net().save(ck);
   fs::resize_file(ck / "1.running_var.npy",
@@ -198,7 +187,7 @@ TEST_CASE("loading a corrupt .npy fails with the npy reader's message and change
 }
 
 TEST_CASE("a file whose contents disagree with the manifest is refused") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   const fs::path ck = folder.path / "ck";
   small_net().save(ck);
   npy::write(ck / "0.bias.npy", zeros({7}));  // the manifest still says [5]
@@ -209,7 +198,7 @@ TEST_CASE("a file whose contents disagree with the manifest is refused") {
 }
 
 TEST_CASE("a newer format_version is refused with a clear message") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   const fs::path ck = folder.path / "ck";
   small_net().save(ck);
   std::string manifest = read_text(ck / "manifest.json");
@@ -221,7 +210,7 @@ TEST_CASE("a newer format_version is refused with a clear message") {
 }
 
 TEST_CASE("manifests that are missing, invalid or inconsistent with the module are refused") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   const fs::path ck = folder.path / "ck";
   nn::Sequential net = small_net();
   net.save(ck);
@@ -261,7 +250,7 @@ TEST_CASE("manifests that are missing, invalid or inconsistent with the module a
 
 TEST_CASE("a dtype mismatch names both dtypes") {
   BackendGuard reference("reference");  // float64 parameters
-  TempFolder folder;
+  TempFolder folder{"gradlab-checkpoint-test"};
   nn::Linear single(3, 2);
   single.save(folder.path / "ck");
   nn::Linear twice(3, 2, {.dtype = DType::float64});

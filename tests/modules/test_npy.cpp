@@ -7,28 +7,16 @@
 #include <fstream>
 #include <random>
 
+#include "temp_folder.hpp"
 #include "backends/backend.hpp"
 #include "modules/npy.hpp"
 
 using namespace gradlab;
+using gradlab::testing::TempFolder;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder under the system temp folder, removed at the end of the test.
-struct TempFolder {
-  fs::path path;
-  TempFolder() {
-    std::random_device device;
-    path = fs::temp_directory_path() /
-           ("gradlab-npy-test-" + std::to_string(device()) + std::to_string(device()));
-    fs::create_directories(path);
-  }
-  ~TempFolder() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 std::vector<std::uint8_t> bytes_of(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -65,7 +53,7 @@ const std::string good_header = "{'descr': '<f4', 'fortran_order': False, 'shape
 }  // namespace
 
 TEST_CASE("npy::write produces NumPy's version 1.0 layout with 64-byte-aligned data") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-npy-test"};
   const fs::path file = folder.path / "w.npy";
   npy::write(file, from({1, 2, 3, 4, 5, 6}, {2, 3}));
   const auto bytes = bytes_of(file);
@@ -84,7 +72,7 @@ TEST_CASE("npy::write produces NumPy's version 1.0 layout with 64-byte-aligned d
 TEST_CASE(
     "npy round-trips float32, float64 and int64 bit-exactly, including 0-D, 1-D and empty arrays") {
   BackendGuard reference("reference");  // float64 samples
-  TempFolder folder;
+  TempFolder folder{"gradlab-npy-test"};
   const std::vector<Tensor> tensors{randn({3, 4}), randn({5}, {.dtype = DType::float64}),
                                     labels({-3, 0, 7}), from({2.5}, {}), zeros({0, 4})};
   for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -106,7 +94,7 @@ TEST_CASE("NumPy reads what npy::write writes and npy::read reads what NumPy wri
     WARN("python3 with numpy is not installed: interoperability not checked");
     return;
   }
-  TempFolder folder;
+  TempFolder folder{"gradlab-npy-test"};
   const fs::path ours = folder.path / "ours.npy";
   const fs::path theirs = folder.path / "theirs.npy";
   npy::write(ours, from({1.5, -2, 3, 4, 5, 6.25}, {3, 2}, {.dtype = DType::float64}));
@@ -217,7 +205,7 @@ TEST_CASE("npy rejects data that is shorter or longer than the shape says, or ab
 }
 
 TEST_CASE("npy::read names the path for missing, truncated and directory inputs") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-npy-test"};
   const fs::path missing = folder.path / "missing.npy";
   CHECK_THROWS_WITH(npy::read(missing), "npy: " + missing.string() + ": the file does not exist");
   CHECK_THROWS_WITH(npy::read(folder.path),
@@ -242,7 +230,7 @@ TEST_CASE("npy::read names the path for missing, truncated and directory inputs"
 }
 
 TEST_CASE("npy survives random corruption of a valid file: every failure is a gradlab::Error") {
-  TempFolder folder;
+  TempFolder folder{"gradlab-npy-test"};
   const fs::path file = folder.path / "valid.npy";
   npy::write(file, randn({3, 5}));
   const auto original = bytes_of(file);
