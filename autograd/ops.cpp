@@ -221,11 +221,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     throw Error("reshape: cannot view shape " + shape_string(x.shape()) + " (" +
                 std::to_string(x.numel()) + " elements) as " + shape_string(shape));
   }
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = x.impl()->storage;
-  impl->shape = resolved;
-  impl->dtype = x.dtype();
-  Tensor y(std::move(impl));
+  Tensor y = x.detach();  // a new tensor sharing x's data, given the new shape
+  y.impl()->shape = resolved;
   if (!any_requires_grad({&x})) return y;
   return record("reshape", {x}, y, [from = x.shape()](const Tensor& upstream, GradientSink& grads) {
     grads.add(0, reshape(upstream, from));

@@ -1,9 +1,13 @@
 // The Tensor handle, creation, grad mode, printing and the backward engine.
 #include "autograd/tensor.hpp"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -20,14 +24,135 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;  // a cache line; what oneDNN and AVX-512 like
 
-std::shared_ptr<void> allocate(std::size_t bytes) {
-  std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* memory = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (memory == nullptr) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<void>(memory, std::free);
+// Small blocks are recycled per thread. Every op on small tensors makes and drops a handful of
+// small objects (the output's TensorImpl, its buffer, the graph node and their reference-count
+// blocks), and the C library's allocator was the largest cost of an op on 4×4 tensors: aligned
+// allocations carve a block out of a bigger one and free the rest, and bursts of frees (a whole
+// graph at the end of a step) spill out of its per-thread caches. Blocks come in power-of-two
+// size classes from 64 B to 4 KiB, all 64-byte aligned; each class keeps up to 4096 free blocks
+// or 1 MiB per thread (6 MiB at most in all), enough for the graph of a step on small tensors.
+// Bigger requests go straight to the C library.
+class SmallBlockCache {
+ public:
+  static constexpr std::size_t largest = 4096;
+
+  // The size class that holds `bytes` (≤ `largest`): 64, 128, ..., 4096 bytes.
+  static std::size_t class_bytes(std::size_t bytes) {
+    return std::max(kAlignment, std::bit_ceil(bytes));
+  }
+
+  void* take(std::size_t class_size) {
+    std::vector<void*>& kept = kept_[index(class_size)];
+    if (kept.empty()) {
+      void* block = std::aligned_alloc(kAlignment, class_size);
+      if (block == nullptr) throw std::bad_alloc();
+      return block;
+    }
+    void* block = kept.back();
+    kept.pop_back();
+    return block;
+  }
+
+  void give_back(void* block, std::size_t class_size) noexcept {
+    std::vector<void*>& kept = kept_[index(class_size)];
+    if (kept.size() < kept.capacity()) {
+      kept.push_back(block);  // never reallocates: the capacity is reserved up front
+    } else {
+      std::free(block);
+    }
+  }
+
+  SmallBlockCache() {
+    for (std::size_t i = 0; i < kept_.size(); ++i) {
+      kept_[i].reserve(std::min(kept_blocks_per_class, kept_bytes_per_class / (kAlignment << i)));
+    }
+  }
+  SmallBlockCache(const SmallBlockCache&) = delete;
+  SmallBlockCache& operator=(const SmallBlockCache&) = delete;
+  ~SmallBlockCache();
+
+ private:
+  static constexpr std::size_t kept_bytes_per_class = 1024 * 1024;
+  static constexpr std::size_t kept_blocks_per_class = 4096;
+  static std::size_t index(std::size_t class_size) {
+    return static_cast<std::size_t>(std::countr_zero(class_size) - std::countr_zero(kAlignment));
+  }
+  std::array<std::vector<void*>, 7> kept_;  // 64 B ... 4 KiB
+};
+
+// This thread's cache, reached through a plain pointer (the initial-exec TLS model makes that a
+// single load, where a thread_local object of a shared library costs a call per access). Null
+// before first use and again once the thread's cache is destroyed at thread exit; blocks freed
+// after that, by objects that outlive it, go straight back to the C library.
+[[gnu::tls_model("initial-exec")]] thread_local SmallBlockCache* this_thread_blocks = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local bool blocks_gone = false;
+
+SmallBlockCache::~SmallBlockCache() {
+  for (auto& kept : kept_) {
+    for (void* block : kept) std::free(block);
+  }
+  this_thread_blocks = nullptr;
+  blocks_gone = true;
 }
 
-thread_local bool grad_mode = true;
+SmallBlockCache* small_blocks() {
+  if (this_thread_blocks == nullptr && !blocks_gone) {
+    thread_local SmallBlockCache cache;
+    this_thread_blocks = &cache;
+  }
+  return this_thread_blocks;
+}
+
+void* take_block(std::size_t bytes) {
+  SmallBlockCache* cache = bytes <= SmallBlockCache::largest ? small_blocks() : nullptr;
+  if (cache != nullptr) return cache->take(SmallBlockCache::class_bytes(bytes));
+  void* block = std::aligned_alloc(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  if (block == nullptr) throw std::bad_alloc();
+  return block;
+}
+
+void give_block_back(void* block, std::size_t bytes) noexcept {
+  SmallBlockCache* cache = bytes <= SmallBlockCache::largest ? small_blocks() : nullptr;
+  if (cache != nullptr) {
+    cache->give_back(block, SmallBlockCache::class_bytes(bytes));
+  } else {
+    std::free(block);
+  }
+}
+
+// The allocator that `std::allocate_shared` and `std::shared_ptr` use for TensorImpls, Nodes and
+// the reference counts of buffers: one block of the cache holds the count and the object.
+template <class T>
+struct BlockAllocator {
+  using value_type = T;
+  BlockAllocator() = default;
+  template <class U>
+  BlockAllocator(const BlockAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(take_block(n * sizeof(T))); }
+  void deallocate(T* object, std::size_t n) noexcept { give_block_back(object, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const BlockAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+std::shared_ptr<void> allocate(std::size_t bytes) {
+  const std::size_t size = bytes == 0 ? kAlignment : bytes;
+  void* memory = nullptr;
+  try {
+    memory = take_block(size);
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
+  }
+  return std::shared_ptr<void>(
+      memory, [size](void* buffer) { give_block_back(buffer, size); }, BlockAllocator<void>{});
+}
+
+std::shared_ptr<TensorImpl> new_impl() {
+  return std::allocate_shared<TensorImpl>(BlockAllocator<TensorImpl>{});
+}
+
+[[gnu::tls_model("initial-exec")]] thread_local bool grad_mode = true;
 
 }  // namespace
 
@@ -56,7 +181,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (std::int64_t extent : shape) {
     if (extent < 0) throw Error("cannot create a tensor with negative extent: " + shape_string(shape));
   }
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_impl();
   impl->storage = allocate(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype));
   impl->shape = shape;
   impl->dtype = dtype;
@@ -162,7 +287,7 @@ void Tensor::zero_grad() const {
 
 Tensor Tensor::detach() const {
   const TensorImpl& impl = checked();
-  auto detached = std::make_shared<TensorImpl>();
+  auto detached = new_impl();
   detached->storage = impl.storage;
   detached->shape = impl.shape;
   detached->dtype = impl.dtype;
@@ -293,7 +418,7 @@ Tensor record(const char* op, std::vector<Tensor> inputs, Tensor output,
   for (const Tensor& input : inputs) needed = needed || (input.defined() && input.requires_grad());
   if (!needed) return output;
   output.impl()->grad_fn =
-      std::make_shared<Node>(Node{op, std::move(inputs), std::move(backward)});
+      std::allocate_shared<Node>(BlockAllocator<Node>{}, Node{op, std::move(inputs), std::move(backward)});
   output.impl()->requires_grad = true;
   return output;
 }
@@ -319,29 +444,83 @@ namespace {
 std::atomic<std::uint64_t> visit_epoch{0};
 }
 
-std::vector<Tensor> topological_order(const Tensor& root) {
-  std::uint64_t epoch = ++visit_epoch;
-  std::vector<Tensor> order;
-  // Explicit stack of (tensor, index of the next input to visit): a post-order depth-first
-  // search without recursion, so a chain of a million ops is fine. Only tensors that require a
-  // gradient are visited: the others need none.
-  std::vector<std::pair<const Tensor*, std::size_t>> stack;
-  root.impl()->visit_mark = epoch;
-  stack.emplace_back(&root, 0);
+namespace {
+
+// A handle to a tensor of the graph, as the graph itself holds it (the root's own handle or an
+// entry of a node's inputs): listing these costs no reference counting, and they stay valid as
+// long as the root keeps the graph alive.
+using GraphEntry = const std::shared_ptr<TensorImpl>*;
+
+// Lists the tensors of the graph ending at `root` that require a gradient into `order`, inputs
+// before the ops that use them. An explicit stack of (tensor, index of the next input to visit)
+// makes this a post-order depth-first search without recursion, so a chain of a million ops is
+// fine.
+void sort_graph(GraphEntry root, std::vector<GraphEntry>& order,
+                std::vector<std::pair<GraphEntry, std::size_t>>& stack) {
+  const std::uint64_t epoch = ++visit_epoch;
+  order.clear();
+  stack.clear();
+  (*root)->visit_mark = epoch;
+  stack.emplace_back(root, 0);
   while (!stack.empty()) {
     auto& [tensor, next] = stack.back();
-    const Node* node = tensor->impl()->grad_fn.get();
+    const Node* node = (*tensor)->grad_fn.get();
     if (node != nullptr && next < node->inputs.size()) {
-      const Tensor& input = node->inputs[next++];
-      if (input.defined() && input.impl()->requires_grad && input.impl()->visit_mark != epoch) {
-        input.impl()->visit_mark = epoch;
-        stack.emplace_back(&input, 0);
+      GraphEntry input = &node->inputs[next++].impl();
+      if (*input && (*input)->requires_grad && (*input)->visit_mark != epoch) {
+        (*input)->visit_mark = epoch;
+        stack.emplace_back(input, 0);  // invalidates `tensor` and `next`; not used again this turn
       }
       continue;
     }
-    order.push_back(*tensor);
+    order.push_back(tensor);
     stack.pop_back();
   }
+}
+
+// The working lists of one sort, taken from a per-thread stock and given back afterwards, so
+// that backward() on every training step does not allocate them again (growing a list of a few
+// thousand entries is a large allocation, and the C library tidies up all its small free blocks
+// before each one). A backward inside a backward closure simply takes a second set.
+class SortLists {
+ public:
+  SortLists() {
+    std::vector<Lists>& spare = stock();
+    if (!spare.empty()) {
+      lists_ = std::move(spare.back());
+      spare.pop_back();
+    }
+  }
+  ~SortLists() { stock().push_back(std::move(lists_)); }
+  SortLists(const SortLists&) = delete;
+  SortLists& operator=(const SortLists&) = delete;
+
+  std::vector<GraphEntry>& order() { return lists_.order; }
+  std::vector<std::pair<GraphEntry, std::size_t>>& stack() { return lists_.stack; }
+
+ private:
+  struct Lists {
+    std::vector<GraphEntry> order;
+    std::vector<std::pair<GraphEntry, std::size_t>> stack;
+  };
+  static std::vector<Lists>& stock() {
+    // Made on first use and kept for the life of the thread (never destroyed, so that sorts run
+    // while the program exits still find it).
+    [[gnu::tls_model("initial-exec")]] thread_local std::vector<Lists>* of_this_thread = nullptr;
+    if (of_this_thread == nullptr) of_this_thread = new std::vector<Lists>;
+    return *of_this_thread;
+  }
+  Lists lists_;
+};
+
+}  // namespace
+
+std::vector<Tensor> topological_order(const Tensor& root) {
+  SortLists lists;
+  sort_graph(&root.impl(), lists.order(), lists.stack());
+  std::vector<Tensor> order;
+  order.reserve(lists.order().size());
+  for (GraphEntry entry : lists.order()) order.emplace_back(*entry);
   return order;
 }
 
@@ -364,12 +543,14 @@ void Tensor::backward(const Tensor& gradient) const {
                 " (" + dtype_name(dtype()) + ")");
   }
 
-  std::vector<Tensor> order = topological_order(*this);
+  SortLists lists;
+  std::vector<GraphEntry>& order = lists.order();
+  sort_graph(&impl_, order, lists.stack());
   NoGradGuard no_recording;  // gradients are plain numbers, not new graphs
   impl_->pending = seed.impl();
   // Reverse topological order: a tensor's upstream gradient is complete before it is used.
-  for (auto position = order.rbegin(); position != order.rend(); ++position) {
-    TensorImpl& tensor = *position->impl();
+  for (std::size_t k = order.size(); k-- > 0;) {
+    TensorImpl& tensor = **order[k];
     if (!tensor.pending) continue;
     Tensor upstream(std::move(tensor.pending));
     if (!tensor.grad_fn || tensor.retains_grad) {

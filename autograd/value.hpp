@@ -28,8 +28,14 @@
 /// reference cycle), and chapter 01 can print "local × upstream = contribution" at every node
 /// through `local_gradients()` and `upstream_gradient()`.
 ///
-/// **Backward is iterative.** `backward()` orders the graph with an explicit stack (no recursion),
-/// so a chain of a million nodes works; destroying such a chain is iterative too.
+/// **Backward needs no sort, and no recursion.** micrograd sorts the graph topologically before
+/// back-propagating. Here an op's node is always made after its inputs, and nodes are laid out in
+/// memory in the order they are made, so walking the nodes from the newest back to the oldest
+/// already visits every value before the inputs it was computed from: `backward()` walks that
+/// way, starting at the root and skipping nodes the root does not depend on. (A graph that mixes
+/// nodes made on different threads is sorted instead, with an explicit stack.) Nothing is
+/// recursive, so a chain of a million nodes works; destroying such a chain is iterative too.
+/// `topological_order()` still gives the sorted list, for printing and drawing.
 ///
 /// **Calling `backward()` twice accumulates.** Each call computes this pass's gradients from
 /// scratch (the seed d root/d root = 1, then local × upstream down the graph) and *adds* them to
@@ -38,9 +44,12 @@
 /// the graph; adding is what two passes mean mathematically, and it is the same rule that makes a
 /// node used twice receive both contributions.)
 ///
-/// **Memory.** Nodes come from a per-thread pool and go back to it when their graph is freed; the
-/// pool keeps what it has grown to (128 bytes per node of the largest graph alive at once)
-/// for the next graph rather than returning it to the system.
+/// **Memory.** Nodes (64 bytes each) are cut in order from 64 KiB chunks of a per-thread arena;
+/// a chunk is reused once all of its nodes are freed. Up to 16 MiB of empty chunks are kept for
+/// the next graph, the rest go back to the system. A node kept alive keeps its whole chunk, so a
+/// program that keeps one value out of every graph it builds holds more memory than it uses.
+/// `backward()` walks every live node made before its root on this thread, so its time grows
+/// with the number of values alive, not only with the size of the graph.
 ///
 /// Values are not thread-safe: build and differentiate one graph on one thread.
 
@@ -62,35 +71,76 @@ enum class ConstantSide : std::uint8_t {
   right,  ///< The number is on the right: `a + s`, `a ^ p`.
 };
 
+/// The op that made a node (what it prints as, and how many inputs it has).
+enum class ValueOp : std::uint8_t {
+  leaf,      ///< Made by the user, not computed.
+  add,       ///< a + b, a + s
+  subtract,  ///< a − b, a − s, s − a
+  multiply,  ///< a · b, a · s
+  divide,    ///< a / b, a / s, s / a
+  negate,    ///< −a
+  power,     ///< a ^ p
+  exp,       ///< eᵃ
+  log,       ///< ln a
+  tanh,      ///< tanh a
+  sigmoid,   ///< σ(a)
+  relu,      ///< max(0, a)
+  max,       ///< max(a, b)
+};
+
 /// The shared state behind a `Value` handle. Not part of the learner-facing API: use `Value`.
 ///
 /// A node counts its owners itself (the handles naming it and the nodes computed from it), with
 /// a plain integer: graphs of scalars have one node per multiply and per add, so what a node
 /// costs to make, copy and free sets the engine's speed, and `std::shared_ptr`'s atomic counts
 /// and separate control block cost about twice as much (measured on the two-moons benchmark).
-/// For the same reason the fields that ordering, back-propagating and freeing read come first
-/// and fill exactly one 64-byte cache line; the rest is read when a graph is built or printed.
+/// For the same reason a node fills exactly one 64-byte cache line: building, back-propagating
+/// and freeing a graph of 65,000 nodes is bound by memory traffic, and a node of two lines cost
+/// a quarter more time. Hence the packing: the op and its flags share a word with the owner
+/// count, an op with a plain-number operand keeps that number in the unused second local
+/// gradient, and the rare label lives in a table beside the nodes.
 struct alignas(64) ValueNode final {
-  // --- read by every graph walk (the first cache line) ---
-  std::array<ValueNode*, 2> children{};     ///< Inputs of the op (first `child_count`); owned.
-  std::array<double, 2> local_gradients{};  ///< ∂data/∂children[i].data, fixed at forward time.
+  /// The most owners a node can have (the count has 24 bits).
+  static constexpr std::uint32_t max_owners = (1U << 24) - 1;
+
+  std::array<ValueNode*, 2> children{};     ///< Inputs of the op; null when unused. Owned.
+  /// ∂data/∂children[i].data, fixed at forward time. An op with a plain-number operand
+  /// (`a + 2`, `a ^ 3`) has one input, and keeps the number in `local_gradients[1]`.
+  std::array<double, 2> local_gradients{};
+  double data = 0.0;             ///< The number this node holds.
   double upstream = 0.0;         ///< d root / d this node in the most recent backward pass alone.
   double grad = 0.0;             ///< Sum of d root / d this node over all backward passes so far.
-  std::uint32_t owners = 0;      ///< Handles and parent nodes that keep this alive.
-  std::uint32_t visit_mark = 0;  ///< Used by the topological sort.
-  std::uint8_t child_count = 0;  ///< 0 for leaves, 1 for unary ops, 2 for binary ops.
-  ConstantSide constant_side = ConstantSide::none;  ///< Whether the op had a plain-number operand.
-  // --- read when building and printing ---
-  double data = 0.0;                   ///< The number this node holds.
-  const char* op = nullptr;            ///< Op symbol ("+", "tanh", ...); null for leaves.
-  double constant = 0.0;               ///< The plain-number operand (or exponent of pow).
-  std::unique_ptr<std::string> label;  ///< Optional name (allocated only when set).
+  std::uint32_t visit_mark = 0;  ///< Tells the nodes reached by the current graph walk.
+  std::uint32_t owners : 24 = 0;        ///< Handles and parent nodes that keep this alive.
+  std::uint32_t op : 4 = 0;             ///< The `ValueOp` that made this node.
+  std::uint32_t constant_side : 2 = 0;  ///< The `ConstantSide` of its plain-number operand.
+  /// 1 when this node or one of its inputs, at any depth, was made on another thread (in
+  /// another thread's arena): `backward()` then sorts the graph instead of walking the arena.
+  std::uint32_t spans_arenas : 1 = 0;
+  std::uint32_t has_label : 1 = 0;  ///< 1 when a label was set (kept in a table beside the nodes).
 
-  /// Nodes come from a per-thread pool of fixed-size blocks: a training step makes and frees
-  /// tens of thousands of them, and the general-purpose allocator's slow paths showed up as a
-  /// fifth of the time. Freed blocks are reused, never returned to the system.
+  /// How many inputs the op had: 0 for leaves, 1 or 2.
+  int child_count() const { return children[1] != nullptr ? 2 : children[0] != nullptr ? 1 : 0; }
+
+  /// A leaf holding 0.
+  ValueNode() = default;
+  /// A node made by `op`, holding `data`, without inputs yet, and already counting the one
+  /// handle that `Value::adopt` makes from it. (All the small fields are set in one go: writing
+  /// them one by one and then reading their shared word back stalls the processor, which showed
+  /// up as a tenth of the time spent building graphs.)
+  ValueNode(ValueOp op, double data)
+      : data(data), owners(1), op(static_cast<std::uint32_t>(op)), constant_side(0),
+        spans_arenas(0), has_label(0) {}
+  ValueNode(const ValueNode&) = delete;
+  ValueNode& operator=(const ValueNode&) = delete;
+  /// Drops the node's label, if it has one.
+  ~ValueNode();
+
+  /// Nodes come from a per-thread arena, cut in order from 64 KiB chunks: a training step makes
+  /// and frees tens of thousands of them, and their layout in creation order is what lets
+  /// `Value::backward` walk instead of sort.
   static void* operator new(std::size_t size);
-  /// Returns the block to the pool of the thread that frees it.
+  /// Returns the slot to its chunk (in the arena of the thread that made it).
   static void operator delete(void* block) noexcept;
 };
 
@@ -108,12 +158,16 @@ class Value {
   explicit Value(double data, std::string label = {});
   /// A new handle sharing `node` (used by the engine and by graph walks).
   explicit Value(ValueNode* node);
-  /// Another handle to the same node.
-  Value(const Value& other) noexcept;
+  /// The handle of a node just made with `new ValueNode(op, data)`, whose owner count already
+  /// includes this handle (used by the engine when it makes nodes).
+  static Value adopt(ValueNode* node);
+  /// Another handle to the same node. Raises gradlab::Error when the node already has
+  /// `ValueNode::max_owners` owners.
+  Value(const Value& other);
   /// Takes over `other`'s node; `other` must not be used afterwards except to assign to it.
   Value(Value&& other) noexcept;
-  /// Makes this handle name `other`'s node.
-  Value& operator=(const Value& other) noexcept;
+  /// Makes this handle name `other`'s node (raises gradlab::Error like the copy constructor).
+  Value& operator=(const Value& other);
   /// Makes this handle name `other`'s node, taking it over.
   Value& operator=(Value&& other) noexcept;
   /// Releases the node (and, iteratively, every node only it kept alive).
@@ -137,7 +191,7 @@ class Value {
   // --- how it was made ------------------------------------------------------------------
 
   /// True when the user made this value (no op, no children).
-  bool is_leaf() const { return node_->child_count == 0; }
+  bool is_leaf() const { return node_->children[0] == nullptr; }
   /// The op's name as shown in printouts: "+", "*", "tanh", "+ 1", "1 /", "^ 2", ...; "leaf"
   /// for leaves.
   std::string op_name() const;
@@ -168,6 +222,9 @@ class Value {
   ValueNode* node() const { return node_; }
 
  private:
+  struct Adopting {};
+  Value(ValueNode* node, Adopting) noexcept : node_(node) {}
+
   ValueNode* node_;
 };
 
@@ -226,9 +283,9 @@ Value max(const Value& a, const Value& b);
 /// (so `root` is last). Iterative depth-first search: graphs of any depth work.
 std::vector<Value> topological_order(const Value& root);
 
-/// How many scalar nodes exist: made minus freed on this thread. A graph is freed as soon as
-/// its last handle goes, so this returns to its earlier count after a training step (a test of
-/// that is a test that no reference cycle keeps a graph alive).
+/// How many scalar nodes made on this thread are alive (wherever they are freed). A graph is freed
+/// as soon as its last handle goes, so this returns to its earlier count after a training step (a
+/// test of that is a test that no reference cycle keeps a graph alive).
 std::int64_t value_nodes_alive();
 
 /// Prints `Value(data=…, grad=…)`, with the label first when there is one.

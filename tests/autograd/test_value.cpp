@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "autograd/value.hpp"
@@ -110,6 +111,48 @@ TEST_CASE("calling backward twice adds each pass's gradients: every grad doubles
     CHECK(x.grad() == -4.0);
     CHECK(z.grad() == 3.0);
   }
+}
+
+// backward() walks the live nodes from the newest back, skipping those the root does not depend
+// on; these cases pin down what that walk must not disturb.
+TEST_CASE("backward leaves values the root does not depend on untouched", "[value]") {
+  Value a(2.0), b(3.0);
+  Value unrelated_before = a * 10.0;  // made from `a`, but not part of f's graph
+  Value f = a * b;
+  Value unrelated_after = b + 1.0;  // made after f: newer than the root
+  Value g = unrelated_before + unrelated_after;
+  g.backward();  // a pass from another root: every node above gets an upstream gradient of its own
+  a.zero_grad();
+  b.zero_grad();
+  f.backward();
+  CHECK(a.grad() == 3.0);
+  CHECK(b.grad() == 2.0);
+  CHECK(a.upstream_gradient() == 3.0);  // this pass's
+  // Not reached by f's pass: they keep what g's pass gave them.
+  CHECK(unrelated_before.grad() == 1.0);
+  CHECK(unrelated_before.upstream_gradient() == 1.0);
+  CHECK(unrelated_after.grad() == 1.0);
+}
+
+TEST_CASE("a graph whose inputs were made on another thread gets the same gradients", "[value]") {
+  // Nodes made on another thread live in that thread's arena, so backward cannot walk them in
+  // this thread's order of creation and sorts the graph instead.
+  std::vector<Value> made_elsewhere;
+  std::thread maker([&] {
+    made_elsewhere = {Value(-2.0), Value(5.0)};
+    made_elsewhere.push_back(made_elsewhere[0] * made_elsewhere[1]);  // x·y, made there too
+  });
+  maker.join();
+  const Value& x = made_elsewhere[0];
+  const Value& y = made_elsewhere[1];
+  Value z(-4.0);
+  Value f = (x + y) * z + made_elsewhere[2];  // f = (x + y)·z + x·y
+  f.backward();
+  CHECK(f.data() == -22.0);
+  CHECK(x.grad() == -4.0 + 5.0);  // z + y
+  CHECK(y.grad() == -4.0 - 2.0);  // z + x
+  CHECK(z.grad() == 3.0);
+  CHECK(made_elsewhere[2].grad() == 1.0);
 }
 
 TEST_CASE("a 1,000,000-node chain back-propagates and is destroyed without recursion",
