@@ -95,10 +95,18 @@ SmallBlockCache::~SmallBlockCache() {
   blocks_gone = true;
 }
 
-SmallBlockCache* small_blocks() {
-  if (this_thread_blocks == nullptr && !blocks_gone) {
+[[gnu::noinline]] SmallBlockCache* first_use_of_small_blocks() {
+  if (!blocks_gone) {
     thread_local SmallBlockCache cache;
     this_thread_blocks = &cache;
+  }
+  return this_thread_blocks;
+}
+
+// Every small allocation goes through here, so the common case is kept to a load and a test.
+inline SmallBlockCache* small_blocks() {
+  if (this_thread_blocks == nullptr) [[unlikely]] {
+    return first_use_of_small_blocks();
   }
   return this_thread_blocks;
 }
