@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -27,7 +28,7 @@ const char* verdict_name(GradcheckVerdict verdict) {
 namespace {
 
 GradcheckVerdict classify(double error, bool has_kinks) {
-  if (error > 1e-2) return GradcheckVerdict::wrong;
+  if (!(error <= 1e-2)) return GradcheckVerdict::wrong;  // NaN included: it compares false
   if (error > 1e-4) return GradcheckVerdict::uncomfortable;
   if (error > 1e-7) return has_kinks ? GradcheckVerdict::fine_with_kinks : GradcheckVerdict::uncomfortable;
   return GradcheckVerdict::good;
@@ -78,6 +79,10 @@ std::vector<Tensor> analytic_gradients(const GradcheckFunction& f, const std::ve
 
 GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options) {
+  if (!(options.step > 0) || !std::isfinite(options.step)) {
+    throw Error("gradcheck " + options.name + ": step must be finite and > 0, got " +
+                std::to_string(options.step));
+  }
   BackendGuard reference("reference");
   GradcheckResult result;
   result.name = options.name;
@@ -171,6 +176,8 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
       }
       double magnitude = std::max(std::abs(a), std::abs(numeric));
       double error = magnitude < options.zero_floor ? 0.0 : std::abs(a - numeric) / magnitude;
+      // An infinite or NaN gradient on either side cannot be checked: it counts as wrong.
+      if (!std::isfinite(a) || !std::isfinite(numeric)) error = std::numeric_limits<double>::infinity();
       if (report.worst_index < 0 || error > report.max_relative_error) {
         report.max_relative_error = error;
         report.worst_index = element;

@@ -19,6 +19,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "autograd/tensor.hpp"
@@ -28,8 +29,9 @@ namespace gradlab {
 /// Where a backward closure delivers the gradient of each of its node's inputs.
 class GradientSink {
  public:
-  /// Wraps the node's inputs.
-  explicit GradientSink(const std::vector<Tensor>& inputs) : inputs_(inputs) {}
+  /// Wraps the inputs of a node of op `op` (named in error messages; must outlive the sink).
+  explicit GradientSink(const std::vector<Tensor>& inputs, std::string_view op = "backward")
+      : inputs_(inputs), op_(op) {}
   /// True when input `i` wants a gradient (skip the work otherwise).
   bool needs(std::size_t i) const;
   /// Adds `gradient` (same shape as input `i`) to input `i`'s upstream gradient.
@@ -37,6 +39,7 @@ class GradientSink {
 
  private:
   const std::vector<Tensor>& inputs_;
+  std::string_view op_;
 };
 
 /// Maps the upstream gradient (d loss / d output) to the inputs' gradients.

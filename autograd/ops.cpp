@@ -35,6 +35,7 @@ void require_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 void require_rank(const char* op, const Tensor& x, std::int64_t rank, const char* what) {
+  if (!x.defined()) throw Error(std::string(op) + ": " + what + " is an undefined tensor");
   if (x.dim() != rank) {
     throw Error(std::string(op) + ": " + what + " must be " + std::to_string(rank) +
                 "-D, got shape " + shape_string(x.shape()));
@@ -76,29 +77,32 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
 }
 
 // --- kernel calls on tensors (no recording) -------------------------------------------------
+// Empty tensors never reach a kernel: an empty result needs no work, and a sum over nothing or a
+// product with an inner size of 0 is zeros. (oneDNN primitives divide by a zero extent.)
 
 Tensor unary_kernel(UnaryOp op, const Tensor& x, double alpha) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  backend().unary(op, x.view(), y.mutable_view(), alpha);
+  if (y.numel() > 0) backend().unary(op, x.view(), y.mutable_view(), alpha);
   return y;
 }
 
 Tensor unary_backward_kernel(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy,
                              double alpha) {
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
-  backend().unary_backward(op, x.view(), y.view(), dy.view(), dx.mutable_view(), alpha);
+  if (dx.numel() > 0) backend().unary_backward(op, x.view(), y.view(), dy.view(), dx.mutable_view(), alpha);
   return dx;
 }
 
 Tensor binary_kernel(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(broadcast_shape(binary_op_name(op), a.shape(), b.shape()), a.dtype());
-  backend().binary(op, a.view(), b.view(), y.mutable_view());
+  if (y.numel() > 0) backend().binary(op, a.view(), b.view(), y.mutable_view());
   return y;
 }
 
 Tensor matmul_kernel(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b) {
   std::int64_t rows = transpose_a ? a.size(1) : a.size(0);
   std::int64_t columns = transpose_b ? b.size(0) : b.size(1);
+  if (a.numel() == 0 || b.numel() == 0) return zeros({rows, columns}, {.dtype = a.dtype()});
   Tensor c = Tensor::empty({rows, columns}, a.dtype());
   backend().matmul(a.view(), transpose_a, b.view(), transpose_b, c.mutable_view());
   return c;
@@ -142,8 +146,8 @@ Tensor reduce_op(ReduceOp op, const Tensor& x, std::int64_t axis, bool keepdim) 
   require_float(name, x);
   if (op == ReduceOp::max || op == ReduceOp::mean) require_nonempty(name, x);
   Shape kept = keepdim_shape(x.shape(), axis);
-  Tensor y = Tensor::empty(kept, x.dtype());
-  backend().reduce(op, x.view(), y.mutable_view());
+  Tensor y = x.numel() == 0 ? zeros(kept, {.dtype = x.dtype()}) : Tensor::empty(kept, x.dtype());
+  if (x.numel() > 0) backend().reduce(op, x.view(), y.mutable_view());
   Tensor result = keepdim ? y : y.detach().reshape(drop_axis(x.shape(), axis));
   if (!any_requires_grad({&x})) return result;
   std::int64_t count = x.numel() / std::max<std::int64_t>(y.numel(), 1);
@@ -175,7 +179,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
                 shape_string(shape));
   }
   Tensor y = Tensor::empty(shape, x.dtype());
-  backend().broadcast_to(x.view(), y.mutable_view());
+  if (y.numel() > 0) backend().broadcast_to(x.view(), y.mutable_view());
   if (!any_requires_grad({&x})) return y;
   return record("broadcast_to", {x}, y, [from = x.shape()](const Tensor& upstream, GradientSink& grads) {
     grads.add(0, sum_to(upstream, from));
@@ -194,8 +198,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   for (std::size_t i = 0; i < kept.size(); ++i) {
     if (i < leading || shape[i - leading] == 1) kept[i] = 1;
   }
-  Tensor y = Tensor::empty(kept, x.dtype());
-  backend().reduce(ReduceOp::sum, x.view(), y.mutable_view());
+  Tensor y = x.numel() == 0 ? zeros(kept, {.dtype = x.dtype()}) : Tensor::empty(kept, x.dtype());
+  if (x.numel() > 0) backend().reduce(ReduceOp::sum, x.view(), y.mutable_view());
   Tensor result = y.reshape(shape);
   if (!any_requires_grad({&x})) return result;
   return record("sum_to", {x}, result, [from = x.shape()](const Tensor& upstream, GradientSink& grads) {
@@ -204,6 +208,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  if (!x.defined()) throw Error("reshape: input is an undefined tensor");
   Shape resolved = shape;
   std::int64_t known = 1;
   int inferred = -1;
@@ -232,7 +237,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 Tensor transpose(const Tensor& x) {
   require_rank("transpose", x, 2, "input");
   Tensor y = Tensor::empty({x.size(1), x.size(0)}, x.dtype());
-  backend().transpose2d(x.view(), y.mutable_view());
+  if (y.numel() > 0) backend().transpose2d(x.view(), y.mutable_view());
   if (!any_requires_grad({&x})) return y;
   return record("transpose", {x}, y, [](const Tensor& upstream, GradientSink& grads) {
     grads.add(0, transpose(upstream));
@@ -242,7 +247,7 @@ Tensor transpose(const Tensor& x) {
 Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
   Tensor y = Tensor::empty(shape(), target);
-  backend().convert(view(), y.mutable_view());
+  if (y.numel() > 0) backend().convert(view(), y.mutable_view());
   if (!any_requires_grad({this}) || target == DType::int64) return y;
   return record("to", {*this}, y, [from = dtype()](const Tensor& upstream, GradientSink& grads) {
     grads.add(0, upstream.to(from));
@@ -462,6 +467,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   shape_string(weight.shape()) + " (need b [M])");
     }
   }
+  // An empty batch or layer: the same math from matmul and add, which handle empty tensors.
+  if (x.numel() == 0 || weight.numel() == 0) return bias.defined() ? matmul(x, weight) + bias : matmul(x, weight);
   Tensor y = Tensor::empty({x.size(0), weight.size(1)}, x.dtype());
   backend().linear_forward(x.view(), weight.view(), bias.defined() ? bias.view() : ConstView{},
                            y.mutable_view());
@@ -508,7 +515,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   " needs [" + std::to_string(features) + "]");
     }
   }
-  if (eps <= 0) throw Error("batch_norm: eps must be positive, got " + std::to_string(eps));
+  if (!(eps > 0) || !std::isfinite(eps)) {
+    throw Error("batch_norm: eps must be positive and finite, got " + std::to_string(eps));
+  }
+  if (training && !(momentum >= 0 && momentum <= 1)) {
+    throw Error("batch_norm: momentum must lie in [0, 1], got " + std::to_string(momentum));
+  }
 
   if (!training) {
     // Inference: a fixed affine map per feature, y = γ (x − μ_run)/√(σ²_run + eps) + β.
@@ -615,6 +627,9 @@ Tensor cross_entropy(const Tensor& scores, const Tensor& labels) {
 
 Tensor svm_loss(const Tensor& scores, const Tensor& labels, double margin) {
   check_scores_and_labels("svm_loss", scores, labels);
+  if (!(margin >= 0) || !std::isfinite(margin)) {
+    throw Error("svm_loss: margin must be finite and >= 0, got " + std::to_string(margin));
+  }
   Tensor loss = Tensor::empty({}, scores.dtype());
   backend().svm_loss(scores.view(), labels.view(), margin, loss.mutable_view());
   if (!any_requires_grad({&scores})) return loss;

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <iomanip>
 #include <ostream>
@@ -188,6 +189,17 @@ TensorImpl::~TensorImpl() {
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (std::int64_t extent : shape) {
     if (extent < 0) throw Error("cannot create a tensor with negative extent: " + shape_string(shape));
+  }
+  // The byte count must fit 64 bits (a zero extent makes it 0, whatever the others are).
+  if (std::find(shape.begin(), shape.end(), 0) == shape.end()) {
+    auto room = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(dtype_size(dtype));
+    for (std::int64_t extent : shape) {
+      if (extent > room) {
+        throw Error("cannot create a tensor of shape " + shape_string(shape) +
+                    ": its size in bytes does not fit 64 bits");
+      }
+      room /= extent;
+    }
   }
   auto impl = new_impl();
   impl->storage = allocate(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype));
@@ -439,7 +451,7 @@ void GradientSink::add(std::size_t i, const Tensor& gradient) {
   if (!needs(i)) return;
   TensorImpl& input = *inputs_[i].impl();
   if (gradient.shape() != input.shape) {
-    throw Error("backward: gradient for input " + std::to_string(i) + " has shape " +
+    throw Error(std::string(op_) + " backward: gradient for input " + std::to_string(i) + " has shape " +
                 shape_string(gradient.shape()) + " but the input has shape " +
                 shape_string(input.shape));
   }
@@ -570,7 +582,7 @@ void Tensor::backward(const Tensor& gradient) const {
       }
     }
     if (tensor.grad_fn) {
-      GradientSink sink(tensor.grad_fn->inputs);
+      GradientSink sink(tensor.grad_fn->inputs, tensor.grad_fn->op);
       tensor.grad_fn->backward(upstream, sink);
     }
   }

@@ -80,10 +80,17 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (argument == "--threads") {
+      // The whole text must be a number from 1 to 1024 ("4abc", "-3" and "0" are refused).
+      const std::string text = value();
+      std::size_t used = 0;
       try {
-        flags.threads = std::stoi(value());
+        flags.threads = std::stoi(text, &used);
       } catch (const std::exception&) {
-        std::cerr << "gradlab_bench: --threads needs a positive integer\n";
+        used = 0;
+      }
+      if (used != text.size() || flags.threads < 1 || flags.threads > 1024) {
+        std::cerr << "gradlab_bench: --threads needs a whole number from 1 to 1024, got '" << text
+                  << "'\n";
         return 2;
       }
     } else if (argument == "--json") {
@@ -96,7 +103,7 @@ int main(int argc, char** argv) {
       flags.steps_only = true;
     } else if (argument == "--help" || argument == "-h") {
       std::cout << "gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]\n"
-                   "  --threads N     threads for oneDNN and OpenBLAS (default: all cores)\n"
+                   "  --threads N     threads for oneDNN and OpenBLAS, 1 to 1024 (default: all cores)\n"
                    "  --json FILE     also write the results as JSON\n"
                    "  --vs-pytorch    add the same training steps in PyTorch (python3-torch)\n"
                    "  --quick         short runs (less precise)\n"

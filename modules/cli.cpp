@@ -22,12 +22,23 @@ std::string default_backend() {
 
 void apply(CommonOptions& options) {
   if (options.backend.empty()) options.backend = default_backend();
+  // Every value is checked before anything changes, so a refused call leaves the program as it was.
+  Precision chosen_precision = Precision::f32;
+  try {
+    chosen_precision = parse_precision(options.precision);
+  } catch (const Error& error) {
+    throw Error(std::string("--precision: ") + error.what());
+  }
+  if (options.threads < 0) {
+    throw Error("--threads: must be 0 (all cores) or a positive count, got " +
+                std::to_string(options.threads));
+  }
   try {
     set_backend(options.backend);
   } catch (const Error& error) {
     throw Error(std::string("--backend: ") + error.what());
   }
-  set_precision(parse_precision(options.precision));
+  set_precision(chosen_precision);
   int threads = options.threads > 0 ? options.threads
                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   set_num_threads(threads);

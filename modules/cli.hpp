@@ -36,8 +36,9 @@ struct CommonOptions {
 /// "onednn" when it is built in, else "reference".
 std::string default_backend();
 
-/// Makes the options take effect: backend, precision, threads, seed. Unknown values raise a
-/// `gradlab::Error` naming the flag.
+/// Makes the options take effect: backend, precision, threads, seed. Unknown values (and a
+/// negative thread count) raise a `gradlab::Error` naming the flag; all values are checked before
+/// any takes effect, so a refused call changes nothing.
 void apply(CommonOptions& options);
 
 /// One line: backend (and its details: oneDNN's ISA), precision, threads.

@@ -21,6 +21,20 @@ void check_float(const Tensor& tensor, const char* function) {
                             shape_string(tensor.shape())));
 }
 
+// The fans of a tensor about to get a fan-scaled initialisation. A fan of 0 (a tensor with an
+// empty extent) would make the scale 1/0: refused, naming the function and the shape.
+Fans checked_fans(const Tensor& tensor, const char* function) {
+  check_float(tensor, function);
+  const Fans f = fans(tensor);
+  for (const auto& [fan, what] : {std::pair{f.in, "fan_in"}, std::pair{f.out, "fan_out"}}) {
+    if (fan < 1)
+      throw Error(fmt::format("nn::init::{}: {} is {} for a tensor of shape {}; a fan-scaled "
+                              "initialisation needs fan_in and fan_out ≥ 1",
+                              function, what, fan, shape_string(tensor.shape())));
+  }
+  return f;
+}
+
 }  // namespace
 
 Fans fans(const Tensor& tensor) {
@@ -37,6 +51,8 @@ void zeros_(Tensor& tensor) {
 
 void constant_(Tensor& tensor, double value) {
   check_float(tensor, "constant_");
+  if (!std::isfinite(value))
+    throw Error(fmt::format("nn::init::constant_: the value must be finite, got {}", value));
   NoGradGuard no_grad;
   backend().fill(tensor.mutable_view(), value);
 }
@@ -62,28 +78,28 @@ void uniform_(Tensor& tensor, double low, double high) {
 }
 
 void xavier_lecture_(Tensor& tensor) {
-  const Fans f = fans(tensor);
+  const Fans f = checked_fans(tensor, "xavier_lecture_");
   normal_(tensor, 1.0 / std::sqrt(static_cast<double>(f.in)));
 }
 
 void xavier_glorot_normal_(Tensor& tensor) {
-  const Fans f = fans(tensor);
+  const Fans f = checked_fans(tensor, "xavier_glorot_normal_");
   normal_(tensor, std::sqrt(2.0 / static_cast<double>(f.in + f.out)));
 }
 
 void xavier_glorot_uniform_(Tensor& tensor) {
-  const Fans f = fans(tensor);
+  const Fans f = checked_fans(tensor, "xavier_glorot_uniform_");
   const double bound = std::sqrt(6.0 / static_cast<double>(f.in + f.out));
   uniform_(tensor, -bound, bound);
 }
 
 void he_normal_(Tensor& tensor) {
-  const Fans f = fans(tensor);
+  const Fans f = checked_fans(tensor, "he_normal_");
   normal_(tensor, std::sqrt(2.0 / static_cast<double>(f.in)));
 }
 
 void he_uniform_(Tensor& tensor) {
-  const Fans f = fans(tensor);
+  const Fans f = checked_fans(tensor, "he_uniform_");
   const double bound = std::sqrt(6.0 / static_cast<double>(f.in));
   uniform_(tensor, -bound, bound);
 }

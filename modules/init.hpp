@@ -41,7 +41,8 @@ Fans fans(const Tensor& tensor);
 /// W = 0. Fine for biases; for weights it is the lecture's cautionary tale: every unit computes
 /// the same output and receives the same gradient, so the units never become different.
 void zeros_(Tensor& tensor);
-/// W = value (e.g. a bias of 0.01 so that ReLU units start active).
+/// W = value (e.g. a bias of 0.01 so that ReLU units start active). A NaN or infinite value is
+/// refused: it would poison every step that follows.
 void constant_(Tensor& tensor, double value);
 /// W ~ N(mean, std²). With the default std = 0.01 this is the lecture's "small random numbers",
 /// which works for small nets and makes deep ones collapse.
@@ -63,6 +64,8 @@ void xavier_glorot_uniform_(Tensor& tensor);
 /// into Rectifiers", ICCV 2015).
 void he_normal_(Tensor& tensor);
 /// He, uniform: W ~ U[−a, a) with a = √(6 / fan_in), the same variance 2 / fan_in.
+/// The five fan-scaled schemes above raise when fan_in or fan_out is 0 (a tensor with an empty
+/// extent), naming the scheme and the shape, instead of computing a scale of 1/0.
 void he_uniform_(Tensor& tensor);
 
 /// Applies a scheme by name: "zeros", "normal" (std 0.01), "xavier_lecture" (alias "xavier"),

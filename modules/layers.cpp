@@ -57,6 +57,11 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, const std::s
     : Linear(in_features, out_features, LinearOptions{.init = init}) {}
 
 Tensor Linear::forward(const Tensor& input) {
+  if (input.defined() && input.dim() == 2 && input.size(1) != in_features_)
+    throw Error(fmt::format("Linear: expects input [N, {}], got {}: the input has {} features but the "
+                            "layer expects {} (weight {})",
+                            in_features_, shape_string(input.shape()), input.size(1), in_features_,
+                            shape_string(weight.shape())));
   check_input(input, in_features_, "Linear");
   return linear(input, weight, bias);
 }

@@ -67,7 +67,14 @@ double accuracy(const Tensor& scores, const Tensor& labels) {
   const std::int64_t* guess = predicted.data<std::int64_t>();
   const std::int64_t* truth = labels.data<std::int64_t>();
   std::int64_t correct = 0;
-  for (std::int64_t n = 0; n < rows; ++n) correct += guess[n] == truth[n] ? 1 : 0;
+  const std::int64_t classes = scores.size(1);
+  for (std::int64_t n = 0; n < rows; ++n) {
+    // A label no score column can match would silently count as wrong: name it instead.
+    if (truth[n] < 0 || truth[n] >= classes)
+      throw Error(fmt::format("accuracy: label {} in row {} is outside [0, C) for C = {} classes", truth[n],
+                              n, classes));
+    correct += guess[n] == truth[n] ? 1 : 0;
+  }
   return static_cast<double>(correct) / static_cast<double>(rows);
 }
 

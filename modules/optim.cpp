@@ -6,7 +6,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <unordered_set>
+#include <utility>
 
 #include "backends/backend.hpp"
 
@@ -24,7 +27,47 @@ void check_unit_interval(double value, const char* owner, const char* what) {
     throw Error(fmt::format("{}: {} must lie in [0, 1), got {}", owner, what, value));
 }
 
+// Index of the first element whose exponent bits are all ones (±inf or NaN), or −1. The common
+// all-finite case is one pass of integer tests over fixed-size blocks, which g++ vectorises at
+// -O2 (a constant trip count needs no remainder loop); the position is searched only inside a
+// bad block. Measured on 1.86M float32 gradients: ~0.4 ms, against ~1.7 ms for a plain
+// std::isfinite loop.
+template <class Float, class Bits>
+std::int64_t first_non_finite_in(const Float* values, std::int64_t count) {
+  static_assert(sizeof(Float) == sizeof(Bits));
+  constexpr Bits exponent = sizeof(Float) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  constexpr std::int64_t block = 1024;
+  auto search = [&](std::int64_t begin, std::int64_t end) -> std::int64_t {
+    for (std::int64_t i = begin; i < end; ++i)
+      if (!std::isfinite(values[i])) return i;
+    return -1;
+  };
+  const std::int64_t full = count - count % block;
+  for (std::int64_t begin = 0; begin < full; begin += block) {
+    Bits any_all_ones = 0;
+    for (std::int64_t j = 0; j < block; ++j) {
+      Bits bits;
+      std::memcpy(&bits, values + begin + j, sizeof bits);
+      any_all_ones |= Bits((bits & exponent) == exponent);
+    }
+    if (any_all_ones != 0) return search(begin, begin + block);
+  }
+  return search(full, count);
+}
+
 }  // namespace
+
+std::int64_t first_non_finite(const Tensor& tensor) {
+  if (!tensor.defined()) throw Error("first_non_finite: the tensor is undefined");
+  switch (tensor.dtype()) {
+    case DType::float32:
+      return first_non_finite_in<float, std::uint32_t>(tensor.data<float>(), tensor.numel());
+    case DType::float64:
+      return first_non_finite_in<double, std::uint64_t>(tensor.data<double>(), tensor.numel());
+    default:
+      return -1;
+  }
+}
 
 // --- Optimizer ----------------------------------------------------------------------------
 
@@ -56,17 +99,30 @@ void Optimizer::set_lr(double lr) {
 
 void Optimizer::step() {
   NoGradGuard no_grad;  // an update is not part of any model's computation
+  // Check every gradient before touching anything: one bad gradient leaves all parameters and
+  // all optimiser state as they were, so the caller can lower the learning rate and go on.
+  std::vector<std::pair<std::size_t, Tensor>> updates;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     if (!p.requires_grad()) continue;  // frozen
     Tensor g = p.grad();
     if (!g.defined()) continue;  // did not take part in the last backward pass
+    auto which = [&] {  // only formatted when something is wrong
+      return fmt::format("parameter {} ({}{} {})", i, p.label().empty() ? "" : p.label() + " ",
+                         shape_string(p.shape()), dtype_name(p.dtype()));
+    };
     if (g.shape() != p.shape() || g.dtype() != p.dtype())
-      throw Error(fmt::format("optimizer: parameter {} ({}) has a gradient {} ({})",
-                              shape_string(p.shape()), dtype_name(p.dtype()),
-                              shape_string(g.shape()), dtype_name(g.dtype())));
-    update(i, p, g);
+      throw Error(fmt::format("optimizer: {} has a gradient {} ({})", which(), shape_string(g.shape()),
+                              dtype_name(g.dtype())));
+    if (const std::int64_t bad = first_non_finite(g); bad >= 0)
+      throw NonFiniteGradient(fmt::format("optimizer: the gradient of {} is {} at element {}; no parameter was "
+                                          "updated (a learning rate too high, log of 0 or a division by 0 "
+                                          "upstream?)",
+                                          which(), g.at(bad), bad),
+                              p);
+    updates.emplace_back(i, std::move(g));
   }
+  for (const auto& [i, g] : updates) update(i, parameters_[i], g);
 }
 
 Tensor Optimizer::zeros_like(const Tensor& parameter) {

@@ -34,6 +34,24 @@
 
 namespace gradlab::optim {
 
+/// What `Optimizer::step()` raises when a gradient holds NaN or infinity: a `gradlab::Error` that
+/// also carries the parameter, so a training loop can name it and stop cleanly.
+class NonFiniteGradient : public Error {
+ public:
+  /// `message` names the parameter and the element; `parameter` is the tensor itself.
+  NonFiniteGradient(const std::string& message, Tensor parameter)
+      : Error(message), parameter_(std::move(parameter)) {}
+  /// The parameter whose gradient is not finite.
+  const Tensor& parameter() const { return parameter_; }
+
+ private:
+  Tensor parameter_;
+};
+
+/// Flat index of the first NaN or infinite element of a float tensor, or −1 when every element is
+/// finite (and for int64 tensors, which have no such values). One pass over the data.
+std::int64_t first_non_finite(const Tensor& tensor);
+
 /// Base class of the optimisers: parameters, learning rate, `zero_grad()`, `step()`.
 class Optimizer {
  public:
@@ -47,7 +65,10 @@ class Optimizer {
   /// Clears the gradient of every parameter (call before each backward pass, since gradients
   /// accumulate).
   void zero_grad();
-  /// One update of every parameter that requires a gradient and has one.
+  /// One update of every parameter that requires a gradient and has one. Every gradient is
+  /// checked first: a NaN or infinite element raises `NonFiniteGradient` naming the parameter (its
+  /// position in `parameters()`, shape and label) and the element, and then no parameter and no
+  /// optimiser state has changed.
   void step();
 
   /// The current learning rate.

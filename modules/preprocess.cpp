@@ -95,6 +95,7 @@ Tensor Transform::fit_apply(const Tensor& train) {
 }
 
 void Transform::begin_fit(const Tensor& train, const char* op) {
+  features_ = 0;  // unfitted until end_fit: a fit that fails half-way leaves nothing to apply
   if (!train.defined() || train.dtype() != DType::float32 || train.dim() != 2 ||
       train.size(0) < 1 || train.size(1) < 1)
     throw Error(fmt::format("{}::fit: needs float32 training images [N, D] with N, D ≥ 1; got {}",
@@ -102,6 +103,18 @@ void Transform::begin_fit(const Tensor& train, const char* op) {
                             train.defined() ? fmt::format("{} {}", dtype_name(train.dtype()),
                                                           shape_string(train.shape()))
                                             : std::string("an undefined tensor")));
+  // Statistics fitted on a NaN or inf would poison every split they are applied to, silently.
+  const float* values = train.data<float>();
+  const std::int64_t columns = train.size(1);
+  for (std::int64_t i = 0; i < train.numel(); ++i) {
+    if (!std::isfinite(values[i]))
+      throw Error(fmt::format("{}::fit: the training images hold {} at example {}, feature {} (of {}); "
+                              "fit on finite data",
+                              op, values[i], i / columns, i % columns, shape_string(train.shape())));
+  }
+}
+
+void Transform::end_fit(const Tensor& train) {
   features_ = train.size(1);
 }
 
@@ -121,6 +134,7 @@ void Transform::check_apply(const Tensor& x, const char* op) const {
 void MeanImage::fit(const Tensor& train) {
   begin_fit(train, "MeanImage");
   mean_ = vector_tensor(feature_means(train));
+  end_fit(train);
 }
 
 Tensor MeanImage::apply(const Tensor& x) const {
@@ -155,6 +169,7 @@ void ChannelMean::fit(const Tensor& train) {
   for (std::size_t j = 0; j < repeated.size(); ++j)
     repeated[j] = channel_means_[j / static_cast<std::size_t>(plane)];
   per_feature_ = vector_tensor(repeated);
+  end_fit(train);
 }
 
 Tensor ChannelMean::apply(const Tensor& x) const {
@@ -186,6 +201,7 @@ void Standardize::fit(const Tensor& train) {
   }
   mean_ = vector_tensor(mean);
   scale_ = vector_tensor(scale);
+  end_fit(train);
 }
 
 Tensor Standardize::apply(const Tensor& x) const {
@@ -238,6 +254,7 @@ void PCA::fit(const Tensor& train) {
     const double sign = vector[largest] < 0 ? -1.0 : 1.0;
     for (std::int64_t j = 0; j < d; ++j) u[j * k_ + c] = static_cast<float>(sign * vector[j]);
   }
+  end_fit(train);
 }
 
 Tensor PCA::apply(const Tensor& x) const {
@@ -287,6 +304,7 @@ void Whitening::fit(const Tensor& train) {
   for (std::int64_t j = 0; j < d; ++j)
     for (std::int64_t c = 0; c < k; ++c)
       p[j * k + c] = static_cast<float>(p[j * k + c] / std::sqrt(pca_.eigenvalues()[c] + epsilon_));
+  end_fit(train);
 }
 
 Tensor Whitening::apply(const Tensor& x) const {

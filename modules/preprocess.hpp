@@ -63,8 +63,11 @@ class Transform {
   std::int64_t features() const { return features_; }
 
  protected:
-  /// Checks that `train` is a float32 [N ≥ 1, D ≥ 1] tensor and records D.
+  /// Checks that `train` is a float32 [N ≥ 1, D ≥ 1] tensor of finite values (a NaN or inf is
+  /// named with its example and feature) and marks the transform unfitted until `end_fit`.
   void begin_fit(const Tensor& train, const char* op);
+  /// Records D = the features of `train`: the fit succeeded and `apply` may be called.
+  void end_fit(const Tensor& train);
   /// Checks that the transform is fitted and that `x` is float32 [M, D] with the fitted D.
   void check_apply(const Tensor& x, const char* op) const;
 

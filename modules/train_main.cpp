@@ -10,10 +10,12 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -114,6 +116,30 @@ data::Dataset load_dataset(const std::string& name, const std::string& dir, data
   return data::load_fashion_mnist(dir.empty() ? data::default_fashion_mnist_dir : dir, split);
 }
 
+// Fails fast, before any data is loaded, when `folder` cannot be created and written into: a run
+// should not end after minutes of training on "cannot write". `what` (the flag and its value)
+// starts the message. The check creates what is missing and removes it again, leaving nothing.
+void check_writable_folder(const std::string& what, const std::filesystem::path& folder) {
+  namespace fs = std::filesystem;
+  fs::path existing = folder;
+  fs::path first_missing;  // the outermost part of `folder` that does not exist yet
+  std::error_code error;
+  while (!existing.empty() && !fs::exists(existing, error)) {
+    first_missing = existing;
+    existing = existing.parent_path();
+  }
+  if (!existing.empty() && !fs::is_directory(existing, error))
+    throw Error(fmt::format("{}: '{}' is a file, not a folder", what, existing.string()));
+  fs::create_directories(folder, error);
+  if (error)
+    throw Error(fmt::format("{}: cannot create the folder '{}': {}", what, folder.string(), error.message()));
+  const fs::path probe = folder / fmt::format(".gradlab-write-test-{}", ::getpid());
+  const bool writable = static_cast<bool>(std::ofstream(probe));
+  fs::remove(probe, error);
+  if (!first_missing.empty()) fs::remove_all(first_missing, error);
+  if (!writable) throw Error(fmt::format("{}: cannot write into the folder '{}'", what, folder.string()));
+}
+
 // Freezes the first `count` Linear layers of `net` together with the layers that follow each of
 // them up to the next Linear (its BatchNorm, activation, dropout): those blocks become a fixed
 // feature extractor and only the layers above are trained.
@@ -159,7 +185,7 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--batchnorm", o.batchnorm, "Insert BatchNorm1d between each hidden Linear and its activation");
   app.add_option("--dropout", o.dropout, "Dropout probability after each hidden activation, in [0, 1) (0 = none)")
-      ->check(CLI::Range(0.0, 0.999))
+      ->check(cli::unit_interval)
       ->capture_default_str();
   app.add_option("--init", o.init,
                  "Weight initialisation: he | xavier | xavier_glorot | xavier_glorot_uniform | he_uniform | normal | "
@@ -171,38 +197,38 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--lr", o.lr,
                  "Learning rate (default: 0.1 sgd, 0.05 momentum/nesterov, 0.01 adagrad, 0.001 rmsprop/adam)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive);
   app.add_option("--momentum", o.momentum, "Momentum μ of --optimizer momentum/nesterov, in [0, 1)")
-      ->check(CLI::Range(0.0, 0.9999))
+      ->check(cli::unit_interval)
       ->capture_default_str();
   app.add_option("--reg", o.reg, "L2 regularisation strength λ (loss + ½λΣ‖W‖² over weight matrices)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::non_negative)
       ->capture_default_str();
   app.add_option("--lr-decay", o.lr_decay, "Learning rate multiplier per epoch, in (0, 1] (1 = constant)")
-      ->check(CLI::Range(1e-9, 1.0))
+      ->check(cli::number_check("in (0, 1]", [](double v) { return v > 0 && v <= 1; }))
       ->capture_default_str();
   app.add_option("--loss", o.loss, "Loss: cross_entropy (softmax) | svm (multiclass hinge)")
       ->check(CLI::IsMember({"cross_entropy", "svm"}))
       ->capture_default_str();
   app.add_option("--epochs", o.epochs, "Passes over the training part (0: only evaluate, e.g. with --load)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::non_negative)
       ->capture_default_str();
-  app.add_option("--batch", o.batch, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch", o.batch, "Mini-batch size")->check(cli::positive)->capture_default_str();
   app.add_option("--val", o.validation, "Validation examples held out of the training file")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::positive)
       ->capture_default_str();
   app.add_option("--save", o.save, "Save the trained (best-validation) model to this checkpoint folder");
   app.add_option("--load", o.load, "Load a checkpoint folder (same architecture) before training");
   app.add_option("--freeze", o.freeze,
                  "Freeze the first N Linear layers with their BatchNorm/activation (finetuning after --load)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::non_negative)
       ->capture_default_str();
   app.add_option("--train-eval", o.train_eval,
                  "Training accuracy is measured on a fixed subset of this many training examples (0 = all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::non_negative)
       ->capture_default_str();
   app.add_option("--ratio-every", o.ratio_every, "Record update/weight ratios every N iterations (0 = never)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::non_negative)
       ->capture_default_str();
   app.add_option("--progress", o.progress, "Progress display on stderr: auto | bar | lines | none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
@@ -216,6 +242,14 @@ int run(int argc, char** argv) {
     return app.exit(error);
   }
   const std::vector<std::int64_t> hidden = parse_hidden(o.hidden);
+  // The folders are checked before the data is loaded: a wrong path fails in a second, not at the end.
+  if (!o.load.empty() && !std::filesystem::is_directory(o.load))
+    throw Error(fmt::format("--load {}: no such checkpoint folder", o.load));
+  check_writable_folder("--out " + common.out, common.out);
+  if (!o.save.empty()) {
+    const std::filesystem::path parent = std::filesystem::path(o.save).parent_path();
+    check_writable_folder("--save " + o.save, parent.empty() ? std::filesystem::path(".") : parent);
+  }
   cli::apply(common);
   std::cout << cli::runtime_banner() << "\n";
 

@@ -152,6 +152,7 @@ const char* stop_reason_name(StopReason reason) {
     case StopReason::loss_not_finite: return "loss_not_finite";
     case StopReason::loss_exploded: return "loss_exploded";
     case StopReason::stopped_by_callback: return "stopped_by_callback";
+    case StopReason::gradient_not_finite: return "gradient_not_finite";
   }
   return "unknown";
 }
@@ -324,7 +325,23 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
         before.reserve(trainable.size());
         for (auto& [name, tensor] : trainable) before.push_back(tensor.detach().clone());
       }
-      optimizer_.step();
+      try {
+        optimizer_.step();
+      } catch (const optim::NonFiniteGradient& error) {
+        // A finite loss with a NaN/inf gradient (log 0, √0, 1/0 inside the model): the optimiser
+        // refused the step before changing anything, so stop here with the parameter's name.
+        std::string name = "?";
+        for (const auto& [candidate, tensor] : trainable)
+          if (tensor.impl() == error.parameter().impl()) name = candidate;
+        history.stop_reason = StopReason::gradient_not_finite;
+        history.diagnosis = fmt::format(
+            "the gradient of '{}' was not finite at iteration {} although the loss ({:.4g}) was; the step was "
+            "not applied ({})",
+            name, iteration, value, error.what());
+        train_seconds += seconds_since(step_start);
+        stop = true;
+        break;
+      }
       if (measure) {
         for (std::size_t i = 0; i < trainable.size(); ++i) {
           UpdateRatio ratio;
@@ -351,7 +368,8 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
     history.training_seconds += train_seconds;
     // An epoch cut short by an explosion is not evaluated: its parameters are not worth keeping.
     if (history.stop_reason == StopReason::loss_not_finite ||
-        history.stop_reason == StopReason::loss_exploded)
+        history.stop_reason == StopReason::loss_exploded ||
+        history.stop_reason == StopReason::gradient_not_finite)
       break;
     if (loss_count == 0) break;
 
@@ -403,35 +421,57 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
 void Trainer::write_logs(const std::string& directory, const History& history,
                          const std::string& extra_json) const {
   namespace fs = std::filesystem;
+  // Everything that can be refused is checked before the first file is written.
+  nlohmann::json extra = nlohmann::json::object();
+  if (!extra_json.empty()) {
+    extra = nlohmann::json::parse(extra_json, nullptr, false);
+    if (extra.is_discarded() || !extra.is_object())
+      throw Error("Trainer::write_logs: extra_json is not a JSON object: " + extra_json);
+  }
   const fs::path folder(directory);
   std::error_code error;
   fs::create_directories(folder, error);
   if (error)
     throw Error(fmt::format("Trainer: cannot create the log folder '{}': {}", directory, error.message()));
-  auto open = [&](const char* name) {
-    std::ofstream file(folder / name);
-    if (!file) throw Error(fmt::format("Trainer: cannot write '{}'", (folder / name).string()));
-    return file;
+  // Each file is written under a temporary name beside it and renamed once complete: a reader
+  // never sees half a log, and a failed write (disk full) leaves no partial file.
+  auto write_file = [&](const char* name, const std::string& text) {
+    const fs::path target = folder / name;
+    const fs::path temporary = folder / fmt::format(".{}.tmp", name);
+    {
+      std::ofstream file(temporary);
+      if (!file) throw Error(fmt::format("Trainer: cannot write '{}'", target.string()));
+      file << text;
+      file.close();
+      if (!file) {
+        fs::remove(temporary, error);
+        throw Error(fmt::format("Trainer: writing '{}' failed (is the disk full?)", target.string()));
+      }
+    }
+    fs::rename(temporary, target, error);
+    if (error) {
+      const std::string reason = error.message();
+      fs::remove(temporary, error);
+      throw Error(fmt::format("Trainer: cannot write '{}': {}", target.string(), reason));
+    }
   };
-  {
-    auto file = open("history.csv");
-    file << "iteration,loss\n";
-    for (std::size_t i = 0; i < history.loss.size(); ++i) file << fmt::format("{},{:.9g}\n", i + 1, history.loss[i]);
-  }
-  {
-    auto file = open("epochs.csv");
-    file << "epoch,iterations,lr,mean_loss,train_accuracy,val_accuracy,train_seconds,elapsed_seconds\n";
-    for (const EpochRecord& e : history.epochs)
-      file << fmt::format("{},{},{:.9g},{:.9g},{:.6f},{:.6f},{:.3f},{:.3f}\n", e.epoch, e.iterations, e.lr,
-                          e.mean_loss, e.train_accuracy, e.val_accuracy, e.train_seconds, e.elapsed_seconds);
-  }
-  {
-    auto file = open("update_ratios.csv");
-    file << "iteration,parameter,update_norm,weight_norm,ratio\n";
-    for (const UpdateRatio& r : history.update_ratios)
-      file << fmt::format("{},{},{:.9g},{:.9g},{:.9g}\n", r.iteration, r.parameter, r.update_norm,
-                          r.weight_norm, r.ratio);
-  }
+
+  std::string text = "iteration,loss\n";
+  for (std::size_t i = 0; i < history.loss.size(); ++i) text += fmt::format("{},{:.9g}\n", i + 1, history.loss[i]);
+  write_file("history.csv", text);
+
+  text = "epoch,iterations,lr,mean_loss,train_accuracy,val_accuracy,train_seconds,elapsed_seconds\n";
+  for (const EpochRecord& e : history.epochs)
+    text += fmt::format("{},{},{:.9g},{:.9g},{:.6f},{:.6f},{:.3f},{:.3f}\n", e.epoch, e.iterations, e.lr,
+                        e.mean_loss, e.train_accuracy, e.val_accuracy, e.train_seconds, e.elapsed_seconds);
+  write_file("epochs.csv", text);
+
+  text = "iteration,parameter,update_norm,weight_norm,ratio\n";
+  for (const UpdateRatio& r : history.update_ratios)
+    text += fmt::format("{},{},{:.9g},{:.9g},{:.9g}\n", r.iteration, r.parameter, r.update_norm, r.weight_norm,
+                        r.ratio);
+  write_file("update_ratios.csv", text);
+
   nlohmann::json summary;
   summary["config"] = {{"epochs", config_.epochs},
                        {"batch_size", config_.batch_size},
@@ -460,15 +500,9 @@ void Trainer::write_logs(const std::string& directory, const History& history,
   summary["training_seconds"] = history.training_seconds;
   summary["total_seconds"] = history.total_seconds;
   summary["parameters"] = model_.parameter_count();
-  if (!extra_json.empty()) {
-    nlohmann::json extra = nlohmann::json::parse(extra_json, nullptr, false);
-    if (extra.is_discarded() || !extra.is_object())
-      throw Error("Trainer::write_logs: extra_json is not a JSON object: " + extra_json);
-    summary.update(extra);
-  }
-  auto file = open("summary.json");
+  summary.update(extra);
   // Infinite or NaN numbers are not JSON; nlohmann writes them as null.
-  file << summary.dump(2) << '\n';
+  write_file("summary.json", summary.dump(2) + "\n");
 }
 
 }  // namespace gradlab::train

@@ -60,9 +60,11 @@ enum class StopReason {
   loss_not_finite, ///< The loss became NaN or infinite.
   loss_exploded,   ///< The loss exceeded `explosion_factor` × the first loss.
   stopped_by_callback, ///< A callback returned false.
+  gradient_not_finite, ///< The loss was finite but a gradient was not; the step was not applied.
 };
 
-/// "completed", "loss_not_finite", "loss_exploded" or "stopped_by_callback".
+/// "completed", "loss_not_finite", "loss_exploded", "stopped_by_callback" or
+/// "gradient_not_finite".
 const char* stop_reason_name(StopReason reason);
 
 /// What a per-iteration callback sees.
@@ -168,7 +170,9 @@ class Trainer {
 
   /// Writes history.csv, epochs.csv, update_ratios.csv and summary.json for `history` into
   /// `directory` (created if needed). `extra` is merged into summary.json when it is a JSON
-  /// object text (e.g. the test accuracy); pass "" for nothing.
+  /// object text (e.g. the test accuracy); pass "" for nothing. A bad `extra_json` is refused
+  /// before anything is written; each file appears complete (written beside, then renamed) or
+  /// not at all.
   void write_logs(const std::string& directory, const History& history,
                   const std::string& extra_json = "") const;
 

@@ -126,7 +126,10 @@ void ReferenceBackend::svm_loss(ConstView scores, ConstView labels, double margi
       const auto row_scores = row(scores.as<T>() + n * columns, columns);
       const T correct = row_scores(label[n]);
       // Σ_j max(0, s_j − s_y + Δ) includes the j = y term, max(0, Δ): take it out again.
-      const T all_terms = sum_of(xt::maximum(row_scores - correct + delta, T(0)));
+      // max(0, m) is written "m unless m < 0" so that a NaN score keeps the loss NaN (NaN < 0 is
+      // false); xt::maximum would return 0 and hide it behind a plausible loss.
+      const auto margins = row_scores - correct + delta;
+      const T all_terms = sum_of(xt::where(margins < T(0), T(0), margins));
       total += static_cast<double>(all_terms - std::max(delta, T(0)));
     }
     loss.as<T>()[0] = static_cast<T>(total / static_cast<double>(rows));
