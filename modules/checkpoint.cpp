@@ -5,11 +5,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
+#include <set>
 
 #include "modules/npy.hpp"
 
@@ -17,6 +21,7 @@ namespace gradlab::nn {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 namespace {
 
@@ -42,17 +47,28 @@ fs::path unused_sibling(const fs::path& target, const char* tag) {
                           target.string()));
 }
 
-json describe(const std::vector<NamedTensor>& tensors, const fs::path& folder) {
-  json list = json::array();
+// Writes each tensor to `folder` as "<name>.npy" and returns the manifest entries.
+std::vector<ManifestEntry> write_tensors(const std::vector<NamedTensor>& tensors,
+                                         const fs::path& folder) {
+  std::vector<ManifestEntry> entries;
   for (const auto& [name, tensor] : tensors) {
-    const std::string file = name + ".npy";
-    npy::write(folder / file, tensor);
-    list.push_back({{"name", name},
-                    {"file", file},
-                    {"shape", tensor.shape()},
-                    {"dtype", dtype_name(tensor.dtype())}});
+    ManifestEntry entry{name, name + ".npy", tensor.shape(), tensor.dtype()};
+    npy::write(folder / entry.file, tensor);
+    entries.push_back(std::move(entry));
   }
-  return list;
+  return entries;
+}
+
+// The lines of `text` (a trailing newline does not start an empty line).
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    const std::size_t end = std::min(text.find('\n', begin), text.size());
+    lines.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return lines;
 }
 
 }  // namespace
@@ -79,15 +95,17 @@ void save_checkpoint(const Module& module, const fs::path& directory) {
     throw Error(fmt::format("{}: cannot create the temporary folder {}: {}", where,
                             temporary.string(), error.message()));
   try {
-    json manifest;
-    manifest["format_version"] = checkpoint_format_version;
-    manifest["parameters"] = describe(module.named_parameters(), temporary);
-    manifest["buffers"] = describe(module.named_buffers(), temporary);
+    CheckpointManifest manifest;
+    manifest.parameters = write_tensors(module.named_parameters(), temporary);
+    manifest.buffers = write_tensors(module.named_buffers(), temporary);
+    manifest.architecture = lines_of(module.to_string());
     {
       std::ofstream out(temporary / manifest_name, std::ios::trunc);
-      out << manifest.dump(2) << "\n";
+      out << format_checkpoint_manifest(manifest);
       out.close();
-      if (!out) throw Error(fmt::format("{}: cannot write {}", where, manifest_name));
+      if (!out)
+        throw Error(fmt::format("{}: cannot write {} into the temporary folder {}", where,
+                                manifest_name, temporary.string()));
     }
     if (replacing) {
       // Move the old checkpoint aside, put the new one in place, then delete the old one; if
@@ -113,38 +131,130 @@ void save_checkpoint(const Module& module, const fs::path& directory) {
   }
 }
 
+// --- the manifest ---------------------------------------------------------------------------
+
 namespace {
 
-// One manifest entry, validated.
-struct Entry {
-  std::string file;
-  Shape shape;
-  DType dtype = DType::float32;
-};
+constexpr std::size_t max_dimensions = 64;  // as the .npy reader
+
+// "a string", "an array", ... for messages about a value of the wrong type.
+std::string kind_of(const json& value) {
+  const std::string type = value.type_name();
+  const bool vowel = type.find_first_of("aeiou") == 0;
+  return (vowel ? "an " : "a ") + type;
+}
+
+// The value of a JSON integer as int64, or nothing when it is not an integer or does not fit.
+// (nlohmann keeps integers above INT64_MAX as unsigned; `get<std::int64_t>` would wrap them.)
+std::optional<std::int64_t> as_int64(const json& value) {
+  if (value.is_number_unsigned()) {
+    const auto unsigned_value = value.get<std::uint64_t>();
+    if (unsigned_value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      return std::nullopt;
+    return static_cast<std::int64_t>(unsigned_value);
+  }
+  if (value.is_number_integer()) return value.get<std::int64_t>();
+  return std::nullopt;
+}
+
+// A module's dotted name: segments of letters, digits and '_' joined by '.'.
+bool is_dotted_name(const std::string& name) {
+  if (name.empty() || name.front() == '.' || name.back() == '.') return false;
+  char previous = '\0';
+  for (char c : name) {
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!plain && !(c == '.' && previous != '.')) return false;
+    previous = c;
+  }
+  return true;
+}
+
+// `text` with control characters written as \xNN, for messages (a NUL byte would otherwise end
+// the message, a newline break it).
+std::string printable(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f)
+      out += fmt::format("\\x{:02x}", byte);
+    else
+      out += c;
+  }
+  return out;
+}
 
 DType parse_dtype(const std::string& text, const std::string& context) {
   for (DType dtype : {DType::float32, DType::float64, DType::int64})
     if (text == dtype_name(dtype)) return dtype;
-  throw Error(fmt::format("{}: unknown dtype '{}'", context, text));
+  throw Error(fmt::format("{}: unknown dtype '{}' (gradlab saves float32, float64 or int64)",
+                          context, text));
 }
 
-// Reads the "parameters" or "buffers" list of the manifest into name → entry.
-std::map<std::string, Entry> read_entries(const json& manifest, const char* kind,
-                                          const std::string& where) {
-  const std::string context = fmt::format("{}: {}", where, manifest_name);
-  if (!manifest.contains(kind) || !manifest[kind].is_array())
-    throw Error(fmt::format("{}: '{}' must be a list", context, kind));
-  std::map<std::string, Entry> entries;
-  for (const json& item : manifest[kind]) {
-    if (!item.is_object() || !item.contains("name") || !item["name"].is_string() ||
-        !item.contains("file") || !item["file"].is_string() || !item.contains("shape") ||
-        !item["shape"].is_array() || !item.contains("dtype") || !item["dtype"].is_string())
-      throw Error(fmt::format(
-          "{}: every entry of '{}' needs a string name, file and dtype and a shape list; got {}",
-          context, kind, item.dump()));
-    const std::string name = item["name"].get<std::string>();
-    const std::string entry_context = fmt::format("{}: {} '{}'", context, kind, name);
-    Entry entry;
+Shape parse_shape(const json& value, DType dtype, const std::string& context) {
+  if (!value.is_array())
+    throw Error(
+        fmt::format("{}: 'shape' must be a list of extents, got {}", context, kind_of(value)));
+  if (value.size() > max_dimensions)
+    throw Error(fmt::format("{}: 'shape' has {} extents, more than {}", context, value.size(),
+                            max_dimensions));
+  Shape shape;
+  // The byte size numel · element size must fit in int64 (zero extents are skipped, so that
+  // [0, 2^62, 2^62] is refused too: an element count downstream would overflow).
+  constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  std::uint64_t bytes = dtype_size(dtype);
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const std::optional<std::int64_t> extent = as_int64(value[i]);
+    if (!extent || *extent < 0)
+      throw Error(
+          fmt::format("{}: extent {} of 'shape' must be a non-negative integer below "
+                      "2^63, got {}",
+                      context, i, value[i].is_number() ? value[i].dump() : kind_of(value[i])));
+    const auto size = static_cast<std::uint64_t>(*extent);
+    if (size > 0 && bytes > limit / size)
+      throw Error(fmt::format("{}: 'shape' describes more than 2^63 bytes", context));
+    if (size > 0) bytes *= size;
+    shape.push_back(*extent);
+  }
+  return shape;
+}
+
+// The "parameters" or "buffers" list of a manifest.
+std::vector<ManifestEntry> parse_entries(const json& manifest, const char* kind,
+                                         const std::string& source) {
+  const auto list = manifest.find(kind);
+  if (list == manifest.end())
+    throw Error(fmt::format("{}: the list '{}' is missing", source, kind));
+  if (!list->is_array())
+    throw Error(fmt::format("{}: '{}' must be a list, got {}", source, kind, kind_of(*list)));
+  std::vector<ManifestEntry> entries;
+  std::set<std::string> names;
+  for (std::size_t index = 0; index < list->size(); ++index) {
+    const json& item = (*list)[index];
+    std::string context = fmt::format("{}: {}[{}]", source, kind, index);
+    if (!item.is_object())
+      throw Error(
+          fmt::format("{}: an entry must be an object with name, file, shape and dtype, "
+                      "got {}",
+                      context, kind_of(item)));
+    for (const auto& [key, value] : item.items())
+      if (key != "name" && key != "file" && key != "shape" && key != "dtype")
+        throw Error(fmt::format("{}: unknown key '{}' (an entry has name, file, shape, dtype)",
+                                context, key));
+    for (const char* key : {"name", "file", "shape", "dtype"})
+      if (!item.contains(key))
+        throw Error(fmt::format("{}: the key '{}' is missing", context, key));
+    for (const char* key : {"name", "file", "dtype"})
+      if (!item[key].is_string())
+        throw Error(
+            fmt::format("{}: '{}' must be a string, got {}", context, key, kind_of(item[key])));
+
+    ManifestEntry entry;
+    entry.name = item["name"].get<std::string>();
+    if (!is_dotted_name(entry.name))
+      throw Error(fmt::format("{}: name '{}' is not a dotted name of letters, digits and '_'",
+                              context, entry.name));
+    context = fmt::format("{}: {} '{}'", source, kind, entry.name);
     entry.file = item["file"].get<std::string>();
     // The file must sit in the checkpoint folder: no paths, so a crafted manifest cannot make
     // load read elsewhere.
@@ -153,31 +263,111 @@ std::map<std::string, Entry> read_entries(const json& manifest, const char* kind
         entry.file.find('\0') != std::string::npos)
       throw Error(
           fmt::format("{}: file '{}' must be a plain file name inside the checkpoint folder",
-                      entry_context, entry.file));
-    for (const json& extent : item["shape"]) {
-      if (!extent.is_number_integer() || extent.get<std::int64_t>() < 0)
-        throw Error(fmt::format("{}: shape {} must list non-negative integers", entry_context,
-                                item["shape"].dump()));
-      entry.shape.push_back(extent.get<std::int64_t>());
-    }
-    entry.dtype = parse_dtype(item["dtype"].get<std::string>(), entry_context);
-    if (!entries.emplace(name, std::move(entry)).second)
-      throw Error(fmt::format("{}: '{}' lists '{}' twice", context, kind, name));
+                      context, printable(entry.file)));
+    entry.dtype = parse_dtype(item["dtype"].get<std::string>(), context);
+    entry.shape = parse_shape(item["shape"], entry.dtype, context);
+    if (!names.insert(entry.name).second)
+      throw Error(fmt::format("{}: '{}' lists '{}' twice", source, kind, entry.name));
+    entries.push_back(std::move(entry));
   }
   return entries;
 }
 
+ordered_json entries_json(const std::vector<ManifestEntry>& entries) {
+  ordered_json list = ordered_json::array();
+  for (const ManifestEntry& entry : entries)
+    list.push_back({{"name", entry.name},
+                    {"file", entry.file},
+                    {"shape", entry.shape},
+                    {"dtype", dtype_name(entry.dtype)}});
+  return list;
+}
+
+}  // namespace
+
+CheckpointManifest parse_checkpoint_manifest(std::string_view text, const std::string& source) {
+  // A manifest nests 4 levels deep (object, list, entry, shape). The limit keeps a forged file
+  // of a few megabytes of "[[[[..." from costing gigabytes of nested values.
+  constexpr int max_depth = 16;
+  const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t, json&) {
+    if (depth > max_depth)
+      throw Error(fmt::format("{} nests values deeper than {} levels", source, max_depth));
+    return true;
+  };
+  json document;
+  try {
+    document = json::parse(text.begin(), text.end(), limit_depth);
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{} is not valid JSON: {}", source, e.what()));
+  }
+  if (!document.is_object())
+    throw Error(fmt::format("{} must hold a JSON object, not {}", source, kind_of(document)));
+
+  // The version first: a newer manifest may use keys this build does not know.
+  CheckpointManifest manifest;
+  const auto version = document.find("format_version");
+  const std::optional<std::int64_t> number =
+      version == document.end() ? std::nullopt : as_int64(*version);
+  if (!number) throw Error(fmt::format("{} has no integer 'format_version'", source));
+  if (*number > checkpoint_format_version)
+    throw Error(
+        fmt::format("{}: format_version {} is newer than this gradlab understands ({}); "
+                    "load it with a newer gradlab",
+                    source, *number, checkpoint_format_version));
+  if (*number < 1)
+    throw Error(
+        fmt::format("{}: format_version {} is invalid (versions start at 1)", source, *number));
+  manifest.format_version = *number;
+
+  for (const auto& [key, value] : document.items())
+    if (key != "format_version" && key != "parameters" && key != "buffers" && key != "architecture")
+      throw Error(
+          fmt::format("{}: unknown key '{}' (format_version {} has format_version, "
+                      "parameters, buffers, architecture)",
+                      source, key, *number));
+  manifest.parameters = parse_entries(document, "parameters", source);
+  manifest.buffers = parse_entries(document, "buffers", source);
+  if (const auto architecture = document.find("architecture"); architecture != document.end()) {
+    if (!architecture->is_array())
+      throw Error(fmt::format("{}: 'architecture' must be a list of lines, got {}", source,
+                              kind_of(*architecture)));
+    for (const json& line : *architecture) {
+      if (!line.is_string())
+        throw Error(fmt::format("{}: 'architecture' must be a list of lines, one is {}", source,
+                                kind_of(line)));
+      manifest.architecture.push_back(line.get<std::string>());
+    }
+  }
+  return manifest;
+}
+
+std::string format_checkpoint_manifest(const CheckpointManifest& manifest) {
+  ordered_json document;
+  document["format_version"] = manifest.format_version;
+  document["parameters"] = entries_json(manifest.parameters);
+  document["buffers"] = entries_json(manifest.buffers);
+  document["architecture"] = manifest.architecture;
+  // Invalid UTF-8 (which a parsed manifest never holds) is replaced rather than thrown about.
+  return document.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
+}
+
+// --- load -------------------------------------------------------------------------------------
+
+namespace {
+
 // Checks every module tensor of one kind against the manifest and reads its file.
-void read_all(const std::vector<NamedTensor>& tensors, std::map<std::string, Entry> entries,
-              const char* kind, const char* singular, const fs::path& folder,
-              const std::string& where, std::vector<std::pair<Tensor, Tensor>>& loaded) {
+void read_all(const std::vector<NamedTensor>& tensors, const std::vector<ManifestEntry>& list,
+              const char* singular, const fs::path& folder, const std::string& where,
+              std::vector<std::pair<Tensor, Tensor>>& loaded) {
+  std::map<std::string, const ManifestEntry*> entries;
+  for (const ManifestEntry& entry : list) entries.emplace(entry.name, &entry);
   for (const auto& [name, tensor] : tensors) {
     const std::string context = fmt::format("{}: {} '{}'", where, singular, name);
     const auto found = entries.find(name);
     if (found == entries.end())
       throw Error(fmt::format("{} (shape {} in the module) is missing from the checkpoint", context,
                               shape_string(tensor.shape())));
-    const Entry& entry = found->second;
+    const ManifestEntry& entry = *found->second;
     if (entry.shape != tensor.shape())
       throw Error(fmt::format("{}: the checkpoint has shape {}, the module {}", context,
                               shape_string(entry.shape), shape_string(tensor.shape())));
@@ -201,8 +391,27 @@ void read_all(const std::vector<NamedTensor>& tensors, std::map<std::string, Ent
   if (!entries.empty())
     throw Error(fmt::format(
         "{}: the checkpoint has {} '{}' (shape {}) that the module does not have", where, singular,
-        entries.begin()->first, shape_string(entries.begin()->second.shape)));
-  (void)kind;
+        entries.begin()->first, shape_string(entries.begin()->second->shape)));
+}
+
+// The whole manifest file as text; a manifest larger than 64 MiB (about half a million
+// entries) is refused before reading.
+std::string read_manifest_text(const fs::path& path, const std::string& where) {
+  std::error_code error;
+  const std::uintmax_t size = fs::file_size(path, error);
+  if (error)
+    throw Error(
+        fmt::format("{}: cannot read the size of {}: {}", where, manifest_name, error.message()));
+  constexpr std::uintmax_t limit = 64u << 20;
+  if (size > limit)
+    throw Error(fmt::format("{}: {} has {} bytes, more than the {} a manifest may have", where,
+                            manifest_name, size, limit));
+  std::ifstream in(path, std::ios::binary);
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  if (!in || static_cast<std::uintmax_t>(in.gcount()) != size)
+    throw Error(fmt::format("{}: cannot read {}", where, manifest_name));
+  return text;
 }
 
 }  // namespace
@@ -214,31 +423,13 @@ void load_checkpoint(Module& module, const fs::path& directory) {
   const fs::path manifest_path = folder / manifest_name;
   if (!fs::is_regular_file(manifest_path))
     throw Error(fmt::format("{}: {} is missing (not a gradlab checkpoint?)", where, manifest_name));
-
-  json manifest;
-  try {
-    std::ifstream in(manifest_path);
-    manifest = json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(fmt::format("{}: {} is not valid JSON: {}", where, manifest_name, e.what()));
-  }
-  if (!manifest.is_object() || !manifest.contains("format_version") ||
-      !manifest["format_version"].is_number_integer())
-    throw Error(fmt::format("{}: {} has no integer 'format_version'", where, manifest_name));
-  const auto version = manifest["format_version"].get<std::int64_t>();
-  if (version > checkpoint_format_version)
-    throw Error(
-        fmt::format("{}: format_version {} is newer than this gradlab understands ({}); "
-                    "load it with a newer gradlab",
-                    where, version, checkpoint_format_version));
-  if (version < 1) throw Error(fmt::format("{}: format_version {} is invalid", where, version));
+  const CheckpointManifest manifest = parse_checkpoint_manifest(
+      read_manifest_text(manifest_path, where), fmt::format("{}: {}", where, manifest_name));
 
   // Everything is read and checked before the first byte of the module changes.
   std::vector<std::pair<Tensor, Tensor>> loaded;  // (module tensor, checkpoint data)
-  read_all(module.named_parameters(), read_entries(manifest, "parameters", where), "parameters",
-           "parameter", folder, where, loaded);
-  read_all(module.named_buffers(), read_entries(manifest, "buffers", where), "buffers", "buffer",
-           folder, where, loaded);
+  read_all(module.named_parameters(), manifest.parameters, "parameter", folder, where, loaded);
+  read_all(module.named_buffers(), manifest.buffers, "buffer", folder, where, loaded);
 
   for (const auto& [tensor, data] : loaded) {
     const auto bytes = static_cast<std::size_t>(tensor.numel()) * dtype_size(tensor.dtype());

@@ -50,7 +50,8 @@ void ReferenceBackend::batch_norm_train(ConstView x, ConstView gamma, ConstView 
   require_shape(kernel, "y", y, x.shape);
   // Row by row: x[n] is row n of x [N, C]; μ, σ², γ, β are vectors [C] (elementwise products).
   dispatch_float(x.dtype, kernel, [&]<class T>(T) {
-    const auto [rows, columns] = rows_columns(kernel, "x", x);
+    const RowsColumns extents = rows_columns(kernel, "x", x);
+    const std::int64_t rows = extents.rows, columns = extents.columns;
     const auto x_row = [&](std::int64_t n) { return row(x.as<T>() + n * columns, columns); };
     auto mu = flat<T>(mean);
     auto sigma2 = flat<T>(variance);
@@ -85,7 +86,8 @@ void ReferenceBackend::batch_norm_inference(ConstView x, ConstView gamma, ConstV
   require_dtype(kernel, "y", y, x.dtype);
   require_shape(kernel, "y", y, x.shape);
   dispatch_float(x.dtype, kernel, [&]<class T>(T) {
-    const auto [rows, columns] = rows_columns(kernel, "x", x);
+    const RowsColumns extents = rows_columns(kernel, "x", x);
+    const std::int64_t rows = extents.rows, columns = extents.columns;
     // y[n] = γ (x[n] − μ_run)/√(σ²_run + eps) + β
     const xt::xtensor<T, 1> scale = parameter_or<T>(gamma, 1, columns) /
                                     xt::sqrt(flat<T>(running_variance) + static_cast<T>(eps));
@@ -114,7 +116,8 @@ void ReferenceBackend::batch_norm_backward(ConstView x, ConstView dy, ConstView 
   if (dgamma) check_batch_norm(kernel, x, {{"dgamma", dgamma}});
   if (dbeta) check_batch_norm(kernel, x, {{"dbeta", dbeta}});
   dispatch_float(x.dtype, kernel, [&]<class T>(T) {
-    const auto [rows, columns] = rows_columns(kernel, "x", x);
+    const RowsColumns extents = rows_columns(kernel, "x", x);
+    const std::int64_t rows = extents.rows, columns = extents.columns;
     const auto x_row = [&](std::int64_t n) { return row(x.as<T>() + n * columns, columns); };
     const auto dy_row = [&](std::int64_t n) { return row(dy.as<T>() + n * columns, columns); };
     const auto mu = flat<T>(mean);

@@ -28,7 +28,8 @@ RowsColumns check_scores_and_labels(const char* kernel, ConstView scores, ConstV
 
 void ReferenceBackend::softmax(ConstView x, View y, bool log) {
   const char* kernel = log ? "log_softmax" : "softmax";
-  const auto [rows, columns] = rows_columns(kernel, "x", x);
+  const RowsColumns extents = rows_columns(kernel, "x", x);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
   require_dtype(kernel, "y", y, x.dtype);
   require_shape(kernel, "y", y, x.shape);
   dispatch_float(x.dtype, kernel, [&]<class T>(T) {
@@ -51,7 +52,8 @@ void ReferenceBackend::softmax(ConstView x, View y, bool log) {
 
 void ReferenceBackend::softmax_backward(ConstView y, ConstView dy, View dx, bool log) {
   const char* kernel = log ? "log_softmax_backward" : "softmax_backward";
-  const auto [rows, columns] = rows_columns(kernel, "y", y);
+  const RowsColumns extents = rows_columns(kernel, "y", y);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
   require_dtype(kernel, "dy", dy, y.dtype);
   require_shape(kernel, "dy", dy, y.shape);
   require_dtype(kernel, "dx", dx, y.dtype);
@@ -74,7 +76,8 @@ void ReferenceBackend::softmax_backward(ConstView y, ConstView dy, View dx, bool
 void ReferenceBackend::cross_entropy(ConstView scores, ConstView labels, View probabilities,
                                      View loss) {
   const char* kernel = "cross_entropy";
-  const auto [rows, columns] = check_scores_and_labels(kernel, scores, labels);
+  const RowsColumns extents = check_scores_and_labels(kernel, scores, labels);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
   require_dtype(kernel, "probabilities", probabilities, scores.dtype);
   require_shape(kernel, "probabilities", probabilities, scores.shape);
   require_dtype(kernel, "loss", loss, scores.dtype);
@@ -101,7 +104,8 @@ void ReferenceBackend::cross_entropy(ConstView scores, ConstView labels, View pr
 void ReferenceBackend::cross_entropy_backward(ConstView probabilities, ConstView labels,
                                               double dloss, View dscores) {
   const char* kernel = "cross_entropy_backward";
-  const auto [rows, columns] = check_scores_and_labels(kernel, probabilities, labels);
+  const RowsColumns extents = check_scores_and_labels(kernel, probabilities, labels);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
   require_dtype(kernel, "dscores", dscores, probabilities.dtype);
   require_shape(kernel, "dscores", dscores, probabilities.shape);
   dispatch_float(probabilities.dtype, kernel, [&]<class T>(T) {
@@ -115,7 +119,8 @@ void ReferenceBackend::cross_entropy_backward(ConstView probabilities, ConstView
 
 void ReferenceBackend::svm_loss(ConstView scores, ConstView labels, double margin, View loss) {
   const char* kernel = "svm_loss";
-  const auto [rows, columns] = check_scores_and_labels(kernel, scores, labels);
+  const RowsColumns extents = check_scores_and_labels(kernel, scores, labels);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
   require_dtype(kernel, "loss", loss, scores.dtype);
   require_numel(kernel, "loss", loss, 1);
   dispatch_float(scores.dtype, kernel, [&]<class T>(T) {
@@ -139,7 +144,8 @@ void ReferenceBackend::svm_loss(ConstView scores, ConstView labels, double margi
 void ReferenceBackend::svm_loss_backward(ConstView scores, ConstView labels, double margin,
                                          double dloss, View dscores) {
   const char* kernel = "svm_loss_backward";
-  const auto [rows, columns] = check_scores_and_labels(kernel, scores, labels);
+  const RowsColumns extents = check_scores_and_labels(kernel, scores, labels);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
   require_dtype(kernel, "dscores", dscores, scores.dtype);
   require_shape(kernel, "dscores", dscores, scores.shape);
   dispatch_float(scores.dtype, kernel, [&]<class T>(T) {

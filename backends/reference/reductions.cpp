@@ -168,7 +168,8 @@ void ReferenceBackend::reduce_max_backward(ConstView x, ConstView y, ConstView d
 
 void ReferenceBackend::argmax(ConstView x, View out) {
   const char* kernel = "argmax";
-  const auto [rows, columns] = rows_columns(kernel, "x", x);
+  const RowsColumns extents = rows_columns(kernel, "x", x);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
   require_dtype(kernel, "out", out, DType::int64);
   require_numel(kernel, "out", out, rows);
   if (columns == 0 && rows > 0) fail(kernel, "x of shape " + shape_string(x.shape) + " is empty");

@@ -124,6 +124,10 @@ auto sum_of(const E& expression) {
 }
 
 /// A view seen as a matrix of rows × columns, where columns is the last extent.
+///
+/// Callers copy the two fields into plain variables (`const RowsColumns extents = ...;`) rather
+/// than a structured binding: clang before 16 does not let a lambda use a structured binding, and
+/// the fuzz build (`./gradlab fuzz`) compiles these files with clang 14.
 struct RowsColumns {
   std::int64_t rows;     ///< Product of all extents but the last (1 for a vector).
   std::int64_t columns;  ///< The last extent.

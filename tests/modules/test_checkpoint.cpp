@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 
+#include "checkpoint_helpers.hpp"
 #include "temp_folder.hpp"
 #include "backends/backend.hpp"
 #include "modules/nn.hpp"
@@ -13,29 +14,12 @@
 #include "modules/optim.hpp"
 
 using namespace gradlab;
+using gradlab::testing::snapshot;
+using gradlab::testing::small_net;
 using gradlab::testing::TempFolder;
 namespace fs = std::filesystem;
 
 namespace {
-
-
-nn::Sequential small_net(std::int64_t hidden = 5) {
-  return nn::MLP({4, hidden, 3}, {.activation = "prelu", .batchnorm = true});
-}
-
-// Every parameter and buffer as raw bytes, to compare bit for bit.
-std::vector<std::vector<std::uint8_t>> snapshot(const nn::Module& module) {
-  std::vector<std::vector<std::uint8_t>> out;
-  auto add = [&](const std::vector<nn::NamedTensor>& list) {
-    for (const auto& [name, t] : list) {
-      const auto* begin = static_cast<const std::uint8_t*>(t.raw_data());
-      out.emplace_back(begin, begin + static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
-    }
-  };
-  add(module.named_parameters());
-  add(module.named_buffers());
-  return out;
-}
 
 std::string load_error(nn::Module& module, const fs::path& folder) {
   try {
