@@ -402,7 +402,8 @@ Tensor from(const std::vector<double>& values, const Shape& shape, TensorOptions
                 shape_string(resolved));
   }
   Tensor as_double = Tensor::empty(resolved, DType::float64);
-  std::memcpy(as_double.raw_data(), values.data(), values.size() * sizeof(double));
+  // (An empty vector's data() may be null, which memcpy must not get even for 0 bytes.)
+  if (!values.empty()) std::memcpy(as_double.raw_data(), values.data(), values.size() * sizeof(double));
   if (options.dtype == DType::float64) return make_leaf(as_double, options);
   Tensor converted = Tensor::empty(resolved, options.dtype);
   backend_named("reference").convert(as_double.view(), converted.mutable_view());
@@ -411,7 +412,7 @@ Tensor from(const std::vector<double>& values, const Shape& shape, TensorOptions
 
 Tensor labels(const std::vector<std::int64_t>& values) {
   Tensor tensor = Tensor::empty({static_cast<std::int64_t>(values.size())}, DType::int64);
-  std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(std::int64_t));
+  if (!values.empty()) std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(std::int64_t));
   return tensor;
 }
 
