@@ -217,14 +217,19 @@ inline EngineState& engine() {
 
 // --- making op nodes --------------------------------------------------------------------------
 
-// Makes `child` the next input of `parent`; `parent` becomes one of the child's owners.
-void add_child(ValueNode& parent, const Value& child, double local_gradient) {
-  ValueNode* input = child.node();
-  if (input->owners == ValueNode::max_owners) {
+// Adds an owner (a handle or a parent node) to `node`, refusing to overflow the count.
+void add_owner(ValueNode& node) {
+  if (node.owners == ValueNode::max_owners) {
     throw Error("Value: a value can be used by at most " +
                 std::to_string(ValueNode::max_owners) + " handles and nodes at once");
   }
-  ++input->owners;
+  ++node.owners;
+}
+
+// Makes `child` the next input of `parent`; `parent` becomes one of the child's owners.
+void add_child(ValueNode& parent, const Value& child, double local_gradient) {
+  ValueNode* input = child.node();
+  add_owner(*input);
   if (input->spans_arenas || !NodeArena::same_arena(&parent, input)) parent.spans_arenas = 1;
   const int slot = parent.children[0] == nullptr ? 0 : 1;
   parent.children[slot] = input;
@@ -448,17 +453,6 @@ void ValueNode::operator delete(void* block) noexcept {
 std::int64_t value_nodes_alive() {
   return engine().arena.nodes_alive();
 }
-
-namespace {
-// Adds an owner to `node`, refusing to overflow the count.
-void add_owner(ValueNode& node) {
-  if (node.owners == ValueNode::max_owners) {
-    throw Error("Value: a value can be used by at most " +
-                std::to_string(ValueNode::max_owners) + " handles and nodes at once");
-  }
-  ++node.owners;
-}
-}  // namespace
 
 Value::Value() : Value(0.0) {}
 
