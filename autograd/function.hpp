@@ -75,7 +75,7 @@ struct Function {
   template <class... Args>
   static Tensor apply(Args&&... args) {
     auto ctx = std::make_shared<FunctionContext>();
-    std::vector<Tensor> inputs;
+    NodeInputs inputs;
     (collect(inputs, args), ...);
     for (const Tensor& input : inputs) {
       ctx->needs_.push_back(grad_mode_enabled() && input.defined() && input.requires_grad());
@@ -89,7 +89,7 @@ struct Function {
     // A fresh handle: forward may have returned one of its inputs unchanged.
     Tensor fresh = output.detach();
     std::size_t input_count = inputs.size();
-    return record(op_name(), inputs, fresh,
+    return record(op_name(), std::move(inputs), fresh,
                   [ctx, input_count](const Tensor& upstream, GradientSink& grads) {
                     std::vector<Tensor> gradients = Op::backward(*ctx, upstream);
                     if (gradients.size() != input_count) {
@@ -112,7 +112,7 @@ struct Function {
     }
   }
   template <class Arg>
-  static void collect(std::vector<Tensor>& inputs, const Arg& arg) {
+  static void collect(NodeInputs& inputs, const Arg& arg) {
     if constexpr (std::is_same_v<std::decay_t<Arg>, Tensor>) inputs.push_back(arg);
   }
 };

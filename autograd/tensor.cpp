@@ -165,6 +165,9 @@ std::shared_ptr<TensorImpl> new_impl() {
 
 }  // namespace
 
+void* detail::take_small_block(std::size_t bytes) { return take_block(bytes); }
+void detail::give_small_block_back(void* block, std::size_t bytes) noexcept { give_block_back(block, bytes); }
+
 // Destroying the last tensor of a long chain would destroy node → input → node → ... recursively
 // and overflow the stack for deep graphs. Instead, nodes that only this chain owns are moved onto
 // an explicit stack and destroyed one at a time.
@@ -432,8 +435,7 @@ bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-Tensor record(const char* op, std::vector<Tensor> inputs, Tensor output,
-              BackwardFunction backward) {
+Tensor record(const char* op, NodeInputs inputs, Tensor output, BackwardFunction backward) {
   if (!grad_mode) return output;
   bool needed = false;
   for (const Tensor& input : inputs) needed = needed || (input.defined() && input.requires_grad());

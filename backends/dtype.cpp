@@ -1,6 +1,8 @@
 // Element types and shapes: the small vocabulary shared by the core and the kernels.
 #include "backends/dtype.hpp"
 
+#include <algorithm>
+
 namespace gradlab {
 
 const char* dtype_name(DType dtype) {
@@ -19,6 +21,15 @@ std::size_t dtype_size(DType dtype) {
     case DType::int64: return 8;
   }
   return 0;
+}
+
+void Shape::grow(std::size_t rank) {
+  const std::size_t capacity = std::max<std::size_t>(rank, 2 * std::size_t{capacity_});
+  auto* block = new std::int64_t[capacity];
+  std::copy(data_, data_ + size_, block);
+  release();
+  data_ = block;
+  capacity_ = static_cast<std::uint32_t>(capacity);
 }
 
 std::int64_t shape_numel(std::span<const std::int64_t> shape) {

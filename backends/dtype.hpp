@@ -1,6 +1,6 @@
 #pragma once
 /// \file backends/dtype.hpp
-/// \brief Element types, shapes and the buffer views that every kernel takes.
+/// \brief Element types, shapes (backends/shape.hpp) and the buffer views that every kernel takes.
 ///
 /// A backend knows nothing of graphs or of the `Tensor` class: each kernel receives contiguous,
 /// row-major buffers described by a `ConstView` (input) or a `View` (output), that is a pointer,
@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "backends/shape.hpp"
 
 namespace gradlab {
 
@@ -27,9 +29,6 @@ const char* dtype_name(DType dtype);
 
 /// Size in bytes of one element of `dtype`.
 std::size_t dtype_size(DType dtype);
-
-/// A tensor shape: one extent per dimension, outermost first (row-major).
-using Shape = std::vector<std::int64_t>;
 
 /// Number of elements of a shape (1 for the empty shape, i.e. a scalar).
 std::int64_t shape_numel(std::span<const std::int64_t> shape);
