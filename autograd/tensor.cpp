@@ -26,8 +26,8 @@ namespace {
 constexpr std::size_t kAlignment = 64;  // a cache line; what oneDNN and AVX-512 like
 
 // Small blocks are recycled per thread. Every op on small tensors makes and drops a handful of
-// small objects (the output's TensorImpl, its buffer, the graph node and their reference-count
-// blocks), and the C library's allocator was the largest cost of an op on 4×4 tensors: aligned
+// small objects (the output's TensorImpl, its buffer, the graph node, the node's input list, a
+// closure too big to sit inline and their reference-count blocks), and the C library's allocator was the largest cost of an op on 4×4 tensors: aligned
 // allocations carve a block out of a bigger one and free the rest, and bursts of frees (a whole
 // graph at the end of a step) spill out of its per-thread caches. Blocks come in power-of-two
 // size classes from 64 B to 4 KiB, all 64-byte aligned; each class keeps up to 4096 free blocks
@@ -190,22 +190,21 @@ TensorImpl::~TensorImpl() {
 // --- Tensor basics --------------------------------------------------------------------------
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  // One pass: every extent must be ≥ 0 and the byte count must fit 64 bits (a zero extent makes
+  // it 0, whatever the others are, so an overflow only counts when no extent is zero).
+  std::int64_t bytes = static_cast<std::int64_t>(dtype_size(dtype));
+  bool overflow = false, has_zero = false;
   for (std::int64_t extent : shape) {
     if (extent < 0) throw Error("cannot create a tensor with negative extent: " + shape_string(shape));
+    has_zero = has_zero || extent == 0;
+    overflow = __builtin_mul_overflow(bytes, extent, &bytes) || overflow;
   }
-  // The byte count must fit 64 bits (a zero extent makes it 0, whatever the others are).
-  if (std::find(shape.begin(), shape.end(), 0) == shape.end()) {
-    auto room = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(dtype_size(dtype));
-    for (std::int64_t extent : shape) {
-      if (extent > room) {
-        throw Error("cannot create a tensor of shape " + shape_string(shape) +
-                    ": its size in bytes does not fit 64 bits");
-      }
-      room /= extent;
-    }
+  if (overflow && !has_zero) {
+    throw Error("cannot create a tensor of shape " + shape_string(shape) +
+                ": its size in bytes does not fit 64 bits");
   }
   auto impl = new_impl();
-  impl->storage = allocate(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype));
+  impl->storage = allocate(has_zero ? 0 : static_cast<std::size_t>(bytes));
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));
