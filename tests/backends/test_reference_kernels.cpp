@@ -20,7 +20,9 @@ using gradlab::Shape;
 using gradlab::UnaryOp;
 using gradlab::View;
 
-namespace {
+// A named namespace around helpers and test cases alike: test_onednn_vs_reference.cpp has its own
+// Buffer, and a unity build compiles both files as one.
+namespace reference_kernel_tests {
 
 template <class T>
 constexpr DType dtype_of() {
@@ -81,7 +83,6 @@ std::unique_ptr<gradlab::Backend> reference() {
   return gradlab::make_reference_backend();
 }
 
-}  // namespace
 
 // --- identity --------------------------------------------------------------------------------
 
@@ -779,3 +780,5 @@ TEMPLATE_TEST_CASE("Adam's first step moves each parameter by about lr", "", flo
   CHECK_THROWS_WITH(backend->adam_update(x, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 0),
                     Catch::Contains("t counts from 1"));
 }
+
+}  // namespace reference_kernel_tests

@@ -3,6 +3,10 @@
 // kind, and a bit-exact snapshot of a module's state.
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "modules/nn.hpp"
@@ -26,6 +30,28 @@ inline std::vector<std::vector<std::uint8_t>> snapshot(const nn::Module& module)
     }
   }
   return out;
+}
+
+/// The whole content of the file at `path` (bytes as they are).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Replaces the content of the file at `path` with `text`.
+inline void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+/// The message of the Error that loading `folder` into `module` raises ("no error" if none).
+inline std::string load_error(nn::Module& module, const std::filesystem::path& folder) {
+  try {
+    module.load(folder);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace gradlab::testing

@@ -14,33 +14,14 @@
 #include "modules/optim.hpp"
 
 using namespace gradlab;
+using gradlab::testing::load_error;
+using gradlab::testing::read_text;
 using gradlab::testing::snapshot;
 using gradlab::testing::small_net;
 using gradlab::testing::TempFolder;
+using gradlab::testing::write_text;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string load_error(nn::Module& module, const fs::path& folder) {
-  try {
-    module.load(folder);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-}  // namespace
 
 TEST_CASE("save then load round-trips parameters and buffers bit-exactly, on every backend") {
   for (const std::string& name : available_backends()) {

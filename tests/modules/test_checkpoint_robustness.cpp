@@ -21,9 +21,12 @@
 #include "temp_folder.hpp"
 
 using namespace gradlab;
+using gradlab::testing::load_error;
+using gradlab::testing::read_text;
 using gradlab::testing::snapshot;
 using gradlab::testing::small_net;
 using gradlab::testing::TempFolder;
+using gradlab::testing::write_text;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -39,25 +42,6 @@ std::vector<std::string> listing(const fs::path& folder) {
   return names;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-// The message of the Error that loading `folder` into `module` raises ("no error" if none).
-std::string load_error(nn::Module& module, const fs::path& folder) {
-  try {
-    module.load(folder);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 std::string save_error(const nn::Module& module, const fs::path& folder) {
   try {

@@ -4,11 +4,17 @@
 // std::bad_alloc … are not what a user should see), or "no error".
 
 #include <exception>
+#include <limits>
 #include <string>
 
 #include "backends/dtype.hpp"
 
 namespace gradlab::testing {
+
+/// A quiet NaN, the bad value the tests feed wherever a number is expected.
+inline constexpr double nan_value = std::numeric_limits<double>::quiet_NaN();
+/// +∞, the other bad number.
+inline constexpr double inf_value = std::numeric_limits<double>::infinity();
 
 /// Runs `call` and describes its outcome: the message of a gradlab::Error, "wrong exception
 /// type: <what>" for any other exception, or "no error".

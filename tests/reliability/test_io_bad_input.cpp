@@ -28,13 +28,13 @@
 using namespace gradlab;
 using Catch::Matchers::Contains;
 using gradlab::testing::error_of;
+using gradlab::testing::inf_value;
+using gradlab::testing::nan_value;
 using gradlab::testing::TempFolder;
 namespace fs = std::filesystem;
 
 namespace {
 
-const double nan_value = std::numeric_limits<double>::quiet_NaN();
-const double inf_value = std::numeric_limits<double>::infinity();
 
 // Output places no one can write to, even root: below a regular file, and inside /proc.
 struct UnwritablePlaces {

@@ -17,13 +17,8 @@
 using namespace gradlab;
 using Catch::Matchers::Contains;
 using gradlab::testing::error_of;
-
-namespace {
-
-const double nan_value = std::numeric_limits<double>::quiet_NaN();
-const double inf_value = std::numeric_limits<double>::infinity();
-
-}  // namespace
+using gradlab::testing::inf_value;
+using gradlab::testing::nan_value;
 
 // --- layers -----------------------------------------------------------------------------------
 

@@ -18,11 +18,11 @@
 using namespace gradlab;
 using Catch::Matchers::Contains;
 using gradlab::testing::error_of;
+using gradlab::testing::inf_value;
+using gradlab::testing::nan_value;
 
 namespace {
 
-const double nan_value = std::numeric_limits<double>::quiet_NaN();
-const double inf_value = std::numeric_limits<double>::infinity();
 
 Tensor int_tensor() { return labels({1, 2, 3}); }
 
