@@ -341,8 +341,27 @@ Tensor exp(const Tensor& x) { return unary_op(UnaryOp::exp, x); }
 Tensor log(const Tensor& x) { return unary_op(UnaryOp::log, x); }
 Tensor pow(const Tensor& x, double p) { return unary_op(UnaryOp::pow, x, p); }
 Tensor sqrt(const Tensor& x) { return unary_op(UnaryOp::sqrt, x); }
-Tensor scale(const Tensor& x, double alpha) { return unary_op(UnaryOp::scale, x, alpha); }
-Tensor shift(const Tensor& x, double alpha) { return unary_op(UnaryOp::shift, x, alpha); }
+// α · x and x + α have the constant local gradients α and 1, so their nodes keep neither x nor
+// y, only α: the ops a learner writes most often record the cheapest nodes.
+Tensor scale(const Tensor& x, double alpha) {
+  const char* name = unary_op_name(UnaryOp::scale);
+  require_float(name, x);
+  Tensor y = unary_kernel(UnaryOp::scale, x, alpha);
+  if (!any_requires_grad({&x})) return y;
+  return record(name, {x}, y, [alpha](const Tensor& upstream, GradientSink& grads) {
+    grads.add(0, unary_kernel(UnaryOp::scale, upstream, alpha));  // d(αx)/dx = α
+  });
+}
+
+Tensor shift(const Tensor& x, double alpha) {
+  const char* name = unary_op_name(UnaryOp::shift);
+  require_float(name, x);
+  Tensor y = unary_kernel(UnaryOp::shift, x, alpha);
+  if (!any_requires_grad({&x})) return y;
+  return record(name, {x}, y, [](const Tensor& upstream, GradientSink& grads) {
+    grads.add(0, upstream);  // d(x + α)/dx = 1: the upstream gradient passes through
+  });
+}
 Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::sigmoid, x); }
 Tensor tanh(const Tensor& x) { return unary_op(UnaryOp::tanh, x); }
 Tensor relu(const Tensor& x) { return unary_op(UnaryOp::relu, x); }

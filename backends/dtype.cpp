@@ -25,7 +25,7 @@ std::size_t dtype_size(DType dtype) {
 
 void Shape::grow(std::size_t rank) {
   const std::size_t capacity = std::max<std::size_t>(rank, 2 * std::size_t{capacity_});
-  auto* block = new std::int64_t[capacity];
+  auto* block = new std::int64_t[capacity]();  // zeroed: copies may read all six first slots
   std::copy(data_, data_ + size_, block);
   release();
   data_ = block;

@@ -124,11 +124,12 @@ bool is_column_broadcast(ConstView matrix, ConstView column) {
 }  // namespace
 
 void ReferenceBackend::unary(UnaryOp op, ConstView x, View y, double alpha) {
-  const std::string kernel = std::string("unary(") + unary_op_name(op) + ")";
-  require_present(kernel.c_str(), "y", y);
-  require_dtype(kernel.c_str(), "x", x, y.dtype);
-  require_shape(kernel.c_str(), "x", x, y.shape);
-  dispatch_float(y.dtype, kernel.c_str(), [&]<class T>(T) {
+  static const KernelNames<UnaryOp> names("unary", unary_op_name);
+  const char* kernel = names(op);
+  require_present(kernel, "y", y);
+  require_dtype(kernel, "x", x, y.dtype);
+  require_shape(kernel, "x", x, y.shape);
+  dispatch_float(y.dtype, kernel, [&]<class T>(T) {
     auto output = flat<T>(y);
     unary_forward(op, flat<T>(x), output, static_cast<T>(alpha));
   });
@@ -136,8 +137,8 @@ void ReferenceBackend::unary(UnaryOp op, ConstView x, View y, double alpha) {
 
 void ReferenceBackend::unary_backward(UnaryOp op, ConstView x, ConstView y, ConstView dy, View dx,
                                       double alpha) {
-  const std::string name = std::string("unary_backward(") + unary_op_name(op) + ")";
-  const char* kernel = name.c_str();
+  static const KernelNames<UnaryOp> names("unary_backward", unary_op_name);
+  const char* kernel = names(op);
   require_present(kernel, "dx", dx);
   require_dtype(kernel, "dy", dy, dx.dtype);
   require_shape(kernel, "dy", dy, dx.shape);
@@ -162,8 +163,8 @@ void ReferenceBackend::unary_backward(UnaryOp op, ConstView x, ConstView y, Cons
 }
 
 void ReferenceBackend::binary(BinaryOp op, ConstView a, ConstView b, View y) {
-  const std::string name = std::string("binary(") + binary_op_name(op) + ")";
-  const char* kernel = name.c_str();
+  static const KernelNames<BinaryOp> names("binary", binary_op_name);
+  const char* kernel = names(op);
   require_present(kernel, "y", y);
   require_dtype(kernel, "a", a, y.dtype);
   require_dtype(kernel, "b", b, y.dtype);

@@ -55,8 +55,8 @@ Layout reduction_layout(ConstView x, ConstView y) {
 }  // namespace
 
 void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
-  const std::string name = std::string("reduce(") + reduce_op_name(op) + ")";
-  const char* kernel = name.c_str();
+  static const KernelNames<ReduceOp> names("reduce", reduce_op_name);
+  const char* kernel = names(op);
   const std::vector<std::size_t> axes = reduced_axes(kernel, x, y);
   require_dtype(kernel, "x", x, y.dtype);
   if (y.numel() == 0) return;

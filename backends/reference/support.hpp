@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <numeric>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xbroadcast.hpp>
@@ -36,6 +37,33 @@
 #include "backends/backend.hpp"
 
 namespace gradlab::reference {
+
+/// Names such as "unary(tanh)" for every op of an op enum, made once: each kernel names itself
+/// in its error messages, and building that string on every call cost a heap allocation (a
+/// good part of an op on 4×4 tensors). Use as a function-local static:
+/// `static const KernelNames<UnaryOp> names("unary", unary_op_name);`.
+template <class Op>
+class KernelNames {
+ public:
+  /// Names "family(op)" for every op `name_of` knows (it answers "unknown" past the last one).
+  KernelNames(const char* family, const char* (*name_of)(Op)) {
+    for (int i = 0; i < 256; ++i) {
+      const std::string_view op = name_of(static_cast<Op>(i));
+      if (op == "unknown") break;
+      names_.push_back(std::string(family) + "(" + std::string(op) + ")");
+    }
+    unknown_ = std::string(family) + "(unknown)";
+  }
+  /// The name of `op`'s kernel.
+  const char* operator()(Op op) const {
+    const auto i = static_cast<std::size_t>(op);
+    return i < names_.size() ? names_[i].c_str() : unknown_.c_str();
+  }
+
+ private:
+  std::vector<std::string> names_;
+  std::string unknown_;
+};
 
 /// Runs `kernel_body(T{})` with T = float or double according to `dtype`; any other dtype raises
 /// an `Error` naming the kernel. The body is a generic lambda `[&]<class T>(T) { ... }`.
