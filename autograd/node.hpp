@@ -65,7 +65,9 @@ struct SmallBlockAllocator {
   /// Room for `n` objects.
   T* allocate(std::size_t n) { return static_cast<T*>(take_small_block(n * sizeof(T))); }
   /// Gives back the room of `n` objects.
-  void deallocate(T* objects, std::size_t n) noexcept { give_small_block_back(objects, n * sizeof(T)); }
+  void deallocate(T* objects, std::size_t n) noexcept {
+    give_small_block_back(objects, n * sizeof(T));
+  }
   /// Every instance can free what any other allocated.
   template <class U>
   bool operator==(const SmallBlockAllocator<U>&) const noexcept {
@@ -156,7 +158,9 @@ class BackwardFunction {
   }
   template <class Callable>
   static constexpr Operations operations_of{
-      [](void* storage, const Tensor& upstream, GradientSink& grads) { stored<Callable>(storage)(upstream, grads); },
+      [](void* storage, const Tensor& upstream, GradientSink& grads) {
+        stored<Callable>(storage)(upstream, grads);
+      },
       [](void* from, void* to) noexcept {
         if constexpr (fits_inline<Callable>()) {
           ::new (to) Callable(std::move(stored<Callable>(from)));

@@ -27,12 +27,12 @@ constexpr std::size_t kAlignment = 64;  // a cache line; what oneDNN and AVX-512
 
 // Small blocks are recycled per thread. Every op on small tensors makes and drops a handful of
 // small objects (the output's TensorImpl, its buffer, the graph node, the node's input list, a
-// closure too big to sit inline and their reference-count blocks), and the C library's allocator was the largest cost of an op on 4×4 tensors: aligned
-// allocations carve a block out of a bigger one and free the rest, and bursts of frees (a whole
-// graph at the end of a step) spill out of its per-thread caches. Blocks come in power-of-two
-// size classes from 64 B to 4 KiB, all 64-byte aligned; each class keeps up to 4096 free blocks
-// or 1 MiB per thread (6 MiB at most in all), enough for the graph of a step on small tensors.
-// Bigger requests go straight to the C library.
+// closure too big to sit inline and their reference-count blocks), and the C library's allocator
+// was the largest cost of an op on 4×4 tensors: aligned allocations carve a block out of a bigger
+// one and free the rest, and bursts of frees (a whole graph at the end of a step) spill out of its
+// per-thread caches. Blocks come in power-of-two size classes from 64 B to 4 KiB, all 64-byte
+// aligned; each class keeps up to 4096 free blocks or 1 MiB per thread (6 MiB at most in all),
+// enough for the graph of a step on small tensors. Bigger requests go straight to the C library.
 class SmallBlockCache {
  public:
   static constexpr std::size_t largest = 4096;
@@ -166,7 +166,9 @@ std::shared_ptr<TensorImpl> new_impl() {
 }  // namespace
 
 void* detail::take_small_block(std::size_t bytes) { return take_block(bytes); }
-void detail::give_small_block_back(void* block, std::size_t bytes) noexcept { give_block_back(block, bytes); }
+void detail::give_small_block_back(void* block, std::size_t bytes) noexcept {
+  give_block_back(block, bytes);
+}
 
 // Destroying the last tensor of a long chain would destroy node → input → node → ... recursively
 // and overflow the stack for deep graphs. Instead, nodes that only this chain owns are moved onto

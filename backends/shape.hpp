@@ -52,9 +52,13 @@ class Shape {
     for (; first != last; ++first) push_back(static_cast<std::int64_t>(*first));
   }
   /// The extents of a view's shape (or any other contiguous list of extents).
-  explicit Shape(std::span<const std::int64_t> extents) { assign(extents.data(), extents.data() + extents.size()); }
+  explicit Shape(std::span<const std::int64_t> extents) {
+    assign(extents.data(), extents.data() + extents.size());
+  }
   /// The extents held in a `std::vector`.
-  explicit Shape(const std::vector<std::int64_t>& extents) { assign(extents.data(), extents.data() + extents.size()); }
+  explicit Shape(const std::vector<std::int64_t>& extents) {
+    assign(extents.data(), extents.data() + extents.size());
+  }
 
   /// Copies the extents.
   Shape(const Shape& other) { copy_from(other); }
@@ -114,9 +118,13 @@ class Shape {
   /// Iterator past the innermost extent.
   const_iterator cend() const noexcept { return data_ + size_; }
   /// Reverse iterator from the innermost extent.
-  std::reverse_iterator<const_iterator> rbegin() const noexcept { return std::reverse_iterator(end()); }
+  std::reverse_iterator<const_iterator> rbegin() const noexcept {
+    return std::reverse_iterator(end());
+  }
   /// Reverse iterator past the outermost extent.
-  std::reverse_iterator<const_iterator> rend() const noexcept { return std::reverse_iterator(begin()); }
+  std::reverse_iterator<const_iterator> rend() const noexcept {
+    return std::reverse_iterator(begin());
+  }
 
   /// Adds an innermost dimension of extent `extent`.
   void push_back(std::int64_t extent) {
