@@ -129,21 +129,11 @@ void give_block_back(void* block, std::size_t bytes) noexcept {
   }
 }
 
-// The allocator that `std::allocate_shared` and `std::shared_ptr` use for TensorImpls, Nodes and
-// the reference counts of buffers: one block of the cache holds the count and the object.
+// `std::allocate_shared` and `std::shared_ptr` take TensorImpls, Nodes and the reference counts
+// of buffers from the cache through detail::SmallBlockAllocator (autograd/node.hpp, where node
+// input lists use it too): one block of the cache holds the count and the object.
 template <class T>
-struct BlockAllocator {
-  using value_type = T;
-  BlockAllocator() = default;
-  template <class U>
-  BlockAllocator(const BlockAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(take_block(n * sizeof(T))); }
-  void deallocate(T* object, std::size_t n) noexcept { give_block_back(object, n * sizeof(T)); }
-  template <class U>
-  bool operator==(const BlockAllocator<U>&) const noexcept {
-    return true;
-  }
-};
+using BlockAllocator = detail::SmallBlockAllocator<T>;
 
 std::shared_ptr<void> allocate(std::size_t bytes) {
   const std::size_t size = bytes == 0 ? kAlignment : bytes;
