@@ -90,6 +90,10 @@ class Backend {
   virtual std::string description() const = 0;
   /// True when the backend computes in `dtype` (oneDNN: no float64).
   virtual bool supports(DType dtype) const = 0;
+  /// The precision the matrix products are really computed in under the requested
+  /// `precision()`: bf16 when this backend honours a bf16 request here (the reference backend
+  /// emulates it on any CPU, oneDNN needs AVX512-BF16 or AMX), f32 otherwise.
+  virtual Precision effective_precision() const = 0;
 
   // --- filling and copying ------------------------------------------------------------------
 
@@ -250,9 +254,10 @@ class BackendGuard {
   Backend* previous_;
 };
 
-/// Sets the compute precision of matrix products (`Precision::bf16` is honoured by the oneDNN
-/// backend on CPUs with AVX512-BF16 or AMX; elsewhere it falls back to f32, see
-/// `precision_note`).
+/// Sets the compute precision of matrix products. `Precision::bf16` is honoured by the oneDNN
+/// backend on CPUs with AVX512-BF16 or AMX (elsewhere it computes f32 and says so in its
+/// `description()`), and emulated by the reference backend on every CPU; ask a backend's
+/// `effective_precision()` what it really computes.
 void set_precision(Precision precision);
 /// The requested compute precision.
 Precision precision();

@@ -69,6 +69,10 @@ class OnednnBackend final : public Backend {
 
   bool supports(DType dtype) const override { return dtype == DType::float32; }
 
+  Precision effective_precision() const override {
+    return context_.use_bf16() ? Precision::bf16 : Precision::f32;
+  }
+
   // --- filling and copying ----------------------------------------------------------------
 
   void fill(View out, double value) override {

@@ -1,9 +1,13 @@
 // Reference kernels: matrix products (matmul, linear_forward, linear_backward), all on the BLAS
-// gemm of OpenBLAS: C ← α · op(A) · op(B) + β · C.
+// gemm of OpenBLAS: C ← α · op(A) · op(B) + β · C. In bf16 precision (float32 data only) the
+// inputs of every product are rounded to bfloat16 first and the product accumulates in float32,
+// which is what bf16 hardware computes (bfloat16.hpp).
 #include <cblas.h>
 
 #include <algorithm>
+#include <vector>
 
+#include "backends/reference/bfloat16.hpp"
 #include "backends/reference/reference_backend.hpp"
 #include "backends/reference/support.hpp"
 
@@ -48,10 +52,34 @@ void gemm(Operand<T> a, Operand<T> b, T* c, T alpha, T beta) {
   }
 }
 
-template <class T>
-Operand<T> operand(ConstView view, bool transposed) {
-  return {view.as<T>(), view.shape[0], view.shape[1], transposed};
+/// True when matrix products emulate bf16 hardware: bf16 precision requested, float32 data.
+bool emulates_bf16(DType dtype) {
+  return precision() == Precision::bf16 && dtype == DType::float32;
 }
+
+/// An input of a product as the product sees it: the caller's buffer, or in bf16 mode a copy
+/// rounded to bfloat16 (kept alive by this object).
+template <class T>
+class ProductInput {
+ public:
+  explicit ProductInput(ConstView view) : view_(view) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (emulates_bf16(view.dtype)) {
+        rounded_ = rounded_to_bfloat16(view.as<float>(), view.numel());
+      }
+    }
+  }
+  /// The values the product reads.
+  const T* data() const { return rounded_.empty() ? view_.as<T>() : rounded_.data(); }
+  /// The operand for gemm, transposed or not.
+  Operand<T> operand(bool transposed) const {
+    return {data(), view_.shape[0], view_.shape[1], transposed};
+  }
+
+ private:
+  ConstView view_;
+  std::vector<T> rounded_;
+};
 
 }  // namespace
 
@@ -76,7 +104,8 @@ void ReferenceBackend::matmul(ConstView a, bool transpose_a, ConstView b, bool t
   const Shape product{m, n};
   require_shape(kernel, "c", c, product);
   dispatch_float(a.dtype, kernel, [&]<class T>(T) {
-    gemm<T>(operand<T>(a, transpose_a), operand<T>(b, transpose_b), c.as<T>(), 1, 0);
+    const ProductInput<T> a_used(a), b_used(b);
+    gemm<T>(a_used.operand(transpose_a), b_used.operand(transpose_b), c.as<T>(), 1, 0);
   });
 }
 
@@ -103,7 +132,8 @@ void ReferenceBackend::linear_forward(ConstView x, ConstView weight, ConstView b
     if (bias) {
       xt::noalias(output) = xt::broadcast(flat<T>(bias), output.shape());
     }
-    gemm<T>(operand<T>(x, false), operand<T>(weight, false), y.as<T>(), 1, bias ? 1 : 0);
+    const ProductInput<T> x_used(x), weight_used(weight);
+    gemm<T>(x_used.operand(false), weight_used.operand(false), y.as<T>(), 1, bias ? 1 : 0);
   });
 }
 
@@ -130,17 +160,21 @@ void ReferenceBackend::linear_backward(ConstView x, ConstView weight, ConstView 
     require_shape(kernel, "dbias", dbias, bias_shape);
   }
   dispatch_float(x.dtype, kernel, [&]<class T>(T) {
+    // In bf16 mode dy is rounded once and feeds all three results, as in oneDNN.
+    const ProductInput<T> dy_used(dy);
     if (dx) {  // dx = dy · Wᵀ
-      gemm<T>(operand<T>(dy, false), operand<T>(weight, true), dx.as<T>(), 1, 0);
+      const ProductInput<T> weight_used(weight);
+      gemm<T>(dy_used.operand(false), weight_used.operand(true), dx.as<T>(), 1, 0);
     }
     if (dweight) {  // dW = xᵀ · dy
-      gemm<T>(operand<T>(x, true), operand<T>(dy, false), dweight.as<T>(), 1, 0);
+      const ProductInput<T> x_used(x);
+      gemm<T>(x_used.operand(true), dy_used.operand(false), dweight.as<T>(), 1, 0);
     }
     if (dbias) {  // db = Σ_n dy[n, :]
       auto bias_gradient = flat<T>(dbias);
       bias_gradient.fill(T(0));
       for (std::int64_t n = 0; n < dy.shape[0]; ++n) {
-        bias_gradient += row(dy.as<T>() + n * dy.shape[1], dy.shape[1]);
+        bias_gradient += row(dy_used.data() + n * dy.shape[1], dy.shape[1]);
       }
     }
   });

@@ -23,11 +23,18 @@ std::string ReferenceBackend::description() const {
   text << "reference (xtensor " << XTENSOR_VERSION_MAJOR << '.' << XTENSOR_VERSION_MINOR << '.'
        << XTENSOR_VERSION_PATCH << " + OpenBLAS " << version << ' ' << openblas_get_corename()
        << ", OpenMP)";
+  if (precision() == Precision::bf16) {
+    text << ", bf16 emulated (matrix products round their float32 inputs to bfloat16)";
+  }
   return text.str();
 }
 
 bool ReferenceBackend::supports(DType dtype) const {
   return dtype == DType::float32 || dtype == DType::float64;
+}
+
+Precision ReferenceBackend::effective_precision() const {
+  return precision();
 }
 
 std::unique_ptr<Backend> make_reference_backend() {

@@ -13,7 +13,7 @@
 /// | filling.cpp     | fill, arange, random_*, convert, broadcast_to, transpose2d, axpby  |
 /// | elementwise.cpp | unary, unary_backward, binary                                      |
 /// | reductions.cpp  | reduce, reduce_max_backward, argmax                                |
-/// | matrix.cpp      | matmul, linear_forward, linear_backward                            |
+/// | matrix.cpp      | matmul, linear_forward, linear_backward (bf16 mode: bfloat16.hpp)  |
 /// | losses.cpp      | softmax, cross_entropy, svm_loss and their backwards               |
 /// | layers.cpp      | batch norm, maxout, dropout_mask                                   |
 /// | optimizers.cpp  | sgd, adagrad, rmsprop, adam updates                                |
@@ -41,6 +41,8 @@ class ReferenceBackend final : public Backend {
   std::string description() const override;
   /// True for float32 and float64.
   bool supports(DType dtype) const override;
+  /// The requested precision: bf16 is emulated on any CPU (bfloat16.hpp).
+  Precision effective_precision() const override;
 
   // filling.cpp
   void fill(View out, double value) override;

@@ -28,6 +28,13 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+// xtensor turns xsimd on when XTENSOR_USE_XSIMD is defined at all (it tests #ifdef, so even
+// "=0" turns it on). The reference backend is plain scalar code on purpose, and xsimd is not
+// among the packages the project installs.
+#ifdef XTENSOR_USE_XSIMD
+#error "the reference backend is built without xsimd: do not define XTENSOR_USE_XSIMD"
+#endif
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmath.hpp>

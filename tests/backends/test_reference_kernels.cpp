@@ -2,6 +2,8 @@
 // computed by hand in the comments, each in float32 and float64. The tests call the kernels
 // directly (plain std::vector buffers + View/ConstView), without the Tensor core.
 #include <algorithm>
+#include <bit>
+#include <limits>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "backends/random.hpp"
+#include "backends/reference/bfloat16.hpp"
 #include "backends/reference/reference_backend.hpp"
 
 using gradlab::BinaryOp;
@@ -531,6 +534,93 @@ TEST_CASE("matmul of a larger product agrees with a plain triple loop") {
     }
   }
   CHECK(worst < 1e-12);
+}
+
+// --- bf16 emulation ---------------------------------------------------------------------------
+
+TEST_CASE("round_to_bfloat16 keeps 8 significant bits, rounding to nearest, ties to even") {
+  using gradlab::reference::round_to_bfloat16;
+  const float unit = std::ldexp(1.0f, -7);  // the spacing of bfloat16 numbers in [1, 2)
+  CHECK(round_to_bfloat16(1.0f) == 1.0f);
+  CHECK(round_to_bfloat16(1.0f + unit) == 1.0f + unit);              // representable: unchanged
+  CHECK(round_to_bfloat16(1.0f + 0.25f * unit) == 1.0f);             // below half: down
+  CHECK(round_to_bfloat16(1.0f + 0.75f * unit) == 1.0f + unit);      // above half: up
+  CHECK(round_to_bfloat16(1.0f + 0.5f * unit) == 1.0f);              // tie, 1.0 is even: down
+  CHECK(round_to_bfloat16(1.0f + 1.5f * unit) == 1.0f + 2 * unit);   // tie, 1 + unit is odd: up
+  CHECK(round_to_bfloat16(-1.0f - 0.75f * unit) == -1.0f - unit);    // the sign is kept
+  CHECK(round_to_bfloat16(3.14159265f) == 3.140625f);
+  CHECK(round_to_bfloat16(INFINITY) == INFINITY);
+  CHECK(round_to_bfloat16(-INFINITY) == -INFINITY);
+  CHECK(std::isnan(round_to_bfloat16(NAN)));
+  CHECK(std::isnan(round_to_bfloat16(std::bit_cast<float>(0x7f800001u))));  // a NaN that rounds up
+  CHECK(round_to_bfloat16(std::numeric_limits<float>::max()) == INFINITY);  // past bf16's largest
+  CHECK(round_to_bfloat16(0.0f) == 0.0f);
+}
+
+/// Sets the precision for a scope and restores f32 after.
+struct PrecisionScope {
+  explicit PrecisionScope(gradlab::Precision p) { gradlab::set_precision(p); }
+  ~PrecisionScope() { gradlab::set_precision(gradlab::Precision::f32); }
+};
+
+TEST_CASE("in bf16 precision the reference backend's products round their float32 inputs to "
+          "bfloat16") {
+  auto backend = reference();
+  const std::int64_t m = 9, k = 31, n = 7;
+  Buffer<float> a({m, k}), b({k, n}), bias({n}), dy({m, n});
+  backend->random_normal(a, 0, 1, 11);
+  backend->random_normal(b, 0, 1, 12);
+  backend->random_normal(bias, 0, 1, 13);
+  backend->random_normal(dy, 0, 1, 14);
+  // The same product in f32 on inputs rounded by hand.
+  const auto rounded = [](const Buffer<float>& x) {
+    Buffer<float> copy = x;
+    for (float& value : copy.data) value = gradlab::reference::round_to_bfloat16(value);
+    return copy;
+  };
+  const Buffer<float> a16 = rounded(a), b16 = rounded(b), dy16 = rounded(dy);
+  Buffer<float> expected({m, n}), expected_dx({m, k}), expected_dw({k, n}), expected_db({n});
+  Buffer<float> f32_product({m, n});
+  backend->matmul(a, false, b, false, f32_product);
+  backend->linear_forward(a16, b16, bias, expected);
+  backend->linear_backward(a16, b16, dy16, expected_dx, expected_dw, expected_db);
+  CHECK(backend->effective_precision() == gradlab::Precision::f32);
+
+  PrecisionScope bf16(gradlab::Precision::bf16);
+  CHECK(backend->effective_precision() == gradlab::Precision::bf16);
+  CHECK_THAT(backend->description(), Catch::Contains("bf16 emulated"));
+  Buffer<float> product({m, n}), y({m, n}), dx({m, k}), dw({k, n}), db({n});
+  backend->matmul(a, false, b, false, product);
+  backend->linear_forward(a, b, bias, y);
+  backend->linear_backward(a, b, dy, dx, dw, db);
+  Buffer<float> expected_product({m, n});
+  {
+    PrecisionScope f32(gradlab::Precision::f32);
+    backend->matmul(a16, false, b16, false, expected_product);
+  }
+  CHECK(product.data == expected_product.data);
+  CHECK(y.data == expected.data);
+  CHECK(dx.data == expected_dx.data);
+  CHECK(dw.data == expected_dw.data);
+  CHECK(db.data == expected_db.data);
+  // ... and that is a real change: bfloat16 inputs move the product by about 2⁻⁹ relative.
+  double worst = 0;
+  for (std::size_t i = 0; i < product.data.size(); ++i) {
+    worst = std::max(worst, double(std::abs(product.data[i] - f32_product.data[i])));
+  }
+  CHECK(worst > 1e-4);
+  CHECK(worst < 0.2);
+
+  // float64 (gradcheck's precision) is never rounded.
+  Buffer<double> a64({m, k}), b64({k, n}), c64({m, n}), c64_f32({m, n});
+  backend->random_normal(a64, 0, 1, 15);
+  backend->random_normal(b64, 0, 1, 16);
+  backend->matmul(a64, false, b64, false, c64);
+  {
+    PrecisionScope f32(gradlab::Precision::f32);
+    backend->matmul(a64, false, b64, false, c64_f32);
+  }
+  CHECK(c64.data == c64_f32.data);
 }
 
 // --- softmax and losses ----------------------------------------------------------------------
