@@ -20,7 +20,7 @@
 #include "autograd/node.hpp"
 #include "autograd/tensor.hpp"
 #include "autograd/value.hpp"
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 extern char** environ;
 

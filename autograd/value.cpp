@@ -1,713 +1,186 @@
-// Scalar nodes: each op computes its output and, right beside it, its local gradients; one
-// iterative engine applies the chain rule (see autograd/value.hpp for the design).
-
+// The scalar engine: every op computes its value and, right beside it, its local gradients;
+// backward() applies the chain rule over a topological order of the graph.
 #include "autograd/value.hpp"
 
 #include <atomic>
 #include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstdlib>
-#include <new>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <unordered_map>
 #include <ostream>
 #include <sstream>
-#include <utility>
-#include <vector>
+#include <unordered_set>
 
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 namespace gradlab {
-
 namespace {
+std::string text(double number) {  // a plain number as an op's name shows it: "2", "0.5"
+  std::ostringstream out;
+  out << number;
+  return out.str();
+}
+void require_nonzero(double divisor, double dividend) {
+  if (divisor == 0.0) throw Error("Value /: division by zero (" + text(dividend) + " / 0)");
+}
+}  // namespace
 
-// --- where nodes live ------------------------------------------------------------------------
+// --- the ops: value, then the local gradient with respect to each input ------------------------
 
-// Nodes are cut, one after another, from 64 KiB chunks (a bump pointer), and a chunk is reused
-// only once every node in it has been freed. So the nodes of a graph sit in memory in the order
-// they were made, children before parents, and building, back-propagating and freeing a graph
-// read memory almost sequentially, which the hardware prefetches. (A free list of single blocks
-// hands back blocks in the scrambled order of the last teardown, so every node made costs a cache
-// miss that the next allocation has to wait for: that was a quarter of a training step.)
-//
-// The arena also keeps its chunks in the order it started them, and each chunk marks which of
-// its slots hold a live node. Walking the slots from newest to oldest therefore visits the live
-// nodes in reverse order of creation, which is a reverse topological order of every graph they
-// form (an op's node is always made after its inputs): `Value::backward` uses that walk instead
-// of sorting the graph.
-//
-// Each thread has its own arena (no locking). A chunk remembers its arena, so a node freed on
-// another thread still goes back to the chunk it came from (Values are not thread-safe: the
-// hand-over must not overlap with the other thread's use). Empty chunks are kept for reuse, up
-// to `spare_chunks_kept` of them; the rest go back to the system.
-class NodeArena {
- public:
-  void* allocate() {
-    if (newest_ == nullptr || newest_->used == slots_per_chunk) {
-      start_chunk();
-    }
-    Chunk& chunk = *newest_;
-    // The slot handed out a few allocations from now: ask for its cache line already, for
-    // writing, so that making a node does not wait for memory (a hint: it never faults).
-    __builtin_prefetch(static_cast<std::byte*>(chunk.slot(chunk.used)) + 2 * prefetch_distance, 1);
-    chunk.set_live(chunk.used);
-    ++chunk.live;
-    ++nodes_alive_;
-    return chunk.slot(chunk.used++);
-  }
-
-  static void deallocate(void* memory) noexcept {
-    Chunk* chunk = Chunk::of(memory);
-    chunk->set_dead(chunk->index_of(memory));
-    NodeArena& arena = *chunk->arena;
-    --arena.nodes_alive_;
-    if (--chunk->live > 0) {
-      return;
-    }
-    if (chunk == arena.newest_) {
-      chunk->used = 0;  // empty and still the one being filled: start it over
-    } else {
-      arena.retire(chunk);
-    }
-  }
-
-  /// Nodes made by this arena and not freed yet.
-  std::int64_t nodes_alive() const { return nodes_alive_; }
-
-  /// True when `a` and `b` were made by the same thread's arena.
-  static bool same_arena(const ValueNode* a, const ValueNode* b) {
-    return Chunk::of(a)->arena == Chunk::of(b)->arena;
-  }
-
-  /// Calls `visit(node)` for every live node of the arena that `from` belongs to, starting with
-  /// `from` itself and going back in order of creation, until `visit` returns false.
-  template <class Visit>
-  static void walk_back_from(ValueNode* from, Visit visit) {
-    Chunk* chunk = Chunk::of(from);
-    std::uint32_t end = chunk->index_of(from) + 1;  // slots [0, end) of this chunk
-    while (chunk != nullptr) {
-      for (std::uint32_t index = end; index-- > 0;) {
-        // Ask for the node a few steps further down the walk now, so its cache miss overlaps
-        // with this one's work (a hint: it never faults).
-        __builtin_prefetch(static_cast<std::byte*>(chunk->slot(index)) - prefetch_distance);
-        if (chunk->is_live(index) && !visit(static_cast<ValueNode*>(chunk->slot(index)))) {
-          return;
-        }
-      }
-      chunk = chunk->older;
-      if (chunk != nullptr) end = chunk->used;
-    }
-  }
-
- private:
-  static constexpr std::size_t chunk_bytes = 64 * 1024;
-  static constexpr std::size_t slot_bytes = sizeof(ValueNode);
-  static constexpr std::uint32_t header_slots = 3;
-  static constexpr std::uint32_t slots_per_chunk = chunk_bytes / slot_bytes - header_slots;
-  static constexpr std::size_t spare_chunks_kept = 256;  // 16 MiB
-  static constexpr std::size_t prefetch_distance = 8 * slot_bytes;
-
-  // A chunk's header sits in its first slots; the chunk is aligned to its size, so the header of
-  // any node's chunk is found by clearing the low bits of the node's address.
-  struct Chunk {
-    NodeArena* arena;
-    Chunk* older;  // the chunk started before this one (live chunks only); null for the oldest
-    Chunk* newer;  // the chunk started after this one; null for the newest
-    std::uint32_t live;  // nodes handed out and not yet freed
-    std::uint32_t used;  // slots handed out since the chunk was (re)started
-    std::array<std::uint64_t, (slots_per_chunk + 63) / 64> live_slots;  // one bit per slot
-
-    void* slot(std::uint32_t index) {
-      return reinterpret_cast<std::byte*>(this) + (index + header_slots) * slot_bytes;
-    }
-    std::uint32_t index_of(const void* node) const {
-      const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(node) -
-                                                   reinterpret_cast<const std::byte*>(this));
-      return static_cast<std::uint32_t>(offset / slot_bytes - header_slots);
-    }
-    bool is_live(std::uint32_t index) const { return (live_slots[index / 64] >> (index % 64)) & 1U; }
-    void set_live(std::uint32_t index) { live_slots[index / 64] |= std::uint64_t{1} << (index % 64); }
-    void set_dead(std::uint32_t index) { live_slots[index / 64] &= ~(std::uint64_t{1} << (index % 64)); }
-
-    static Chunk* of(const void* node) {
-      return reinterpret_cast<Chunk*>(reinterpret_cast<std::uintptr_t>(node) &
-                                      ~std::uintptr_t{chunk_bytes - 1});
-    }
-  };
-  static_assert(sizeof(Chunk) <= header_slots * slot_bytes && chunk_bytes % slot_bytes == 0);
-
-  // Makes a spare (or new) chunk the newest one.
-  void start_chunk() {
-    Chunk* chunk = spare_;
-    if (chunk != nullptr) {
-      spare_ = chunk->newer;
-      --spare_count_;
-    } else {
-      void* memory = std::aligned_alloc(chunk_bytes, chunk_bytes);
-      if (memory == nullptr) throw std::bad_alloc();
-      chunk = static_cast<Chunk*>(memory);
-      chunk->arena = this;
-    }
-    chunk->live = 0;
-    chunk->used = 0;
-    chunk->live_slots.fill(0);
-    chunk->older = newest_;
-    chunk->newer = nullptr;
-    if (newest_ != nullptr) newest_->newer = chunk;
-    newest_ = chunk;
-  }
-
-  // Takes an empty chunk (not the newest) out of the list; keeps it as a spare or frees it.
-  void retire(Chunk* chunk) noexcept {
-    if (chunk->older != nullptr) chunk->older->newer = chunk->newer;
-    chunk->newer->older = chunk->older;  // not the newest, so `newer` exists
-    if (spare_count_ >= spare_chunks_kept) {
-      std::free(chunk);
-      return;
-    }
-    chunk->newer = spare_;  // the spares form a list through `newer`
-    spare_ = chunk;
-    ++spare_count_;
-  }
-
-  Chunk* newest_ = nullptr;
-  Chunk* spare_ = nullptr;
-  std::int64_t nodes_alive_ = 0;
-  std::size_t spare_count_ = 0;
-};
-
-// A frame of the topological sort's explicit stack: a node and the index of its next child.
-struct Frame {
-  ValueNode* node;
-  std::uint32_t next_child;
-};
-
-// Everything the engine keeps per thread: the node arena, the sort's visit mark, and working
-// lists reused from call to call (kept at their largest size, so that ordering or freeing a graph
-// of 70,000 nodes does not regrow and copy a vector sixteen times; each list is used by one
-// function at a time). Made on first use and never destroyed, like the arena, so that
-// values destroyed while the program exits still find it.
-struct EngineState {
-  NodeArena arena;
-  std::vector<Frame> sort_stack;
-  std::vector<ValueNode*> backward_order;
-  std::vector<ValueNode*> nodes_to_free;
-};
-
-// The initial-exec TLS model makes each access a plain load instead of a call into the dynamic
-// linker (gradlab_autograd is a shared library), which matters when every node made or freed
-// touches the arena.
-[[gnu::tls_model("initial-exec")]] thread_local EngineState* engine_of_this_thread = nullptr;
-
-[[gnu::noinline]] EngineState& first_use_of_engine() {
-  engine_of_this_thread = new EngineState;
-  return *engine_of_this_thread;
+Value operator+(const Value& a, const Value& b) {
+  return Value(a.data() + b.data(), "+", {a, b}, {1, 1});
+}
+Value operator-(const Value& a, const Value& b) {
+  return Value(a.data() - b.data(), "-", {a, b}, {1, -1});
+}
+Value operator*(const Value& a, const Value& b) {  // the local gradients are the inputs, swapped
+  return Value(a.data() * b.data(), "*", {a, b}, {b.data(), a.data()});
 }
 
-// Every node made goes through here, so the common case is kept to a load and a test.
-inline EngineState& engine() {
-  if (engine_of_this_thread == nullptr) [[unlikely]] {
-    return first_use_of_engine();
+Value operator/(const Value& a, const Value& b) {
+  require_nonzero(b.data(), a.data());
+  const double x = a.data(), y = b.data();
+  return Value(x / y, "/", {a, b}, {1.0 / y, -x / (y * y)});
+}
+
+Value operator-(const Value& a) { return Value(-a.data(), "neg", {a}, {-1}); }
+// With a plain number s, which gets no gradient, the op's name shows s: "+ 2", "1 -".
+Value operator+(const Value& a, double s) { return Value(a.data() + s, "+ " + text(s), {a}, {1}); }
+Value operator+(double s, const Value& a) { return Value(s + a.data(), text(s) + " +", {a}, {1}); }
+Value operator-(const Value& a, double s) { return Value(a.data() - s, "- " + text(s), {a}, {1}); }
+Value operator-(double s, const Value& a) { return Value(s - a.data(), text(s) + " -", {a}, {-1}); }
+Value operator*(const Value& a, double s) { return Value(a.data() * s, "* " + text(s), {a}, {s}); }
+Value operator*(double s, const Value& a) { return Value(s * a.data(), text(s) + " *", {a}, {s}); }
+
+Value operator/(const Value& a, double s) {
+  require_nonzero(s, a.data());
+  return Value(a.data() / s, "/ " + text(s), {a}, {1.0 / s});
+}
+
+Value operator/(double s, const Value& a) {
+  require_nonzero(a.data(), s);
+  const double x = a.data();
+  return Value(s / x, text(s) + " /", {a}, {-s / (x * x)});
+}
+
+Value pow(const Value& x, double p) {
+  const double base = x.data();
+  if (base < 0.0 && p != std::trunc(p)) {
+    throw Error("Value pow: " + text(base) + " ^ " + text(p) +
+                " is not a real number (negative base, fractional exponent)");
   }
-  return *engine_of_this_thread;
+  if (base == 0.0 && p < 1.0 && p != 0.0)
+    throw Error("Value pow: the derivative of x ^ " + text(p) + " is infinite at x = 0");
+  const double local = p == 0.0 ? 0.0 : p * std::pow(base, p - 1.0);
+  return Value(std::pow(base, p), "^ " + text(p), {x}, {local});
 }
 
-// --- making op nodes --------------------------------------------------------------------------
-
-// Adds an owner (a handle or a parent node) to `node`, refusing to overflow the count.
-void add_owner(ValueNode& node) {
-  if (node.owners == ValueNode::max_owners) {
-    throw Error("Value: a value can be used by at most " +
-                std::to_string(ValueNode::max_owners) + " handles and nodes at once");
-  }
-  ++node.owners;
+Value exp(const Value& x) { return Value(std::exp(x.data()), "exp", {x}, {std::exp(x.data())}); }
+Value log(const Value& x) {
+  if (x.data() <= 0.0) throw Error("Value log: input " + text(x.data()) + " is not positive");
+  return Value(std::log(x.data()), "log", {x}, {1.0 / x.data()});
+}
+Value tanh(const Value& x) {
+  const double t = std::tanh(x.data());
+  return Value(t, "tanh", {x}, {1 - t * t});
+}
+Value sigmoid(const Value& x) {
+  const double v = x.data();  // written so that exp never overflows
+  const double s = v >= 0.0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
+  return Value(s, "sigmoid", {x}, {s * (1.0 - s)});
+}
+Value relu(const Value& x) {
+  const bool positive = x.data() > 0.0;
+  return Value(positive ? x.data() : 0.0, "relu", {x}, {positive ? 1.0 : 0.0});
+}
+Value max(const Value& a, const Value& b) {
+  const bool a_wins = a.data() >= b.data();
+  return Value(a_wins ? a.data() : b.data(), "max", {a, b},
+               {a_wins ? 1.0 : 0.0, a_wins ? 0.0 : 1.0});
 }
 
-// Makes `child` the next input of `parent`; `parent` becomes one of the child's owners.
-void add_child(ValueNode& parent, const Value& child, double local_gradient) {
-  ValueNode* input = child.node();
-  add_owner(*input);
-  if (input->spans_arenas || !NodeArena::same_arena(&parent, input)) parent.spans_arenas = 1;
-  const int slot = parent.children[0] == nullptr ? 0 : 1;
-  parent.children[slot] = input;
-  parent.local_gradients[slot] = local_gradient;
-}
+// --- the engine ----------------------------------------------------------------------------------
 
-// A handle to a new node for the output of `op`, holding `out`, without inputs yet.
-Value new_op(ValueOp op, double out) {
-  return Value::adopt(new ValueNode(op, out));
-}
-
-// An op with one Value input: out = f(x), with ∂out/∂x = local.
-Value unary(ValueOp op, double out, const Value& x, double local) {
-  Value result = new_op(op, out);
-  add_child(*result.node(), x, local);
-  return result;
-}
-
-// An op with two Value inputs: out = f(a, b), with ∂out/∂a = local_a and ∂out/∂b = local_b.
-Value binary(ValueOp op, double out, const Value& a, double local_a, const Value& b,
-             double local_b) {
-  Value result = new_op(op, out);
-  add_child(*result.node(), a, local_a);
-  add_child(*result.node(), b, local_b);
-  return result;
-}
-
-// An op between a Value and a plain number s (which gets no gradient): `side` says where s was
-// written, so that the op prints as "+ 2" or "1 /". The op has one input, so s is kept in the
-// second local-gradient slot.
-Value with_constant(ValueOp op, ConstantSide side, double s, double out, const Value& x,
-                    double local) {
-  Value result = unary(op, out, x, local);
-  result.node()->local_gradients[1] = s;
-  result.node()->constant_side = static_cast<std::uint32_t>(side);
-  return result;
-}
-
-// How each op prints.
-const char* op_symbol(ValueOp op) {
-  switch (op) {
-    case ValueOp::leaf: return "leaf";
-    case ValueOp::add: return "+";
-    case ValueOp::subtract: return "-";
-    case ValueOp::multiply: return "*";
-    case ValueOp::divide: return "/";
-    case ValueOp::negate: return "neg";
-    case ValueOp::power: return "^";
-    case ValueOp::exp: return "exp";
-    case ValueOp::log: return "log";
-    case ValueOp::tanh: return "tanh";
-    case ValueOp::sigmoid: return "sigmoid";
-    case ValueOp::relu: return "relu";
-    case ValueOp::max: return "max";
-  }
-  return "?";
-}
-
-// Labels are rare, so they live in one table beside the nodes instead of in every node (a node
-// then fits one cache line). The table serves all threads, behind a lock: labelling is never on
-// a hot path. Made on first use and never destroyed, so that values freed while the program
-// exits still find it.
-class LabelTable {
- public:
-  static LabelTable& instance() {
-    static auto* table = new LabelTable;
-    return *table;
-  }
-  void set(const ValueNode* node, std::string label) {
-    std::lock_guard lock(mutex_);
-    labels_[node] = std::move(label);
-  }
-  const std::string& get(const ValueNode* node) {
-    std::lock_guard lock(mutex_);
-    return labels_.at(node);  // the string stays put until its node is freed or relabelled
-  }
-  void drop(const ValueNode* node) {
-    std::lock_guard lock(mutex_);
-    labels_.erase(node);
-  }
-
- private:
-  std::mutex mutex_;
-  std::unordered_map<const ValueNode*, std::string> labels_;
-};
-
-std::string format_number(double number) {
-  std::ostringstream text;
-  text << number;
-  return text.str();
-}
-
-// --- ordering a graph -------------------------------------------------------------------------
-
-// Each sort takes a fresh mark, so nodes need no clearing between sorts. (After 2³² sorts the
-// marks repeat; a node would have to sit untouched through exactly that many sorts to be
-// mistaken for visited.)
-//
-// The count is shared by all threads, so that a sort on one thread never takes a mark that
-// another thread's sort left on the nodes of a graph handed over between them.
-std::uint32_t next_visit_mark() {
-  static std::atomic<std::uint32_t> last_mark{0};
-  std::uint32_t mark = last_mark.fetch_add(1, std::memory_order_relaxed) + 1;
-  while (mark == 0) {  // 0 is the mark of nodes never visited
-    mark = last_mark.fetch_add(1, std::memory_order_relaxed) + 1;
-  }
-  return mark;
-}
-
-// Graph walks are bound by memory latency: each step needs a node scattered somewhere in
-// megabytes of nodes. Asking the cache for the nodes that will be needed soon lets several of
-// those waits overlap. (Prefetches are hints: they never fault, even on a null pointer.)
-void prefetch_children(const ValueNode& node) {
-  __builtin_prefetch(node.children[0]);
-  __builtin_prefetch(node.children[1]);
-}
-
-// While processing order[k] on the way down: order[k − 16] and the children of order[k − 8].
-void prefetch_ahead(const std::vector<ValueNode*>& order, std::size_t k) {
-  constexpr std::size_t distance = 8;
-  if (k >= 2 * distance) __builtin_prefetch(order[k - 2 * distance]);
-  if (k >= distance) prefetch_children(*order[k - distance]);
-}
-
-// Calls `emit(node)` for every node reachable from `root`, children before parents. An explicit
-// stack of (node, index of the next child to visit) replaces the recursion of micrograd's
-// build_topo: a node is emitted once all of its children have been.
-template <class Emit>
-void visit_in_topological_order(ValueNode* root, Emit emit) {
-  const std::uint32_t mark = next_visit_mark();
-  std::vector<Frame>& stack = engine().sort_stack;
-  stack.clear();
-  root->visit_mark = mark;
-  stack.push_back({root, 0});
+std::vector<Value> topological_order(const Value& root) {
+  // Depth-first, with a stack of (node, how many of its children were looked at): a node joins
+  // the list once all its children have.
+  std::vector<Value> order;
+  std::unordered_set<const ValueNode*> seen{root.node()};
+  std::vector<std::pair<const std::shared_ptr<ValueNode>*, std::size_t>> stack{{&root.node_, 0}};
   while (!stack.empty()) {
-    Frame& top = stack.back();
-    if (top.next_child < static_cast<std::uint32_t>(top.node->child_count())) {
-      ValueNode* child = top.node->children[top.next_child++];
-      if (child->visit_mark != mark) {
-        child->visit_mark = mark;
-        prefetch_children(*child);
-        stack.push_back({child, 0});  // invalidates `top`; it is not used again this turn
-      }
+    auto& [node, next] = stack.back();
+    if (next < (*node)->children.size()) {
+      const std::shared_ptr<ValueNode>& child = (*node)->children[next++];
+      if (seen.insert(child.get()).second) stack.emplace_back(&child, 0);
     } else {
-      emit(top.node);
+      order.push_back(Value(*node));
       stack.pop_back();
     }
   }
-}
-
-// The nodes reachable from `root`, children before parents (what the engine walks).
-std::vector<ValueNode*> topological_nodes(ValueNode* root) {
-  std::vector<ValueNode*> order;
-  visit_in_topological_order(root, [&](ValueNode* node) { order.push_back(node); });
   return order;
 }
 
-// Drops one owner of `node`; frees it when that was the last one, and then every child that
-// only it kept alive, and so on down the graph. The default (recursive) way would use one stack
-// frame per node of a chain and overflow on long ones, so the nodes to free wait in a list.
-void release(ValueNode* node) {
-  if (node == nullptr || --node->owners > 0) {
-    return;
-  }
-  std::vector<ValueNode*>& to_free = engine().nodes_to_free;
-  to_free.clear();
-  for (ValueNode* current = node; current != nullptr;) {
-    for (ValueNode* child : current->children) {
-      if (child != nullptr && --child->owners == 0) {
-        prefetch_children(*child);
-        to_free.push_back(child);
-      }
-    }
-    delete current;
-    current = nullptr;
-    if (!to_free.empty()) {
-      current = to_free.back();
-      to_free.pop_back();
-    }
-  }
-}
-
-// Back-propagation for a graph whose nodes come from more than one thread's arena (the arena
-// walk of `Value::backward` sees one arena only): order the graph with a depth-first search,
-// zeroing this pass's upstream gradients on the way, then apply the chain rule in reverse order.
-void backward_by_sorting(ValueNode* root) {
-  std::vector<ValueNode*>& order = engine().backward_order;
-  order.clear();
-  visit_in_topological_order(root, [&](ValueNode* node) {
-    node->upstream = 0.0;
-    order.push_back(node);
-  });
-  root->upstream = 1.0;
-  for (std::size_t k = order.size(); k-- > 0;) {
-    prefetch_ahead(order, k);
-    ValueNode& out = *order[k];
-    for (int i = 0; i < out.child_count(); ++i) {
+void Value::backward() const {
+  const std::vector<Value> order = topological_order(*this);
+  for (const Value& value : order) value.node_->upstream = 0.0;
+  node_->upstream = 1.0;  // d root / d root
+  // From the root back to the leaves: a node's upstream gradient is complete before its
+  // children receive their share, because every node made from it comes later in `order`.
+  for (auto value = order.rbegin(); value != order.rend(); ++value) {
+    ValueNode& out = *value->node_;
+    for (std::size_t i = 0; i < out.children.size(); ++i) {
       out.children[i]->upstream += out.local_gradients[i] * out.upstream;  // the chain rule
     }
     out.grad += out.upstream;
   }
 }
 
-}  // namespace
-
-// --- the node and the handle ------------------------------------------------------------------
-
-ValueNode::~ValueNode() {
-  if (has_label) LabelTable::instance().drop(this);
+void Value::zero_grad() const {
+  for (const Value& value : topological_order(*this)) value.node_->grad = value.node_->upstream = 0;
 }
 
-void* ValueNode::operator new([[maybe_unused]] std::size_t size) {
-  // ValueNode is final, so every request is for one slot.
-  return engine().arena.allocate();
+Value::Value(double data, std::string label) : node_(std::make_shared<ValueNode>()) {
+  node_->data = data;
+  node_->label = std::move(label);
 }
 
-void ValueNode::operator delete(void* block) noexcept {
-  NodeArena::deallocate(block);
-}
-
-std::int64_t value_nodes_alive() {
-  return engine().arena.nodes_alive();
-}
-
-Value::Value() : Value(0.0) {}
-
-Value::Value(double data, std::string label) : node_(new ValueNode(ValueOp::leaf, data)) {
-  if (!label.empty()) {
-    set_label(std::move(label));
-  }
-}
-
-Value::Value(ValueNode* node) : node_(node) {
-  if (node_ == nullptr) {
-    throw Error("Value: cannot wrap a null node");
-  }
-  add_owner(*node_);
-}
-
-Value Value::adopt(ValueNode* node) {
-  if (node == nullptr) {
-    throw Error("Value: cannot adopt a null node");
-  }
-  return Value(node, Adopting{});
-}
-
-Value::Value(const Value& other) : node_(other.node_) {
-  add_owner(*node_);
-}
-
-Value::Value(Value&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
-
-Value& Value::operator=(const Value& other) {
-  add_owner(*other.node_);  // first, so that `a = a` cannot free the node
-  release(node_);
-  node_ = other.node_;
-  return *this;
-}
-
-Value& Value::operator=(Value&& other) noexcept {
-  if (this != &other) {
-    release(node_);
-    node_ = std::exchange(other.node_, nullptr);
-  }
-  return *this;
-}
-
-Value::~Value() {
-  release(node_);
-}
-
-std::string Value::op_name() const {
-  const char* symbol = op_symbol(static_cast<ValueOp>(node_->op));
-  const double constant = node_->local_gradients[1];  // ops with a plain-number operand keep it here
-  switch (static_cast<ConstantSide>(node_->constant_side)) {
-    case ConstantSide::left:
-      return format_number(constant) + " " + symbol;
-    case ConstantSide::right:
-      return std::string(symbol) + " " + format_number(constant);
-    case ConstantSide::none:
-      break;
-  }
-  return symbol;
+Value::Value(double data, std::string op, std::vector<Value> children, std::vector<double> local)
+    : Value(data) {
+  node_->op = std::move(op);
+  for (Value& child : children) node_->children.push_back(std::move(child.node_));
+  node_->local_gradients = std::move(local);
 }
 
 std::vector<Value> Value::children() const {
   std::vector<Value> result;
-  for (int i = 0; i < node_->child_count(); ++i) {
-    result.emplace_back(node_->children[i]);
-  }
+  for (const auto& child : node_->children) result.push_back(Value(child));
   return result;
-}
-
-std::vector<double> Value::local_gradients() const {
-  return {node_->local_gradients.begin(), node_->local_gradients.begin() + node_->child_count()};
-}
-
-const std::string& Value::label() const {
-  static const std::string no_label;
-  return node_->has_label ? LabelTable::instance().get(node_) : no_label;
 }
 
 const Value& Value::set_label(std::string label) const {
-  LabelTable::instance().set(node_, std::move(label));
-  node_->has_label = 1;
+  node_->label = std::move(label);
   return *this;
 }
 
-void Value::backward() const {
-  if (node_->spans_arenas) {
-    backward_by_sorting(node_);
-    return;
-  }
-  // Every node of the graph sits in this thread's arena, and the arena walks its live nodes from
-  // newest to oldest: a reverse topological order, so no sort is needed. A fresh mark tells the
-  // nodes reached from the root in this pass (their upstream gradient starts at their first
-  // contribution) from the other live nodes, which are skipped.
-  const std::uint32_t mark = next_visit_mark();
-  node_->visit_mark = mark;
-  node_->upstream = 1.0;          // d root / d root
-  std::size_t reached_not_done = 1;  // the walk stops once every reached node is done
-  NodeArena::walk_back_from(node_, [&](ValueNode* node) {
-    if (node->visit_mark != mark) {
-      return true;  // not part of this graph
+static std::atomic<std::int64_t> nodes_alive{0};
+ValueNode::ValueNode() { ++nodes_alive; }
+ValueNode::~ValueNode() {
+  --nodes_alive;
+  // Freeing a chain a million values long by recursion would overflow the stack: take over
+  // the children this node was the last owner of, and free them one by one.
+  std::vector<std::shared_ptr<ValueNode>> orphans = std::move(children);
+  while (!orphans.empty()) {
+    std::shared_ptr<ValueNode> node = std::move(orphans.back());
+    orphans.pop_back();
+    if (node.use_count() == 1) {
+      for (auto& child : node->children) orphans.push_back(std::move(child));
+      node->children.clear();
     }
-    // Every value computed from `node` was made after it, so has already handed it its
-    // contribution: its upstream gradient is complete.
-    for (int i = 0; i < node->child_count(); ++i) {
-      ValueNode& child = *node->children[i];
-      const double contribution = node->local_gradients[i] * node->upstream;  // the chain rule
-      if (child.visit_mark == mark) {
-        child.upstream += contribution;
-      } else {
-        child.visit_mark = mark;
-        child.upstream = contribution;
-        ++reached_not_done;
-      }
-    }
-    node->grad += node->upstream;
-    return --reached_not_done > 0;
-  });
-}
-
-void Value::zero_grad() const {
-  for (ValueNode* node : topological_nodes(node_)) {
-    node->grad = 0.0;
-    node->upstream = 0.0;
   }
 }
 
-// --- arithmetic: forward value, then the local gradient with respect to each input -----------
-
-Value operator+(const Value& a, const Value& b) {
-  return binary(ValueOp::add, a.data() + b.data(), a, 1.0, b, 1.0);
-}
-
-Value operator-(const Value& a, const Value& b) {
-  return binary(ValueOp::subtract, a.data() - b.data(), a, 1.0, b, -1.0);
-}
-
-Value operator*(const Value& a, const Value& b) {
-  return binary(ValueOp::multiply, a.data() * b.data(), a, b.data(), b, a.data());
-}
-
-Value operator/(const Value& a, const Value& b) {
-  if (b.data() == 0.0) {
-    throw Error("Value /: division by zero (" + format_number(a.data()) + " / 0)");
-  }
-  const double inverse = 1.0 / b.data();
-  // d(a/b)/da = 1/b,  d(a/b)/db = −a/b²
-  return binary(ValueOp::divide, a.data() * inverse, a, inverse, b, -a.data() * inverse * inverse);
-}
-
-Value operator-(const Value& a) {
-  return unary(ValueOp::negate, -a.data(), a, -1.0);
-}
-
-Value operator+(const Value& a, double s) {
-  return with_constant(ValueOp::add, ConstantSide::right, s, a.data() + s, a, 1.0);
-}
-
-Value operator+(double s, const Value& a) {
-  return with_constant(ValueOp::add, ConstantSide::left, s, s + a.data(), a, 1.0);
-}
-
-Value operator-(const Value& a, double s) {
-  return with_constant(ValueOp::subtract, ConstantSide::right, s, a.data() - s, a, 1.0);
-}
-
-Value operator-(double s, const Value& a) {
-  return with_constant(ValueOp::subtract, ConstantSide::left, s, s - a.data(), a, -1.0);
-}
-
-Value operator*(const Value& a, double s) {
-  return with_constant(ValueOp::multiply, ConstantSide::right, s, a.data() * s, a, s);
-}
-
-Value operator*(double s, const Value& a) {
-  return with_constant(ValueOp::multiply, ConstantSide::left, s, s * a.data(), a, s);
-}
-
-Value operator/(const Value& a, double s) {
-  if (s == 0.0) {
-    throw Error("Value /: division by zero (" + format_number(a.data()) + " / 0)");
-  }
-  return with_constant(ValueOp::divide, ConstantSide::right, s, a.data() / s, a, 1.0 / s);
-}
-
-Value operator/(double s, const Value& a) {
-  if (a.data() == 0.0) {
-    throw Error("Value /: division by zero (" + format_number(s) + " / 0)");
-  }
-  const double x = a.data();
-  return with_constant(ValueOp::divide, ConstantSide::left, s, s / x, a, -s / (x * x));  // d(s/x)/dx = −s/x²
-}
-
-// --- functions -----------------------------------------------------------------------------
-
-Value pow(const Value& x, double p) {
-  const double base = x.data();
-  if (base < 0.0 && p != std::trunc(p)) {
-    throw Error("Value pow: " + format_number(base) + " ^ " + format_number(p) +
-                " is not a real number (negative base, fractional exponent)");
-  }
-  if (base == 0.0 && p < 1.0 && p != 0.0) {
-    throw Error("Value pow: the derivative of x ^ " + format_number(p) + " is infinite at x = 0");
-  }
-  const double local = p == 0.0 ? 0.0 : p * std::pow(base, p - 1.0);  // d xᵖ/dx = p·xᵖ⁻¹
-  return with_constant(ValueOp::power, ConstantSide::right, p, std::pow(base, p), x, local);
-}
-
-Value exp(const Value& x) {
-  const double e = std::exp(x.data());
-  return unary(ValueOp::exp, e, x, e);  // d eˣ/dx = eˣ
-}
-
-Value log(const Value& x) {
-  if (x.data() <= 0.0) {
-    throw Error("Value log: input " + format_number(x.data()) + " is not positive");
-  }
-  return unary(ValueOp::log, std::log(x.data()), x, 1.0 / x.data());  // d ln x/dx = 1/x
-}
-
-Value tanh(const Value& x) {
-  const double t = std::tanh(x.data());
-  return unary(ValueOp::tanh, t, x, 1.0 - t * t);  // d tanh x/dx = 1 − tanh²x
-}
-
-Value sigmoid(const Value& x) {
-  // σ(x) = 1/(1 + e⁻ˣ), written so that no exp overflows for large |x|.
-  const double v = x.data();
-  const double s = v >= 0.0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
-  return unary(ValueOp::sigmoid, s, x, s * (1.0 - s));  // dσ/dx = σ(1 − σ)
-}
-
-Value relu(const Value& x) {
-  const bool positive = x.data() > 0.0;
-  return unary(ValueOp::relu, positive ? x.data() : 0.0, x, positive ? 1.0 : 0.0);
-}
-
-Value max(const Value& a, const Value& b) {
-  const bool a_wins = a.data() >= b.data();  // the winner takes the whole gradient
-  return binary(ValueOp::max, a_wins ? a.data() : b.data(), a, a_wins ? 1.0 : 0.0, b, a_wins ? 0.0 : 1.0);
-}
-
-// --- inspecting a graph --------------------------------------------------------------------
-
-std::vector<Value> topological_order(const Value& root) {
-  std::vector<Value> result;
-  visit_in_topological_order(root.node(), [&](ValueNode* node) { result.emplace_back(node); });
-  return result;
-}
+std::int64_t value_nodes_alive() { return nodes_alive; }
 
 std::ostream& operator<<(std::ostream& out, const Value& value) {
   out << "Value(";
-  if (!value.label().empty()) {
-    out << value.label() << ", ";
-  }
+  if (!value.label().empty()) out << value.label() << ", ";
   return out << "data=" << value.data() << ", grad=" << value.grad() << ")";
 }
 

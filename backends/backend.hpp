@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 namespace gradlab {
 

@@ -35,7 +35,7 @@
 
 #include <cstdint>
 
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 namespace gradlab::random {
 

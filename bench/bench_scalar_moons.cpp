@@ -5,7 +5,9 @@
 // Reported per run of 100 full-batch SGD steps: `ms_per_step` and `cpu_ms_per_step` (forward +
 // backward + update + freeing the graph; wall-clock and this thread's CPU time),
 // `nodes_per_step`, and the final training `accuracy` (micrograd reaches 1.0; anything below
-// 0.95 means the engine is wrong, not slow).
+// 0.95 means the engine is wrong, not slow). Both scalar engines run: the fast one
+// (autograd/fast/value.hpp), the one to read (autograd/value.hpp), and the two side by side in
+// `BM_ScalarEnginesCompared`, whose `reading_over_fast` is the ratio of their times in one run.
 //
 // This file defines benchmarks only; the main comes from benchmark::benchmark_main.
 
@@ -22,11 +24,10 @@
 #include <random>
 #include <vector>
 
+#include "autograd/fast/value.hpp"
 #include "autograd/value.hpp"
 
 namespace {
-
-using gradlab::Value;
 
 // --- the data: two interleaving half circles -----------------------------------------------
 
@@ -65,6 +66,8 @@ Moons make_moons(int count, double noise, std::uint64_t seed) {
 
 // A fully connected net of scalar neurons, score = W3·relu(W2·relu(W1·x + b1) + b2) + b3, with
 // weights drawn uniformly from (−1, 1) and biases 0, as micrograd's `nn.py` does.
+// `Value` is the engine: gradlab::Value (autograd/value.hpp) or gradlab::fast::Value.
+template <class Value>
 class ScalarMlp {
  public:
   ScalarMlp(const std::vector<int>& sizes, std::uint64_t seed) {
@@ -122,7 +125,8 @@ class ScalarMlp {
 // --- training ----------------------------------------------------------------------------------
 
 // loss = mean_i max(0, 1 − yᵢ·scoreᵢ) + 1e-4 · Σ w²   (micrograd's SVM max-margin loss).
-Value svm_loss(const ScalarMlp& model, const std::vector<Value>& parameters, const Moons& moons) {
+template <class Value>
+Value svm_loss(const ScalarMlp<Value>& model, const std::vector<Value>& parameters, const Moons& moons) {
   Value data_loss(0.0);
   for (std::size_t i = 0; i < moons.points.size(); ++i) {
     data_loss = data_loss + relu(1.0 - moons.labels[i] * model(moons.points[i]));
@@ -133,7 +137,8 @@ Value svm_loss(const ScalarMlp& model, const std::vector<Value>& parameters, con
 }
 
 // One full-batch SGD step with learning rate 1 − 0.9·step/100; returns the graph's size.
-std::size_t train_step(const ScalarMlp& model, const std::vector<Value>& parameters,
+template <class Value>
+std::size_t train_step(const ScalarMlp<Value>& model, const std::vector<Value>& parameters,
                        const Moons& moons, int step) {
   Value loss = svm_loss(model, parameters, moons);
   for (const Value& p : parameters) p.set_grad(0.0);
@@ -143,7 +148,8 @@ std::size_t train_step(const ScalarMlp& model, const std::vector<Value>& paramet
   return step == 0 ? topological_order(loss).size() : 0;
 }
 
-double accuracy(const ScalarMlp& model, const Moons& moons) {
+template <class Value>
+double accuracy(const ScalarMlp<Value>& model, const Moons& moons) {
   int correct = 0;
   for (std::size_t i = 0; i < moons.points.size(); ++i) {
     correct += (model(moons.points[i]).data() > 0.0) == (moons.labels[i] > 0.0) ? 1 : 0;
@@ -166,6 +172,7 @@ double wall_ms() {
 }
 
 // One benchmark iteration = a fresh model trained for 100 steps.
+template <class Value>
 void BM_ScalarMlpMoonsTraining(benchmark::State& state) {
   constexpr int steps = 100;
   const Moons moons = make_moons(100, 0.1, 7);
@@ -173,7 +180,7 @@ void BM_ScalarMlpMoonsTraining(benchmark::State& state) {
   std::size_t nodes_per_step = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    ScalarMlp model({2, 16, 16, 1}, 1337);
+    ScalarMlp<Value> model({2, 16, 16, 1}, 1337);
     const std::vector<Value> parameters = model.parameters();
     state.ResumeTiming();
     const double wall_start = wall_ms(), cpu_start = thread_cpu_ms();
@@ -196,9 +203,10 @@ void BM_ScalarMlpMoonsTraining(benchmark::State& state) {
 
 // The three costs of one step taken apart, in CPU milliseconds: building the graph (forward),
 // back-propagating (ordering the graph and applying the chain rule), and freeing the graph.
+template <class Value>
 void BM_ScalarMlpMoonsStepPhases(benchmark::State& state) {
   const Moons moons = make_moons(100, 0.1, 7);
-  ScalarMlp model({2, 16, 16, 1}, 1337);
+  ScalarMlp<Value> model({2, 16, 16, 1}, 1337);
   const std::vector<Value> parameters = model.parameters();
   double forward = 0.0, backward = 0.0, teardown = 0.0;
   for (auto _ : state) {
@@ -219,7 +227,34 @@ void BM_ScalarMlpMoonsStepPhases(benchmark::State& state) {
   state.counters["free_cpu_ms"] = teardown / runs;
 }
 
+// CPU milliseconds per step of `steps` training steps of a fresh model on `Value`'s engine.
+template <class Value>
+double cpu_ms_per_step(const Moons& moons, int steps) {
+  ScalarMlp<Value> model({2, 16, 16, 1}, 1337);
+  const std::vector<Value> parameters = model.parameters();
+  const double start = thread_cpu_ms();
+  for (int step = 0; step < steps; ++step) train_step(model, parameters, moons, step);
+  return (thread_cpu_ms() - start) / steps;
+}
+
+// The two engines side by side in one run: each iteration trains both for 20 steps, in turn,
+// and `reading_over_fast` is the engine to read's CPU time over the fast engine's.
+void BM_ScalarEnginesCompared(benchmark::State& state) {
+  const Moons moons = make_moons(100, 0.1, 7);
+  double reading = 0.0, fast = 0.0;
+  for (auto _ : state) {
+    reading += cpu_ms_per_step<gradlab::Value>(moons, 20);
+    fast += cpu_ms_per_step<gradlab::fast::Value>(moons, 20);
+  }
+  const double runs = static_cast<double>(state.iterations());
+  state.counters["reading_cpu_ms_per_step"] = reading / runs;
+  state.counters["fast_cpu_ms_per_step"] = fast / runs;
+  state.counters["reading_over_fast"] = reading / fast;
+}
+
 }  // namespace
 
-BENCHMARK(BM_ScalarMlpMoonsTraining)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ScalarMlpMoonsStepPhases)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_ScalarMlpMoonsTraining, gradlab::fast::Value)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_ScalarMlpMoonsStepPhases, gradlab::fast::Value)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_ScalarMlpMoonsTraining, gradlab::Value)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ScalarEnginesCompared)->Unit(benchmark::kMillisecond);

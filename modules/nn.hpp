@@ -1,25 +1,6 @@
 #pragma once
 /// \file modules/nn.hpp
-/// \brief One include for the neural-network modules: `nn::Module`, the layers, `Sequential`,
-/// `MLP`, `nn::init`, the losses and checkpoints (the optimisers are in modules/optim.hpp).
-///
-/// \code
-///   #include "modules/nn.hpp"
-///   #include "modules/optim.hpp"
-///   using namespace gradlab;
-///
-///   nn::Sequential net(nn::Linear(3072, 50, "he"), nn::ReLU(), nn::Linear(50, 10));
-///   nn::CrossEntropyLoss criterion;
-///   optim::SGD optimizer(net.parameters(), {.lr = 1e-3, .momentum = 0.9});
-///   optimizer.zero_grad();
-///   Tensor loss = criterion(net(x), y) + nn::l2_penalty(net.parameters(), 1e-3);
-///   loss.backward();
-///   optimizer.step();
-///   net.save("checkpoints/two_layer");
-/// \endcode
-
-#include "modules/checkpoint.hpp"
-#include "modules/init.hpp"
-#include "modules/layers.hpp"
-#include "modules/losses.hpp"
-#include "modules/module.hpp"
+/// \brief Deprecated forwarding header: the file moved to modules/nn/nn.hpp in gradlab 0.2 (see
+/// CHANGELOG.md). It goes away in the next release.
+#pragma message("gradlab: modules/nn.hpp moved to modules/nn/nn.hpp; include that (this path goes away in the next release)")
+#include "modules/nn/nn.hpp"

@@ -16,11 +16,11 @@
 
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
-#include "modules/data.hpp"
-#include "modules/nn.hpp"
-#include "modules/optim.hpp"
-#include "modules/plots.hpp"
-#include "modules/preprocess.hpp"
+#include "modules/data/data.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/optim/optim.hpp"
+#include "modules/train/plots.hpp"
+#include "modules/data/preprocess.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;

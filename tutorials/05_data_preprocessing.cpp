@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "autograd/ops.hpp"
-#include "modules/data.hpp"
-#include "modules/plots.hpp"
-#include "modules/preprocess.hpp"
+#include "modules/data/data.hpp"
+#include "modules/train/plots.hpp"
+#include "modules/data/preprocess.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;

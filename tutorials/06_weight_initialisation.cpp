@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "autograd/ops.hpp"
-#include "modules/init.hpp"
-#include "modules/optim.hpp"
-#include "modules/plots.hpp"
+#include "modules/nn/init.hpp"
+#include "modules/optim/optim.hpp"
+#include "modules/train/plots.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;

@@ -18,10 +18,10 @@
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
-#include "modules/data.hpp"
-#include "modules/nn.hpp"
-#include "modules/optim.hpp"
-#include "modules/plots.hpp"
+#include "modules/data/data.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/optim/optim.hpp"
+#include "modules/train/plots.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;

@@ -16,12 +16,12 @@
 #include <vector>
 
 #include "autograd/ops.hpp"
-#include "modules/data.hpp"
-#include "modules/nn.hpp"
-#include "modules/optim.hpp"
-#include "modules/plots.hpp"
-#include "modules/preprocess.hpp"
-#include "modules/trainer.hpp"
+#include "modules/data/data.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/optim/optim.hpp"
+#include "modules/train/plots.hpp"
+#include "modules/data/preprocess.hpp"
+#include "modules/train/trainer.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;

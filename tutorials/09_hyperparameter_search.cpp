@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "modules/data.hpp"
-#include "modules/nn.hpp"
-#include "modules/plots.hpp"
-#include "modules/preprocess.hpp"
-#include "modules/search.hpp"
-#include "modules/trainer.hpp"
+#include "modules/data/data.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/train/plots.hpp"
+#include "modules/data/preprocess.hpp"
+#include "modules/train/search.hpp"
+#include "modules/train/trainer.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;

@@ -11,10 +11,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "backends/dtype.hpp"
-#include "modules/cli_flags.hpp"
-#include "modules/plots.hpp"
-#include "modules/preprocess.hpp"
+#include "backends/types.hpp"
+#include "modules/app/cli_flags.hpp"
+#include "modules/train/plots.hpp"
+#include "modules/data/preprocess.hpp"
 
 namespace gradlab::tutorial {
 

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "modules/cli.hpp"
-#include "modules/data.hpp"
+#include "modules/app/cli.hpp"
+#include "modules/data/data.hpp"
 
 namespace CLI {
 class App;

@@ -41,4 +41,12 @@ std::unique_ptr<Backend> make_reference_backend() {
   return std::make_unique<ReferenceBackend>();
 }
 
+namespace {
+/// Registers "reference" with the registry when the library is loaded.
+[[maybe_unused]] const bool registered = [] {
+  register_backend("reference", [] { return make_reference_backend(); });
+  return true;
+}();
+}  // namespace
+
 }  // namespace gradlab

@@ -16,7 +16,7 @@
 #include "autograd/ops.hpp"
 #include "autograd/tensor.hpp"
 #include "autograd/value.hpp"
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 using gradlab::testing::TempFolder;
 

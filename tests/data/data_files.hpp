@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "autograd/tensor.hpp"
-#include "modules/data.hpp"
+#include "modules/data/data.hpp"
 
 #include "temp_folder.hpp"
 

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "data_files.hpp"
-#include "modules/data.hpp"
+#include "modules/data/data.hpp"
 
 using namespace gradlab;
 using gradlab::testing::traceable_dataset;

@@ -9,7 +9,7 @@
 #include <random>
 
 #include "data_files.hpp"
-#include "modules/data.hpp"
+#include "modules/data/data.hpp"
 
 using namespace gradlab;
 using gradlab::testing::Bytes;

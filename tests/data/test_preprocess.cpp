@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <random>
 
-#include "modules/data.hpp"
-#include "modules/preprocess.hpp"
+#include "modules/data/data.hpp"
+#include "modules/data/preprocess.hpp"
 
 using namespace gradlab;
 using Catch::Matchers::Contains;

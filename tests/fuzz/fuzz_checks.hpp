@@ -23,9 +23,9 @@
 #include <string_view>
 #include <vector>
 
-#include "modules/checkpoint.hpp"
-#include "modules/data.hpp"
-#include "modules/npy.hpp"
+#include "modules/nn/checkpoint.hpp"
+#include "modules/data/data.hpp"
+#include "modules/io/npy.hpp"
 
 namespace gradlab::fuzz {
 

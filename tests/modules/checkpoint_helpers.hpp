@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "modules/nn.hpp"
+#include "modules/nn/nn.hpp"
 
 namespace gradlab::testing {
 

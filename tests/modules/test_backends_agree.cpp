@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "backends/backend.hpp"
-#include "modules/nn.hpp"
-#include "modules/optim.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/optim/optim.hpp"
 
 using namespace gradlab;
 

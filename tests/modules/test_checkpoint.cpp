@@ -9,9 +9,9 @@
 #include "checkpoint_helpers.hpp"
 #include "temp_folder.hpp"
 #include "backends/backend.hpp"
-#include "modules/nn.hpp"
-#include "modules/npy.hpp"
-#include "modules/optim.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/io/npy.hpp"
+#include "modules/optim/optim.hpp"
 
 using namespace gradlab;
 using gradlab::testing::load_error;

@@ -1,6 +1,6 @@
 // Checkpoints under bad conditions: saving where nothing can be written, a folder that vanishes
 // in the middle of a save, and loading from every kind of broken checkpoint. The promises under
-// test (modules/checkpoint.hpp): every failure is a gradlab::Error that names the checkpoint and
+// test (modules/nn/checkpoint.hpp): every failure is a gradlab::Error that names the checkpoint and
 // what is wrong; a failed save leaves nothing partial behind (and an older checkpoint intact); a
 // failed load leaves the module exactly as it was.
 #include <unistd.h>
@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "modules/checkpoint.hpp"
-#include "modules/nn.hpp"
-#include "modules/npy.hpp"
+#include "modules/nn/checkpoint.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/io/npy.hpp"
 #include "checkpoint_helpers.hpp"
 #include "temp_folder.hpp"
 

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "modules/nn.hpp"
+#include "modules/nn/nn.hpp"
 
 using namespace gradlab;
 

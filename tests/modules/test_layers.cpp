@@ -6,7 +6,7 @@
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
-#include "modules/nn.hpp"
+#include "modules/nn/nn.hpp"
 
 using namespace gradlab;
 

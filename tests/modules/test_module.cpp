@@ -3,7 +3,7 @@
 #include <string>
 
 #include "autograd/ops.hpp"
-#include "modules/nn.hpp"
+#include "modules/nn/nn.hpp"
 
 using namespace gradlab;
 

@@ -9,7 +9,7 @@
 
 #include "temp_folder.hpp"
 #include "backends/backend.hpp"
-#include "modules/npy.hpp"
+#include "modules/io/npy.hpp"
 
 using namespace gradlab;
 using gradlab::testing::TempFolder;

@@ -8,8 +8,8 @@
 
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
-#include "modules/nn.hpp"
-#include "modules/optim.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/optim/optim.hpp"
 
 using namespace gradlab;
 

@@ -7,7 +7,7 @@
 #include <limits>
 #include <string>
 
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 namespace gradlab::testing {
 

@@ -1,4 +1,4 @@
-// The shared flag declarations of modules/cli_flags.hpp, parsed directly: every bad value is a
+// The shared flag declarations of modules/app/cli_flags.hpp, parsed directly: every bad value is a
 // CLI11 error whose message starts with the flag and says what was expected.
 
 #include <catch2/catch.hpp>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "modules/cli_flags.hpp"
+#include "modules/app/cli_flags.hpp"
 
 using Catch::Matchers::Contains;
 

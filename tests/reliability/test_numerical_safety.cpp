@@ -14,7 +14,7 @@
 #include "autograd/ops.hpp"
 #include "autograd/tensor.hpp"
 #include "backends/backend.hpp"
-#include "modules/layers.hpp"
+#include "modules/nn/layers.hpp"
 #include "reliability/expect_error.hpp"
 
 using namespace gradlab;

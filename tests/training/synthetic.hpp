@@ -9,7 +9,7 @@
 
 #include "autograd/ops.hpp"
 #include "autograd/tensor.hpp"
-#include "modules/data.hpp"
+#include "modules/data/data.hpp"
 
 namespace gradlab::testing {
 

@@ -12,8 +12,8 @@
 
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
-#include "modules/layers.hpp"
-#include "modules/optim.hpp"
+#include "modules/nn/layers.hpp"
+#include "modules/optim/optim.hpp"
 #include "synthetic.hpp"
 
 using namespace gradlab;

@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "backends/backend.hpp"
-#include "modules/layers.hpp"
-#include "modules/plots.hpp"
+#include "modules/nn/layers.hpp"
+#include "modules/train/plots.hpp"
 #include "synthetic.hpp"
 
 using namespace gradlab;

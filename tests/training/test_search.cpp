@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "backends/backend.hpp"
-#include "modules/layers.hpp"
-#include "modules/search.hpp"
+#include "modules/nn/layers.hpp"
+#include "modules/train/search.hpp"
 #include "synthetic.hpp"
 
 using namespace gradlab;

@@ -8,9 +8,9 @@
 #include <string>
 
 #include "backends/backend.hpp"
-#include "modules/layers.hpp"
-#include "modules/optim.hpp"
-#include "modules/trainer.hpp"
+#include "modules/nn/layers.hpp"
+#include "modules/optim/optim.hpp"
+#include "modules/train/trainer.hpp"
 #include "synthetic.hpp"
 
 using namespace gradlab;

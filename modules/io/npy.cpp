@@ -2,7 +2,7 @@
 // with bounds checks at every byte, integers are parsed with overflow checks, and nothing is
 // allocated until the declared data size has been matched against the real file size.
 
-#include "modules/npy.hpp"
+#include "modules/io/npy.hpp"
 
 #include <fmt/format.h>
 

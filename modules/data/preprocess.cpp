@@ -1,6 +1,6 @@
 // Preprocessing transforms: statistics in double precision from the training split, application
 // through tensor ops (so it runs on the active backend), and one symmetric eigensolver (LAPACK).
-#include "modules/preprocess.hpp"
+#include "modules/data/preprocess.hpp"
 
 #include <fmt/format.h>
 

@@ -4,7 +4,7 @@
 // them with functions that take a pointer and a size and check every length before they read or
 // allocate. The parsers are the fuzzers' entry points, so they must survive any input: each check
 // below names the byte offset it is about, which is what the error message reports.
-#include "modules/data.hpp"
+#include "modules/data/data.hpp"
 
 #include <fmt/format.h>
 #include <zlib.h>

@@ -1,5 +1,5 @@
 // Random and grid search, coarse → fine, the ranked table and the edge warnings.
-#include "modules/search.hpp"
+#include "modules/train/search.hpp"
 
 #include <fmt/format.h>
 

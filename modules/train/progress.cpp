@@ -1,5 +1,5 @@
 // The progress bar: drawing with carriage returns on terminals, one line per epoch elsewhere.
-#include "modules/progress.hpp"
+#include "modules/train/progress.hpp"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include <iostream>
 #include <ostream>
 
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 namespace gradlab::train {
 

@@ -24,16 +24,16 @@
 #include <vector>
 
 #include "backends/backend.hpp"
-#include "modules/cli.hpp"
-#include "modules/cli_flags.hpp"
-#include "modules/data.hpp"
-#include "modules/init.hpp"
-#include "modules/nn.hpp"
-#include "modules/optim.hpp"
-#include "modules/plots.hpp"
-#include "modules/preprocess.hpp"
-#include "modules/progress.hpp"
-#include "modules/trainer.hpp"
+#include "modules/app/cli.hpp"
+#include "modules/app/cli_flags.hpp"
+#include "modules/data/data.hpp"
+#include "modules/nn/init.hpp"
+#include "modules/nn/nn.hpp"
+#include "modules/optim/optim.hpp"
+#include "modules/train/plots.hpp"
+#include "modules/data/preprocess.hpp"
+#include "modules/train/progress.hpp"
+#include "modules/train/trainer.hpp"
 
 namespace {
 

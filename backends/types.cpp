@@ -1,5 +1,5 @@
 // Element types and shapes: the small vocabulary shared by the core and the kernels.
-#include "backends/dtype.hpp"
+#include "backends/types.hpp"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // The shared program flags: applying them and the banner line.
-#include "modules/cli.hpp"
+#include "modules/app/cli.hpp"
 
 #include <unistd.h>
 

@@ -1,7 +1,7 @@
 // nn::init: each scheme reduces to "fill with a constant" or "draw from a normal / uniform with
 // a scale computed from the fans", done by the active backend's random kernels.
 
-#include "modules/init.hpp"
+#include "modules/nn/init.hpp"
 
 #include <fmt/format.h>
 

@@ -1,14 +1,14 @@
 // The layers: each constructor registers its parameters and buffers, each forward is one or two
 // calls to the differentiable ops of autograd/ops.hpp (which record the backward).
 
-#include "modules/layers.hpp"
+#include "modules/nn/layers.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
 #include "autograd/ops.hpp"
-#include "modules/init.hpp"
+#include "modules/nn/init.hpp"
 
 namespace gradlab::nn {
 

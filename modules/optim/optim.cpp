@@ -1,7 +1,7 @@
 // Optimisers: validation and bookkeeping here, the arithmetic in the backend's update kernels.
 // State tensors live in vectors parallel to the parameter list and are made on first use.
 
-#include "modules/optim.hpp"
+#include "modules/optim/optim.hpp"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // Plots: CSV + gnuplot script + PNG, the no-gnuplot fallback, activation capture, sparklines.
-#include "modules/plots.hpp"
+#include "modules/train/plots.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>

@@ -1,7 +1,7 @@
 // Checkpoints: save = write everything into a temporary folder, then rename it into place;
 // load = read and check everything into memory, then copy into the module.
 
-#include "modules/checkpoint.hpp"
+#include "modules/nn/checkpoint.hpp"
 
 #include <fmt/format.h>
 
@@ -15,7 +15,7 @@
 #include <random>
 #include <set>
 
-#include "modules/npy.hpp"
+#include "modules/io/npy.hpp"
 
 namespace gradlab::nn {
 

@@ -1,7 +1,7 @@
 // Loss modules over the fused loss ops, the L2 penalty (a sum of squares per weight matrix) and
 // accuracy (argmax against the labels).
 
-#include "modules/losses.hpp"
+#include "modules/nn/losses.hpp"
 
 #include <fmt/format.h>
 

@@ -1,6 +1,6 @@
 // The training loop: mini-batches, the explosion guard, update/weight ratios, best-parameter
 // snapshots, evaluation in batches, and the CSV/JSON logs.
-#include "modules/trainer.hpp"
+#include "modules/train/trainer.hpp"
 
 #include <fmt/format.h>
 
@@ -16,7 +16,7 @@
 #include <utility>
 
 #include "autograd/ops.hpp"
-#include "modules/losses.hpp"
+#include "modules/nn/losses.hpp"
 
 namespace gradlab::train {
 

@@ -1,11 +1,11 @@
 // nn::Module: registration of parameters, buffers and children, and everything derived from
 // those three lists (names, counts, modes, printing).
 
-#include "modules/module.hpp"
+#include "modules/nn/module.hpp"
 
 #include <fmt/format.h>
 
-#include "modules/checkpoint.hpp"
+#include "modules/nn/checkpoint.hpp"
 
 namespace gradlab::nn {
 

@@ -1,0 +1,253 @@
+#pragma once
+/// \file modules/optim/optim.hpp
+/// \brief `gradlab::optim`: the lecture's parameter updates and learning-rate schedules.
+///
+/// An optimiser holds a list of parameters and, per parameter, the state its update rule needs
+/// (velocity, squared-gradient cache, Adam's moments). `step()` applies one update to every
+/// parameter that requires a gradient and has one, in place and without recording a graph; it
+/// calls the active backend's update kernel, so the same optimiser runs on every backend.
+/// Frozen parameters (`requires_grad` false) and parameters that received no gradient are
+/// skipped, and their state does not advance.
+///
+/// \code
+///   optim::Adam optimizer(net.parameters(), {.lr = 1e-3});
+///   optim::StepDecay schedule(optimizer, {.step_size = 10, .gamma = 0.5});
+///   for (int epoch = 0; epoch < 30; ++epoch) {
+///     for (auto& [x, y] : batches) {
+///       optimizer.zero_grad();
+///       criterion(net(x), y).backward();
+///       optimizer.step();
+///     }
+///     schedule.step();                     // lr for the next epoch
+///   }
+/// \endcode
+///
+/// The formulas below are the course notes' forms (x a parameter, dx its gradient); note that
+/// the notes' momentum keeps v as a *step* (v ← μv − lr·dx; x ← x + v), whereas PyTorch keeps it
+/// as a gradient average (v ← μv + dx; x ← x − lr·v). Both give the same trajectory for a constant
+/// learning rate.
+
+#include <cstdint>
+#include <vector>
+
+#include "autograd/tensor.hpp"
+
+namespace gradlab::optim {
+
+/// What `Optimizer::step()` raises when a gradient holds NaN or infinity: a `gradlab::Error` that
+/// also carries the parameter, so a training loop can name it and stop cleanly.
+class NonFiniteGradient : public Error {
+ public:
+  /// `message` names the parameter and the element; `parameter` is the tensor itself.
+  NonFiniteGradient(const std::string& message, Tensor parameter)
+      : Error(message), parameter_(std::move(parameter)) {}
+  /// The parameter whose gradient is not finite.
+  const Tensor& parameter() const { return parameter_; }
+
+ private:
+  Tensor parameter_;
+};
+
+/// Flat index of the first NaN or infinite element of a float tensor, or −1 when every element is
+/// finite (and for int64 tensors, which have no such values). One pass over the data.
+std::int64_t first_non_finite(const Tensor& tensor);
+
+/// Base class of the optimisers: parameters, learning rate, `zero_grad()`, `step()`.
+class Optimizer {
+ public:
+  /// Optimises `parameters` (duplicates, i.e. the same tensor twice, are kept once) with
+  /// learning rate `lr` > 0.
+  Optimizer(std::vector<Tensor> parameters, double lr);
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  /// Clears the gradient of every parameter (call before each backward pass, since gradients
+  /// accumulate).
+  void zero_grad();
+  /// One update of every parameter that requires a gradient and has one. Every gradient is
+  /// checked first: a NaN or infinite element raises `NonFiniteGradient` naming the parameter (its
+  /// position in `parameters()`, shape and label) and the element, and then no parameter and no
+  /// optimiser state has changed.
+  void step();
+
+  /// The current learning rate.
+  double lr() const { return lr_; }
+  /// Changes the learning rate (schedulers call this); must be finite and ≥ 0.
+  void set_lr(double lr);
+  /// The parameters, in the order given.
+  const std::vector<Tensor>& parameters() const { return parameters_; }
+
+ protected:
+  /// Applies the rule to parameter `index` (its gradient is defined and of the same shape).
+  virtual void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) = 0;
+  /// A zero tensor shaped like `parameter`, for optimiser state.
+  static Tensor zeros_like(const Tensor& parameter);
+
+ private:
+  std::vector<Tensor> parameters_;
+  double lr_;
+};
+
+/// Settings of `SGD`.
+struct SGDOptions {
+  double lr = 1e-2;       ///< Learning rate.
+  double momentum = 0.0;  ///< μ ∈ [0, 1); 0 is plain SGD (typical: 0.5, 0.9, 0.99).
+  bool nesterov = false;  ///< Nesterov's look-ahead form (needs μ > 0).
+};
+
+/// Stochastic gradient descent, with optional momentum and Nesterov momentum (per parameter):
+///
+///   plain:     x ← x − lr · dx
+///   momentum:  v ← μ v − lr · dx;   x ← x + v
+///   Nesterov:  v_prev = v;  v ← μ v − lr · dx;  x ← x − μ v_prev + (1 + μ) v
+///
+/// v starts at 0.
+class SGD : public Optimizer {
+ public:
+  /// `SGD(params, {.lr = 0.1})`, `SGD(params, {.lr = 0.01, .momentum = 0.9, .nesterov = true})`.
+  SGD(std::vector<Tensor> parameters, const SGDOptions& options);
+
+ protected:
+  void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
+
+ private:
+  SGDOptions options_;
+  std::vector<Tensor> velocity_;
+};
+
+/// Settings of `AdaGrad`.
+struct AdaGradOptions {
+  double lr = 1e-2;   ///< Learning rate.
+  double eps = 1e-7;  ///< Keeps the division finite where the cache is 0.
+};
+
+/// AdaGrad (Duchi et al. 2011): per-element steps shrink with the gradients seen so far.
+///   cache ← cache + dx²;   x ← x − lr · dx / (√cache + eps)
+class AdaGrad : public Optimizer {
+ public:
+  /// `AdaGrad(params, {.lr = 1e-2})`.
+  AdaGrad(std::vector<Tensor> parameters, const AdaGradOptions& options);
+
+ protected:
+  void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
+
+ private:
+  AdaGradOptions options_;
+  std::vector<Tensor> cache_;
+};
+
+/// Settings of `RMSProp`.
+struct RMSPropOptions {
+  double lr = 1e-3;     ///< Learning rate.
+  double decay = 0.99;  ///< Decay rate of the squared-gradient average, in [0, 1).
+  double eps = 1e-8;    ///< Keeps the division finite where the cache is 0.
+};
+
+/// RMSProp (Tieleman & Hinton 2012): AdaGrad with a leaky cache, so steps do not die out.
+///   cache ← decay · cache + (1 − decay) · dx²;   x ← x − lr · dx / (√cache + eps)
+class RMSProp : public Optimizer {
+ public:
+  /// `RMSProp(params, {.lr = 1e-3, .decay = 0.99})`.
+  RMSProp(std::vector<Tensor> parameters, const RMSPropOptions& options);
+
+ protected:
+  void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
+
+ private:
+  RMSPropOptions options_;
+  std::vector<Tensor> cache_;
+};
+
+/// Settings of `Adam`.
+struct AdamOptions {
+  double lr = 1e-3;      ///< Learning rate.
+  double beta1 = 0.9;    ///< Decay of the gradient average m, in [0, 1).
+  double beta2 = 0.999;  ///< Decay of the squared-gradient average v, in [0, 1).
+  double eps = 1e-8;     ///< Keeps the division finite.
+};
+
+/// Adam (Kingma & Ba 2015): momentum on the gradient plus RMSProp's scaling, bias-corrected.
+/// At the parameter's t-th update (t = 1, 2, …):
+///   m ← β₁ m + (1 − β₁) dx;   v ← β₂ v + (1 − β₂) dx²
+///   m̂ = m / (1 − β₁ᵗ);  v̂ = v / (1 − β₂ᵗ);   x ← x − lr · m̂ / (√v̂ + eps)
+/// t counts per parameter, so a parameter frozen for a while resumes its own schedule.
+class Adam : public Optimizer {
+ public:
+  /// `Adam(params, {.lr = 1e-3})`.
+  Adam(std::vector<Tensor> parameters, const AdamOptions& options);
+
+ protected:
+  void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
+
+ private:
+  AdamOptions options_;
+  std::vector<Tensor> m_;
+  std::vector<Tensor> v_;
+  std::vector<std::int64_t> t_;
+};
+
+// --- learning-rate schedules ---------------------------------------------------------------
+
+/// Base class of the schedules: lr(t) from the optimiser's learning rate lr₀ at construction and
+/// the epoch counter t. `step()` advances t and writes lr(t) into the optimiser.
+class LRScheduler {
+ public:
+  /// Schedules `optimizer`'s learning rate; lr₀ is its current learning rate, t starts at 0.
+  explicit LRScheduler(Optimizer& optimizer);
+  virtual ~LRScheduler();
+  /// t ← t + 1, then sets the optimiser's learning rate to lr(t). Call once per epoch.
+  void step();
+  /// The learning rate the schedule gives at epoch t.
+  virtual double lr_at(std::int64_t t) const = 0;
+  /// The epoch counter t.
+  std::int64_t epoch() const { return epoch_; }
+  /// lr₀.
+  double base_lr() const { return base_lr_; }
+
+ private:
+  Optimizer& optimizer_;
+  double base_lr_;
+  std::int64_t epoch_ = 0;
+};
+
+/// Settings of `StepDecay`.
+struct StepDecayOptions {
+  std::int64_t step_size = 10;  ///< Epochs between two reductions (> 0).
+  double gamma = 0.5;           ///< Factor of each reduction, in (0, 1].
+};
+
+/// Step decay: lr(t) = lr₀ · γ^⌊t / step_size⌋ (e.g. halve every 10 epochs).
+class StepDecay : public LRScheduler {
+ public:
+  /// `StepDecay(optimizer, {.step_size = 10, .gamma = 0.5})`.
+  StepDecay(Optimizer& optimizer, const StepDecayOptions& options);
+  double lr_at(std::int64_t t) const override;
+
+ private:
+  StepDecayOptions options_;
+};
+
+/// Exponential decay: lr(t) = lr₀ · e^(−k t). (PyTorch's ExponentialLR writes lr₀ · γᵗ; γ = e^−k.)
+class ExponentialDecay : public LRScheduler {
+ public:
+  /// Decay rate `k` ≥ 0.
+  ExponentialDecay(Optimizer& optimizer, double k);
+  double lr_at(std::int64_t t) const override;
+
+ private:
+  double k_;
+};
+
+/// 1/t decay: lr(t) = lr₀ / (1 + k t).
+class InverseTimeDecay : public LRScheduler {
+ public:
+  /// Decay rate `k` ≥ 0.
+  InverseTimeDecay(Optimizer& optimizer, double k);
+  double lr_at(std::int64_t t) const override;
+
+ private:
+  double k_;
+};
+
+}  // namespace gradlab::optim

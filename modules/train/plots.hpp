@@ -1,0 +1,107 @@
+#pragma once
+/// \file modules/train/plots.hpp
+/// \brief Pictures of training (namespace `gradlab::plots`): loss curve, train/val accuracy,
+/// update/weight ratios, hyperparameter scatter, activation histograms, and a terminal sparkline.
+///
+/// Every plot writes three files side by side: the data as CSV (`loss.csv`), a gnuplot script
+/// (`loss.gp`, kept so that a learner can change it and run `cd DIR && gnuplot loss.gp`), and the
+/// picture (`loss.png`) made by running gnuplot (Debian `gnuplot-nox`) on the script. Without
+/// gnuplot, or when it fails, the CSV and the script are still written and the result carries a
+/// one-line note saying so; nothing throws for a missing gnuplot.
+///
+/// \code
+///   plots::PlotResult plot = plots::loss_curve(history.loss, "runs/first/loss.png");
+///   if (!plot.drawn) std::cout << plot.note << "\n";
+///   std::cout << "loss " << plots::sparkline(history.loss, 60) << "\n";   // ▇▆▅▄▃▃▂▂▂▁▁…
+/// \endcode
+///
+/// The gnuplot command is `$GRADLAB_GNUPLOT` when set, else "gnuplot"; `PlotSettings::gnuplot`
+/// overrides both (tests point it at a program that does not exist to check the fallback).
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/tensor.hpp"
+#include "modules/nn/layers.hpp"
+#include "modules/train/search.hpp"
+#include "modules/train/trainer.hpp"
+
+namespace gradlab::plots {
+
+/// The gnuplot command used by default: `$GRADLAB_GNUPLOT` when set and non-empty, else "gnuplot".
+std::string default_gnuplot_command();
+
+/// How to draw.
+struct PlotSettings {
+  std::string gnuplot = default_gnuplot_command();  ///< Program run on the script.
+  int width = 900;                                  ///< Picture width in pixels.
+  int height = 560;                                 ///< Picture height in pixels.
+};
+
+/// What a plot call wrote.
+struct PlotResult {
+  std::filesystem::path csv;     ///< The data (always written).
+  std::filesystem::path script;  ///< The gnuplot script (always written).
+  std::filesystem::path png;     ///< The picture (exists when `drawn`).
+  bool drawn = false;            ///< gnuplot ran and the PNG is non-empty.
+  std::string note;              ///< One line explaining why there is no picture ("" when drawn).
+};
+
+/// True when `settings.gnuplot` can be started (runs `gnuplot --version`).
+bool gnuplot_available(const PlotSettings& settings = {});
+
+/// Loss per iteration (and a moving average over ~2% of the run) → `png` (+ .csv, .gp).
+PlotResult loss_curve(const std::vector<double>& loss, const std::filesystem::path& png,
+                      const PlotSettings& settings = {});
+
+/// Train and validation accuracy per epoch. A big gap means overfitting (more regularisation);
+/// no gap, too little capacity.
+PlotResult accuracy_curves(const std::vector<train::EpochRecord>& epochs,
+                           const std::filesystem::path& png, const PlotSettings& settings = {});
+
+/// Update/weight ratio ‖Δθ‖ / ‖θ‖ per parameter over the iterations, log y, with the lecture's
+/// target 1e-3 as a dashed line.
+PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios,
+                               const std::filesystem::path& png, const PlotSettings& settings = {});
+
+/// Hyperparameter scatter: each converged trial at (x, y) = (its `x_name`, its `y_name` value),
+/// coloured by its score; diverged trials as grey crosses. Axes are logarithmic for log ranges
+/// (taken from the search's first stage).
+PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::string& x_name,
+                                  const std::string& y_name, const std::filesystem::path& png,
+                                  const PlotSettings& settings = {});
+
+/// The values one layer produced, for a histogram.
+struct LayerActivations {
+  std::string name;           ///< E.g. "layer 2 (ReLU)".
+  std::vector<float> values;  ///< Every output value of the layer on the probe batch.
+};
+
+/// Runs `x` through `net` layer by layer without recording a graph (in the net's current
+/// train/eval mode) and keeps the output of every activation layer (Sigmoid, Tanh, ReLU,
+/// LeakyReLU, ELU, PReLU, Maxout); when the net has none, the output of every layer.
+std::vector<LayerActivations> collect_activations(nn::Sequential& net, const Tensor& x);
+
+/// One histogram panel per layer (multiplot), `bins` bins each, with the mean and standard
+/// deviation in each panel's title and one x axis shared by all panels — the lecture's picture
+/// of activations collapsing or saturating layer by layer.
+PlotResult activation_histograms(const std::vector<LayerActivations>& layers,
+                                 const std::filesystem::path& png, std::int64_t bins = 50,
+                                 const PlotSettings& settings = {});
+
+/// A one-line picture of a series with the eight block characters ▁▂▃▄▅▆▇█: the series is cut
+/// into `width` consecutive groups, each drawn at the height of its mean, scaled between the
+/// smallest and the largest group mean. Non-finite values are skipped (a group of only
+/// non-finite values prints '!'). Empty input gives "".
+std::string sparkline(const std::vector<double>& values, std::size_t width = 60);
+
+/// Writes loss.png, accuracy.png and update_ratios.png (with CSV and scripts) for `history` into
+/// `directory`; returns the three results in that order.
+std::vector<PlotResult> training_plots(const train::History& history,
+                                       const std::filesystem::path& directory,
+                                       const PlotSettings& settings = {});
+
+}  // namespace gradlab::plots
