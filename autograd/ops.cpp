@@ -4,6 +4,11 @@
 //      into each input's gradient (local gradient × upstream gradient);
 //   3. return the output.
 // Closures capture `detach()`ed tensors: the data without the graph, so no reference cycles.
+//
+// Above each family a table gives every op's forward f, its backward rule (what the closure
+// hands each input, given the upstream gradient g = d loss / d y), and the Backend kernels that
+// compute them. Kernel files: reference → backends/reference/<file>.cpp, oneDNN →
+// backends/onednn/<file>.cpp; "ref" in the oneDNN column means it forwards to the reference.
 #include "autograd/ops.hpp"
 
 #include <algorithm>
@@ -170,6 +175,16 @@ Tensor reduce_op(ReduceOp op, const Tensor& x, std::int64_t axis, bool keepdim) 
 }  // namespace
 
 // --- broadcasting and shapes ----------------------------------------------------------------
+//
+//   op              y = f(x)                          backward: dx =
+//   broadcast_to    x repeated along the new axes     sum_to(g, x.shape): repeated → summed
+//   sum_to          x summed down to `shape`          broadcast_to(g, x.shape)
+//   reshape         the same data, another shape      reshape(g, x.shape)
+//   transpose       xᵀ                                gᵀ
+//   Tensor::to      x converted to another dtype      g converted back (none for int64)
+//
+//   kernels: broadcast_to, reduce(sum), transpose2d, convert
+//            reference: filling.cpp, reductions.cpp   oneDNN: elementwise_kernels.cpp
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
@@ -244,17 +259,17 @@ Tensor transpose(const Tensor& x) {
   });
 }
 
-Tensor Tensor::to(DType target) const {
-  if (dtype() == target) return *this;
-  Tensor y = Tensor::empty(shape(), target);
-  if (y.numel() > 0) backend().convert(view(), y.mutable_view());
-  if (!any_requires_grad({this}) || target == DType::int64) return y;
-  return record("to", {*this}, y, [from = dtype()](const Tensor& upstream, GradientSink& grads) {
-    grads.add(0, upstream.to(from));
-  });
-}
-
 // --- elementwise binary ops -----------------------------------------------------------------
+//
+//   op        y = f(a, b)      backward: da =            db =
+//   add       a + b            g                         g
+//   sub       a − b            g                         −g
+//   mul       a · b            g · b                     g · a
+//   div       a / b            g / b                     −g · a / b²
+//   maximum   max(a, b)        g where a ≥ b             g where b > a
+//   Broadcast inputs get sum_to(…, their shape): an input repeated n times sums n gradients.
+//
+//   kernel: binary   reference: elementwise.cpp   oneDNN: elementwise_kernels.cpp
 
 Tensor add(const Tensor& a, const Tensor& b) {
   require_float("add", a), require_float("add", b), require_same_dtype("add", a, b);
@@ -335,6 +350,28 @@ Tensor operator/(const Tensor& a, double s) { return scale(a, 1.0 / s); }
 Tensor operator/(double s, const Tensor& a) { return scale(pow(a, -1.0), s); }
 
 // --- elementwise unary ops and activations --------------------------------------------------
+//
+//   op              y = f(x)                       backward: dx = g · f′(x), with f′(x) =
+//   neg             −x                             −1
+//   exp             eˣ                             eˣ = y
+//   log             ln x                           1 / x
+//   pow(p)          xᵖ                             p · xᵖ⁻¹
+//   sqrt            √x                             1 / (2√x) = 1 / (2y)
+//   scale(α)        α · x                          α
+//   shift(α)        x + α                          1
+//   sigmoid         σ(x) = 1 / (1 + e⁻ˣ)           σ(x)(1 − σ(x)) = y(1 − y)
+//   tanh            tanh x                         1 − tanh²x = 1 − y²
+//   relu            max(0, x)                      1 if x > 0, else 0
+//   leaky_relu(s)   x if x > 0, else s · x         1 if x > 0, else s
+//   elu(α)          x if x > 0, else α(eˣ − 1)     1 if x > 0, else y + α
+//   prelu(α)        relu(x) + α · min(0, x)        built from the ops above (α learns too)
+//   maxout(k)       max over each group of k       g to the winner of each group, 0 elsewhere
+//   softmax         eˣⁱ / Σⱼ eˣʲ per row           y ⊙ (g − Σⱼ gⱼ yⱼ)
+//   log_softmax     xᵢ − log Σⱼ eˣʲ per row        g − eʸ · Σⱼ gⱼ
+//
+//   kernels: unary / unary_backward   reference: elementwise.cpp   oneDNN: elementwise_kernels.cpp
+//            maxout / maxout_backward reference: layers.cpp        oneDNN: ref
+//            softmax / softmax_backward reference: losses.cpp      oneDNN: softmax_kernels.cpp
 
 Tensor neg(const Tensor& x) { return unary_op(UnaryOp::neg, x); }
 Tensor exp(const Tensor& x) { return unary_op(UnaryOp::exp, x); }
@@ -402,35 +439,37 @@ Tensor maxout(const Tensor& x, std::int64_t pieces) {
                 });
 }
 
-Tensor softmax(const Tensor& x) {
-  require_float("softmax", x);
-  require_nonempty("softmax", x);
-  if (x.dim() < 1) throw Error("softmax: input must have at least one dimension, got a scalar");
+namespace {
+// softmax and log_softmax share one kernel pair, told apart by `log`.
+Tensor softmax_op(const Tensor& x, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  require_float(name, x);
+  require_nonempty(name, x);
+  if (x.dim() < 1) throw Error(std::string(name) + ": input must have at least one dimension, got a scalar");
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  backend().softmax(x.view(), y.mutable_view(), false);
+  backend().softmax(x.view(), y.mutable_view(), log);
   if (!any_requires_grad({&x})) return y;
-  return record("softmax", {x}, y, [y = y.detach()](const Tensor& upstream, GradientSink& grads) {
+  return record(name, {x}, y, [log, y = y.detach()](const Tensor& upstream, GradientSink& grads) {
     Tensor dx = Tensor::empty(y.shape(), y.dtype());
-    backend().softmax_backward(y.view(), upstream.view(), dx.mutable_view(), false);
+    backend().softmax_backward(y.view(), upstream.view(), dx.mutable_view(), log);
     grads.add(0, dx);
   });
 }
+}  // namespace
 
-Tensor log_softmax(const Tensor& x) {
-  require_float("log_softmax", x);
-  require_nonempty("log_softmax", x);
-  if (x.dim() < 1) throw Error("log_softmax: input must have at least one dimension, got a scalar");
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  backend().softmax(x.view(), y.mutable_view(), true);
-  if (!any_requires_grad({&x})) return y;
-  return record("log_softmax", {x}, y, [y = y.detach()](const Tensor& upstream, GradientSink& grads) {
-    Tensor dx = Tensor::empty(y.shape(), y.dtype());
-    backend().softmax_backward(y.view(), upstream.view(), dx.mutable_view(), true);
-    grads.add(0, dx);
-  });
-}
+Tensor softmax(const Tensor& x) { return softmax_op(x, false); }
+Tensor log_softmax(const Tensor& x) { return softmax_op(x, true); }
 
 // --- reductions -----------------------------------------------------------------------------
+//
+//   op       y = f(x) over an axis (or all)    backward: dx =
+//   sum      Σ x                               g, repeated over the reduced axis
+//   mean     Σ x / n                           g / n, repeated
+//   max      max x                             g to the first largest element, 0 elsewhere
+//   argmax   index of the largest per row      (not differentiable)
+//
+//   kernels: reduce, reduce_max_backward, argmax
+//            reference: reductions.cpp   oneDNN: elementwise_kernels.cpp (max backward, argmax: ref)
 
 Tensor sum(const Tensor& x) { return reduce_op(ReduceOp::sum, x, -1, false); }
 Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim) {
@@ -455,6 +494,13 @@ Tensor argmax(const Tensor& x) {
 }
 
 // --- matrix products ------------------------------------------------------------------------
+//
+//   op        y = f(…)             backward: dx (da) =     dW (db) =          dbias =
+//   matmul    a · b                g · bᵀ                  aᵀ · g
+//   linear    x · W + bias         g · Wᵀ                  xᵀ · g             Σ over rows of g
+//
+//   kernels: matmul, linear_forward, linear_backward
+//            reference: matrix.cpp (bf16 mode: bfloat16.hpp)   oneDNN: matrix_kernels.cpp
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   require_float("matmul", a), require_float("matmul", b), require_same_dtype("matmul", a, b);
@@ -511,6 +557,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 // --- batch normalisation and dropout --------------------------------------------------------
+//
+//   op           y = f(x)                                   backward
+//   batch_norm   x̂ = (x − μ) / √(σ² + ε), y = γ x̂ + β       dγ = Σ g x̂, dβ = Σ g,
+//                (μ, σ² of the batch when training,          dx = γ / (N √(σ² + ε)) ·
+//                 the running averages otherwise)                 (N g − Σ g − x̂ Σ g x̂)
+//   dropout(p)   x · mask, mask = 0 with probability p,      dx = g · mask (the same units)
+//                else 1 / (1 − p)
+//
+//   kernels: batch_norm_train / _inference / _backward, dropout_mask
+//            reference: layers.cpp   oneDNN: batch_norm_kernels.cpp (dropout_mask: shared generator)
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
@@ -608,6 +664,14 @@ Tensor dropout(const Tensor& x, double p, bool training, std::optional<std::uint
 }
 
 // --- losses ---------------------------------------------------------------------------------
+//
+//   op                     loss = f(scores, labels), mean over the N rows      backward: dscores =
+//   cross_entropy          −log softmax(scores)[label]                         g · (softmax − onehot) / N
+//   svm_loss(Δ)            Σ_{j ≠ label} max(0, s_j − s_label + Δ)             g / N · (1 per positive margin,
+//                                                                               −count at the label)
+//
+//   kernels: cross_entropy(_backward), svm_loss(_backward)
+//            reference: losses.cpp   oneDNN: softmax_kernels.cpp (svm_loss: ref)
 
 namespace {
 
