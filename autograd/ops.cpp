@@ -362,7 +362,7 @@ Tensor operator/(double s, const Tensor& a) { return scale(pow(a, -1.0), s); }
 //   sigmoid         σ(x) = 1 / (1 + e⁻ˣ)           σ(x)(1 − σ(x)) = y(1 − y)
 //   tanh            tanh x                         1 − tanh²x = 1 − y²
 //   relu            max(0, x)                      1 if x > 0, else 0
-//   leaky_relu(s)   x if x > 0, else s · x         1 if x > 0, else s
+//   leaky_relu(s)   x if x > 0, else s · x         1 if x > 0, else s  (s = negative_slope)
 //   elu(α)          x if x > 0, else α(eˣ − 1)     1 if x > 0, else y + α
 //   prelu(α)        relu(x) + α · min(0, x)        built from the ops above (α learns too)
 //   maxout(k)       max over each group of k       g to the winner of each group, 0 elsewhere
@@ -402,7 +402,9 @@ Tensor shift(const Tensor& x, double alpha) {
 Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::sigmoid, x); }
 Tensor tanh(const Tensor& x) { return unary_op(UnaryOp::tanh, x); }
 Tensor relu(const Tensor& x) { return unary_op(UnaryOp::relu, x); }
-Tensor leaky_relu(const Tensor& x, double slope) { return unary_op(UnaryOp::leaky_relu, x, slope); }
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  return unary_op(UnaryOp::leaky_relu, x, negative_slope);
+}
 Tensor elu(const Tensor& x, double alpha) { return unary_op(UnaryOp::elu, x, alpha); }
 
 Tensor prelu(const Tensor& x, const Tensor& alpha) {

@@ -55,8 +55,8 @@ Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 /// max(0, x).
 Tensor relu(const Tensor& x);
-/// x for x > 0, slope · x otherwise.
-Tensor leaky_relu(const Tensor& x, double slope = 0.01);
+/// x for x > 0, negative_slope · x otherwise (PyTorch's name for the parameter).
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 /// x for x > 0, alpha · (eˣ − 1) otherwise.
 Tensor elu(const Tensor& x, double alpha = 1.0);
 /// Parametric ReLU: x for x > 0, alpha · x otherwise, with a learnable alpha of shape [1] (shared)

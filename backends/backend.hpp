@@ -44,7 +44,7 @@ enum class UnaryOp : std::uint8_t {
   sigmoid,     ///< y = σ(x) = 1 / (1 + e^−x)
   tanh,        ///< y = tanh x
   relu,        ///< y = max(0, x)
-  leaky_relu,  ///< y = x if x > 0, else alpha · x   (the lecture's Leaky ReLU uses alpha = 0.01 or 0.1)
+  leaky_relu,  ///< y = x if x > 0, else alpha · x   (alpha = negative_slope; the lecture uses 0.01)
   elu,         ///< y = x if x > 0, else alpha · (eˣ − 1)
 };
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -55,18 +56,16 @@ void multi_plot(Chapter& chapter, const std::string& stem, const std::vector<std
     csv << '\n';
   }
   csv.close();
-  std::ofstream gp(chapter.path(stem + ".gp"));
-  gp << "set terminal pngcairo size 900,560\nset output '" << chapter.path(stem + ".png") << "'\n"
+  std::ostringstream gp;  // the script runs in the output folder: files by name only
+  gp << "set terminal pngcairo size 900,560\nset output '" << stem << ".png'\n"
      << "set datafile separator ','\nset key outside right\nset xlabel 'step'\nset ylabel '" << ylabel << "'\n"
      << (log_y ? "set logscale y\n" : "") << "plot ";
   for (std::size_t k = 0; k < names.size(); ++k)
-    gp << (k ? ", " : "") << "'" << chapter.path(stem + ".csv") << "' using 1:" << k + 2
+    gp << (k ? ", " : "") << "'" << stem << ".csv' using 1:" << k + 2
        << " with lines lw 2 title '" << names[k] << "'";
   gp << '\n';
-  gp.close();
-  const bool drawn = plots::gnuplot_available() &&
-                     std::system(fmt::format("gnuplot '{}' 2>/dev/null", chapter.path(stem + ".gp")).c_str()) == 0;
-  chapter.picture(drawn ? stem + ".png" : stem + ".csv", ylabel + " of " + fmt::format("{}", fmt::join(names, ", ")));
+  const plots::PlotResult drawn = plots::draw_script(chapter.path(stem + ".png"), gp.str());
+  chapter.picture(drawn.drawn ? stem + ".png" : stem + ".csv", ylabel + " of " + fmt::format("{}", fmt::join(names, ", ")));
 }
 
 /// Moving average over `window` iterations, to make noisy loss curves comparable.

@@ -120,14 +120,11 @@ void Chapter::picture(const std::string& file, const std::string& what) {
 }
 
 void Chapter::draw_with_gnuplot(const std::string& name, const std::string& script, const std::string& what) {
-  std::ofstream(path(name + ".gp")) << script;
-  plots::PlotSettings settings;
-  bool drawn = plots::gnuplot_available(settings) &&
-               std::system(fmt::format("cd '{}' && {} {}.gp > /dev/null 2>&1", out_dir_, settings.gnuplot, name).c_str()) == 0;
-  if (drawn) {
-    picture(path(name + ".png"), what);
+  const plots::PlotResult result = plots::draw_script(path(name + ".png"), script);
+  if (result.drawn) {
+    picture(result.png.string(), what);
   } else {
-    say("(gnuplot is not available: " + path(name + ".gp") + " and its CSV were written, no PNG.)");
+    say("(" + result.note + ")");
   }
 }
 

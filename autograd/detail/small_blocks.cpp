@@ -16,16 +16,16 @@ constexpr std::size_t kAlignment = 64;  // a cache line; what oneDNN and AVX-512
 // Small blocks are recycled per thread. Every op on small tensors makes and drops a handful of
 // small objects (the output's TensorImpl, its buffer, the graph node, the node's input list, a
 // closure too big to sit inline and their reference-count blocks), and the C library's allocator
-// was the largest cost of an op on 4×4 tensors: aligned allocations carve a block out of a bigger
+// was the kLargest cost of an op on 4×4 tensors: aligned allocations carve a block out of a bigger
 // one and free the rest, and bursts of frees (a whole graph at the end of a step) spill out of its
 // per-thread caches. Blocks come in power-of-two size classes from 64 B to 4 KiB, all 64-byte
 // aligned; each class keeps up to 4096 free blocks or 1 MiB per thread (6 MiB at most in all),
 // enough for the graph of a step on small tensors. Bigger requests go straight to the C library.
 class SmallBlockCache {
  public:
-  static constexpr std::size_t largest = 4096;
+  static constexpr std::size_t kLargest = 4096;
 
-  // The size class that holds `bytes` (≤ `largest`): 64, 128, ..., 4096 bytes.
+  // The size class that holds `bytes` (≤ `kLargest`): 64, 128, ..., 4096 bytes.
   static std::size_t class_bytes(std::size_t bytes) {
     return std::max(kAlignment, std::bit_ceil(bytes));
   }
@@ -53,7 +53,7 @@ class SmallBlockCache {
 
   SmallBlockCache() {
     for (std::size_t i = 0; i < kept_.size(); ++i) {
-      kept_[i].reserve(std::min(kept_blocks_per_class, kept_bytes_per_class / (kAlignment << i)));
+      kept_[i].reserve(std::min(kKeptBlocksPerClass, kKeptBytesPerClass / (kAlignment << i)));
     }
   }
   SmallBlockCache(const SmallBlockCache&) = delete;
@@ -61,8 +61,8 @@ class SmallBlockCache {
   ~SmallBlockCache();
 
  private:
-  static constexpr std::size_t kept_bytes_per_class = 1024 * 1024;
-  static constexpr std::size_t kept_blocks_per_class = 4096;
+  static constexpr std::size_t kKeptBytesPerClass = 1024 * 1024;
+  static constexpr std::size_t kKeptBlocksPerClass = 4096;
   static std::size_t index(std::size_t class_size) {
     return static_cast<std::size_t>(std::countr_zero(class_size) - std::countr_zero(kAlignment));
   }
@@ -103,7 +103,7 @@ inline SmallBlockCache* small_blocks() {
 }  // namespace
 
 void* take_small_block(std::size_t bytes) {
-  SmallBlockCache* cache = bytes <= SmallBlockCache::largest ? small_blocks() : nullptr;
+  SmallBlockCache* cache = bytes <= SmallBlockCache::kLargest ? small_blocks() : nullptr;
   if (cache != nullptr) return cache->take(SmallBlockCache::class_bytes(bytes));
   void* block = std::aligned_alloc(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
   if (block == nullptr) throw std::bad_alloc();
@@ -111,7 +111,7 @@ void* take_small_block(std::size_t bytes) {
 }
 
 void give_small_block_back(void* block, std::size_t bytes) noexcept {
-  SmallBlockCache* cache = bytes <= SmallBlockCache::largest ? small_blocks() : nullptr;
+  SmallBlockCache* cache = bytes <= SmallBlockCache::kLargest ? small_blocks() : nullptr;
   if (cache != nullptr) {
     cache->give_back(block, SmallBlockCache::class_bytes(bytes));
   } else {

@@ -57,13 +57,13 @@ using NodeInputs = std::vector<Tensor, detail::SmallBlockAllocator<Tensor>>;
 /// Maps the upstream gradient (d loss / d output) to the inputs' gradients: any callable
 /// `void(const Tensor& upstream, GradientSink& grads)`, usually a lambda.
 ///
-/// It works like `std::function` (move-only), but a closure of up to `inline_bytes` (what an
+/// It works like `std::function` (move-only), but a closure of up to `kInlineBytes` (what an
 /// elementwise op captures: two tensors and a constant) is stored inside the object, and bigger
 /// ones in a block of the small-block cache, so recording an op costs no call to `malloc`.
 class BackwardFunction {
  public:
   /// Closures up to this size are stored inline.
-  static constexpr std::size_t inline_bytes = 48;
+  static constexpr std::size_t kInlineBytes = 48;
 
   /// An empty function (`bool(f)` is false).
   BackwardFunction() noexcept = default;
@@ -119,7 +119,7 @@ class BackwardFunction {
 
   template <class Callable>
   static constexpr bool fits_inline() {
-    return sizeof(Callable) <= inline_bytes && alignof(Callable) <= alignof(std::max_align_t) &&
+    return sizeof(Callable) <= kInlineBytes && alignof(Callable) <= alignof(std::max_align_t) &&
            std::is_nothrow_move_constructible_v<Callable>;
   }
   template <class Callable>
@@ -164,7 +164,7 @@ class BackwardFunction {
     other.operations_ = nullptr;
   }
 
-  alignas(std::max_align_t) unsigned char storage_[inline_bytes];
+  alignas(std::max_align_t) unsigned char storage_[kInlineBytes];
   const Operations* operations_ = nullptr;
 };
 

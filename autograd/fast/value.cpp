@@ -43,17 +43,17 @@ namespace {
 // Each thread has its own arena (no locking). A chunk remembers its arena, so a node freed on
 // another thread still goes back to the chunk it came from (Values are not thread-safe: the
 // hand-over must not overlap with the other thread's use). Empty chunks are kept for reuse, up
-// to `spare_chunks_kept` of them; the rest go back to the system.
+// to `kSpareChunksKept` of them; the rest go back to the system.
 class NodeArena {
  public:
   void* allocate() {
-    if (newest_ == nullptr || newest_->used == slots_per_chunk) {
+    if (newest_ == nullptr || newest_->used == kSlotsPerChunk) {
       start_chunk();
     }
     Chunk& chunk = *newest_;
     // The slot handed out a few allocations from now: ask for its cache line already, for
     // writing, so that making a node does not wait for memory (a hint: it never faults).
-    __builtin_prefetch(static_cast<std::byte*>(chunk.slot(chunk.used)) + 2 * prefetch_distance, 1);
+    __builtin_prefetch(static_cast<std::byte*>(chunk.slot(chunk.used)) + 2 * kPrefetchDistance, 1);
     chunk.set_live(chunk.used);
     ++chunk.live;
     ++nodes_alive_;
@@ -93,7 +93,7 @@ class NodeArena {
       for (std::uint32_t index = end; index-- > 0;) {
         // Ask for the node a few steps further down the walk now, so its cache miss overlaps
         // with this one's work (a hint: it never faults).
-        __builtin_prefetch(static_cast<std::byte*>(chunk->slot(index)) - prefetch_distance);
+        __builtin_prefetch(static_cast<std::byte*>(chunk->slot(index)) - kPrefetchDistance);
         if (chunk->is_live(index) && !visit(static_cast<ValueNode*>(chunk->slot(index)))) {
           return;
         }
@@ -104,12 +104,12 @@ class NodeArena {
   }
 
  private:
-  static constexpr std::size_t chunk_bytes = 64 * 1024;
-  static constexpr std::size_t slot_bytes = sizeof(ValueNode);
-  static constexpr std::uint32_t header_slots = 3;
-  static constexpr std::uint32_t slots_per_chunk = chunk_bytes / slot_bytes - header_slots;
-  static constexpr std::size_t spare_chunks_kept = 256;  // 16 MiB
-  static constexpr std::size_t prefetch_distance = 8 * slot_bytes;
+  static constexpr std::size_t kChunkBytes = 64 * 1024;
+  static constexpr std::size_t kSlotBytes = sizeof(ValueNode);
+  static constexpr std::uint32_t kHeaderSlots = 3;
+  static constexpr std::uint32_t kSlotsPerChunk = kChunkBytes / kSlotBytes - kHeaderSlots;
+  static constexpr std::size_t kSpareChunksKept = 256;  // 16 MiB
+  static constexpr std::size_t kPrefetchDistance = 8 * kSlotBytes;
 
   // A chunk's header sits in its first slots; the chunk is aligned to its size, so the header of
   // any node's chunk is found by clearing the low bits of the node's address.
@@ -119,15 +119,15 @@ class NodeArena {
     Chunk* newer;  // the chunk started after this one; null for the newest
     std::uint32_t live;  // nodes handed out and not yet freed
     std::uint32_t used;  // slots handed out since the chunk was (re)started
-    std::array<std::uint64_t, (slots_per_chunk + 63) / 64> live_slots;  // one bit per slot
+    std::array<std::uint64_t, (kSlotsPerChunk + 63) / 64> live_slots;  // one bit per slot
 
     void* slot(std::uint32_t index) {
-      return reinterpret_cast<std::byte*>(this) + (index + header_slots) * slot_bytes;
+      return reinterpret_cast<std::byte*>(this) + (index + kHeaderSlots) * kSlotBytes;
     }
     std::uint32_t index_of(const void* node) const {
       const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(node) -
                                                    reinterpret_cast<const std::byte*>(this));
-      return static_cast<std::uint32_t>(offset / slot_bytes - header_slots);
+      return static_cast<std::uint32_t>(offset / kSlotBytes - kHeaderSlots);
     }
     bool is_live(std::uint32_t index) const { return (live_slots[index / 64] >> (index % 64)) & 1U; }
     void set_live(std::uint32_t index) { live_slots[index / 64] |= std::uint64_t{1} << (index % 64); }
@@ -135,10 +135,10 @@ class NodeArena {
 
     static Chunk* of(const void* node) {
       return reinterpret_cast<Chunk*>(reinterpret_cast<std::uintptr_t>(node) &
-                                      ~std::uintptr_t{chunk_bytes - 1});
+                                      ~std::uintptr_t{kChunkBytes - 1});
     }
   };
-  static_assert(sizeof(Chunk) <= header_slots * slot_bytes && chunk_bytes % slot_bytes == 0);
+  static_assert(sizeof(Chunk) <= kHeaderSlots * kSlotBytes && kChunkBytes % kSlotBytes == 0);
 
   // Makes a spare (or new) chunk the newest one.
   void start_chunk() {
@@ -147,7 +147,7 @@ class NodeArena {
       spare_ = chunk->newer;
       --spare_count_;
     } else {
-      void* memory = std::aligned_alloc(chunk_bytes, chunk_bytes);
+      void* memory = std::aligned_alloc(kChunkBytes, kChunkBytes);
       if (memory == nullptr) throw std::bad_alloc();
       chunk = static_cast<Chunk*>(memory);
       chunk->arena = this;
@@ -165,7 +165,7 @@ class NodeArena {
   void retire(Chunk* chunk) noexcept {
     if (chunk->older != nullptr) chunk->older->newer = chunk->newer;
     chunk->newer->older = chunk->older;  // not the newest, so `newer` exists
-    if (spare_count_ >= spare_chunks_kept) {
+    if (spare_count_ >= kSpareChunksKept) {
       std::free(chunk);
       return;
     }
@@ -220,9 +220,9 @@ inline EngineState& engine() {
 
 // Adds an owner (a handle or a parent node) to `node`, refusing to overflow the count.
 void add_owner(ValueNode& node) {
-  if (node.owners == ValueNode::max_owners) {
+  if (node.owners == ValueNode::kMaxOwners) {
     throw Error("Value: a value can be used by at most " +
-                std::to_string(ValueNode::max_owners) + " handles and nodes at once");
+                std::to_string(ValueNode::kMaxOwners) + " handles and nodes at once");
   }
   ++node.owners;
 }
@@ -274,11 +274,11 @@ const char* op_symbol(ValueOp op) {
   switch (op) {
     case ValueOp::leaf: return "leaf";
     case ValueOp::add: return "+";
-    case ValueOp::subtract: return "-";
-    case ValueOp::multiply: return "*";
-    case ValueOp::divide: return "/";
-    case ValueOp::negate: return "neg";
-    case ValueOp::power: return "^";
+    case ValueOp::sub: return "-";
+    case ValueOp::mul: return "*";
+    case ValueOp::div: return "/";
+    case ValueOp::neg: return "neg";
+    case ValueOp::pow: return "^";
     case ValueOp::exp: return "exp";
     case ValueOp::log: return "log";
     case ValueOp::tanh: return "tanh";
@@ -588,11 +588,11 @@ Value operator+(const Value& a, const Value& b) {
 }
 
 Value operator-(const Value& a, const Value& b) {
-  return binary(ValueOp::subtract, a.data() - b.data(), a, 1.0, b, -1.0);
+  return binary(ValueOp::sub, a.data() - b.data(), a, 1.0, b, -1.0);
 }
 
 Value operator*(const Value& a, const Value& b) {
-  return binary(ValueOp::multiply, a.data() * b.data(), a, b.data(), b, a.data());
+  return binary(ValueOp::mul, a.data() * b.data(), a, b.data(), b, a.data());
 }
 
 Value operator/(const Value& a, const Value& b) {
@@ -601,11 +601,11 @@ Value operator/(const Value& a, const Value& b) {
   }
   const double inverse = 1.0 / b.data();
   // d(a/b)/da = 1/b,  d(a/b)/db = −a/b²
-  return binary(ValueOp::divide, a.data() * inverse, a, inverse, b, -a.data() * inverse * inverse);
+  return binary(ValueOp::div, a.data() * inverse, a, inverse, b, -a.data() * inverse * inverse);
 }
 
 Value operator-(const Value& a) {
-  return unary(ValueOp::negate, -a.data(), a, -1.0);
+  return unary(ValueOp::neg, -a.data(), a, -1.0);
 }
 
 Value operator+(const Value& a, double s) {
@@ -617,26 +617,26 @@ Value operator+(double s, const Value& a) {
 }
 
 Value operator-(const Value& a, double s) {
-  return with_constant(ValueOp::subtract, ConstantSide::right, s, a.data() - s, a, 1.0);
+  return with_constant(ValueOp::sub, ConstantSide::right, s, a.data() - s, a, 1.0);
 }
 
 Value operator-(double s, const Value& a) {
-  return with_constant(ValueOp::subtract, ConstantSide::left, s, s - a.data(), a, -1.0);
+  return with_constant(ValueOp::sub, ConstantSide::left, s, s - a.data(), a, -1.0);
 }
 
 Value operator*(const Value& a, double s) {
-  return with_constant(ValueOp::multiply, ConstantSide::right, s, a.data() * s, a, s);
+  return with_constant(ValueOp::mul, ConstantSide::right, s, a.data() * s, a, s);
 }
 
 Value operator*(double s, const Value& a) {
-  return with_constant(ValueOp::multiply, ConstantSide::left, s, s * a.data(), a, s);
+  return with_constant(ValueOp::mul, ConstantSide::left, s, s * a.data(), a, s);
 }
 
 Value operator/(const Value& a, double s) {
   if (s == 0.0) {
     throw Error("Value /: division by zero (" + format_number(a.data()) + " / 0)");
   }
-  return with_constant(ValueOp::divide, ConstantSide::right, s, a.data() / s, a, 1.0 / s);
+  return with_constant(ValueOp::div, ConstantSide::right, s, a.data() / s, a, 1.0 / s);
 }
 
 Value operator/(double s, const Value& a) {
@@ -644,7 +644,7 @@ Value operator/(double s, const Value& a) {
     throw Error("Value /: division by zero (" + format_number(s) + " / 0)");
   }
   const double x = a.data();
-  return with_constant(ValueOp::divide, ConstantSide::left, s, s / x, a, -s / (x * x));  // d(s/x)/dx = −s/x²
+  return with_constant(ValueOp::div, ConstantSide::left, s, s / x, a, -s / (x * x));  // d(s/x)/dx = −s/x²
 }
 
 // --- functions -----------------------------------------------------------------------------
@@ -659,7 +659,7 @@ Value pow(const Value& x, double p) {
     throw Error("Value pow: the derivative of x ^ " + format_number(p) + " is infinite at x = 0");
   }
   const double local = p == 0.0 ? 0.0 : p * std::pow(base, p - 1.0);  // d xᵖ/dx = p·xᵖ⁻¹
-  return with_constant(ValueOp::power, ConstantSide::right, p, std::pow(base, p), x, local);
+  return with_constant(ValueOp::pow, ConstantSide::right, p, std::pow(base, p), x, local);
 }
 
 Value exp(const Value& x) {

@@ -82,11 +82,11 @@ enum class ConstantSide : std::uint8_t {
 enum class ValueOp : std::uint8_t {
   leaf,      ///< Made by the user, not computed.
   add,       ///< a + b, a + s
-  subtract,  ///< a − b, a − s, s − a
-  multiply,  ///< a · b, a · s
-  divide,    ///< a / b, a / s, s / a
-  negate,    ///< −a
-  power,     ///< a ^ p
+  sub,       ///< a − b, a − s, s − a
+  mul,       ///< a · b, a · s
+  div,       ///< a / b, a / s, s / a
+  neg,       ///< −a
+  pow,       ///< a ^ p
   exp,       ///< eᵃ
   log,       ///< ln a
   tanh,      ///< tanh a
@@ -108,7 +108,7 @@ enum class ValueOp : std::uint8_t {
 /// gradient, and the rare label lives in a table beside the nodes.
 struct alignas(64) ValueNode final {
   /// The most owners a node can have (the count has 24 bits).
-  static constexpr std::uint32_t max_owners = (1U << 24) - 1;
+  static constexpr std::uint32_t kMaxOwners = (1U << 24) - 1;
 
   std::array<ValueNode*, 2> children{};     ///< Inputs of the op; null when unused. Owned.
   /// ∂data/∂children[i].data, fixed at forward time. An op with a plain-number operand
@@ -169,7 +169,7 @@ class Value {
   /// includes this handle (used by the engine when it makes nodes).
   static Value adopt(ValueNode* node);
   /// Another handle to the same node. Raises gradlab::Error when the node already has
-  /// `ValueNode::max_owners` owners.
+  /// `ValueNode::kMaxOwners` owners.
   Value(const Value& other);
   /// Takes over `other`'s node; `other` must not be used afterwards except to assign to it.
   Value(Value&& other) noexcept;

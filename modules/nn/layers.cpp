@@ -83,14 +83,15 @@ Tensor ReLU::forward(const Tensor& input) {
   return relu(input);
 }
 
-LeakyReLU::LeakyReLU(double slope) : Module("LeakyReLU"), slope_(slope) {
-  if (!std::isfinite(slope)) throw Error("LeakyReLU: the slope must be finite");
+LeakyReLU::LeakyReLU(double negative_slope)
+    : Module("LeakyReLU"), negative_slope_(negative_slope) {
+  if (!std::isfinite(negative_slope)) throw Error("LeakyReLU: negative_slope must be finite");
 }
 Tensor LeakyReLU::forward(const Tensor& input) {
-  return leaky_relu(input, slope_);
+  return leaky_relu(input, negative_slope_);
 }
 std::string LeakyReLU::extra_repr() const {
-  return "negative_slope=" + number(slope_);
+  return "negative_slope=" + number(negative_slope_);
 }
 
 ELU::ELU(double alpha) : Module("ELU"), alpha_(alpha) {

@@ -87,16 +87,16 @@ class ReLU : public Module {
   Tensor forward(const Tensor& input) override;
 };
 
-/// x for x > 0, slope · x otherwise (the lecture writes max(0.01x, x)).
+/// x for x > 0, negative_slope · x otherwise (the lecture writes max(0.01x, x)).
 class LeakyReLU : public Module {
  public:
-  /// `slope` is the gradient for negative inputs.
-  explicit LeakyReLU(double slope = 0.01);
+  /// `negative_slope` is the gradient for negative inputs (PyTorch's name).
+  explicit LeakyReLU(double negative_slope = 0.01);
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
 
  private:
-  double slope_;
+  double negative_slope_;
 };
 
 /// x for x > 0, alpha · (eˣ − 1) otherwise (Clevert et al. 2015).

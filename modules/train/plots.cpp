@@ -75,6 +75,15 @@ std::ofstream open_for_writing(const fs::path& path) {
   return file;
 }
 
+// `text` with every control character (a newline above all) shown as '?': a path that goes into
+// a gnuplot comment must not end the comment.
+std::string printable(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return text;
+}
+
 // The common preamble of every script: PNG output beside the script.
 std::string script_header(const PlotResult& files, const PlotSettings& settings, const std::string& title) {
   return fmt::format(
@@ -84,9 +93,12 @@ std::string script_header(const PlotResult& files, const PlotSettings& settings,
       "set datafile separator ','\n"
       "set title \"{}\"\n"
       "set grid\n",
-      files.script.parent_path().empty() ? std::string(".") : files.script.parent_path().string(),
+      printable(files.script.parent_path().empty() ? std::string(".")
+                                                   : files.script.parent_path().string()),
       files.script.filename().string(), settings.width, settings.height, files.png.filename().string(), title);
 }
+
+}  // namespace
 
 PlotResult file_names(const fs::path& png) {
   if (png.filename().empty()) throw Error("plots: the picture path '" + png.string() + "' has no file name");
@@ -97,7 +109,10 @@ PlotResult file_names(const fs::path& png) {
   return files;
 }
 
+namespace {
+
 // Writes the script, runs gnuplot on it and checks the picture. Never throws for gnuplot itself.
+// Every picture of the project is drawn here: gnuplot runs without a shell, in the script's folder.
 PlotResult draw(PlotResult files, const std::string& script, const PlotSettings& settings) {
   open_for_writing(files.script) << script;
   std::error_code ignored;
@@ -124,6 +139,14 @@ PlotResult draw(PlotResult files, const std::string& script, const PlotSettings&
   files.drawn = true;
   return files;
 }
+
+}  // namespace
+
+PlotResult draw_script(const fs::path& png, const std::string& script, const PlotSettings& settings) {
+  return draw(file_names(png), script, settings);
+}
+
+namespace {
 
 std::string csv_number(double value) {
   return std::isfinite(value) ? fmt::format("{:.9g}", value) : std::string("nan");

@@ -50,6 +50,15 @@ struct PlotResult {
   std::string note;              ///< One line explaining why there is no picture ("" when drawn).
 };
 
+/// The files of a picture: `png`, and beside it the CSV and the gnuplot script (.csv, .gp).
+PlotResult file_names(const std::filesystem::path& png);
+
+/// Writes `script` to `png`'s .gp file, runs gnuplot on it in that folder (no shell involved)
+/// and says whether `png` was drawn. The script names its files relative to that folder. Every
+/// picture the project draws goes through here (and the plot functions below).
+PlotResult draw_script(const std::filesystem::path& png, const std::string& script,
+                       const PlotSettings& settings = {});
+
 /// True when `settings.gnuplot` can be started (runs `gnuplot --version`).
 bool gnuplot_available(const PlotSettings& settings = {});
 

@@ -43,7 +43,7 @@ TEST_CASE("Linear names the feature count it expects and the shapes it got", "[r
 }
 
 TEST_CASE("activation layers refuse non-finite slopes", "[reliability][layers]") {
-  CHECK_THAT(error_of([] { nn::LeakyReLU layer(nan_value); }), Contains("LeakyReLU: the slope must be finite"));
+  CHECK_THAT(error_of([] { nn::LeakyReLU layer(nan_value); }), Contains("LeakyReLU: negative_slope must be finite"));
   CHECK_THAT(error_of([] { nn::ELU layer(inf_value); }), Contains("ELU: alpha must be finite"));
   CHECK_THAT(error_of([] { nn::PReLU(0); }), Contains("PReLU: num_parameters must be positive, got 0"));
   nn::PReLU per_feature(3);
