@@ -43,7 +43,8 @@ class FunctionContext {
   /// Saves tensors for the backward (stored without their graph, so no reference cycles).
   void save_for_backward(const std::vector<Tensor>& tensors) {
     saved_.clear();
-    for (const Tensor& tensor : tensors) saved_.push_back(tensor.defined() ? tensor.detach() : tensor);
+    for (const Tensor& tensor : tensors)
+      saved_.push_back(tensor.defined() ? tensor.detach() : tensor);
   }
   /// The i-th saved tensor.
   const Tensor& saved(std::size_t i) const {
@@ -85,7 +86,8 @@ struct Function {
       NoGradGuard no_recording_inside_forward;
       output = Op::forward(*ctx, std::forward<Args>(args)...);
     }
-    if (!output.defined()) throw Error(std::string(op_name()) + ": forward returned an undefined tensor");
+    if (!output.defined())
+      throw Error(std::string(op_name()) + ": forward returned an undefined tensor");
     // A fresh handle: forward may have returned one of its inputs unchanged.
     Tensor fresh = output.detach();
     std::size_t input_count = inputs.size();

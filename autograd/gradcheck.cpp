@@ -30,12 +30,14 @@ namespace {
 GradcheckVerdict classify(double error, bool has_kinks) {
   if (!(error <= 1e-2)) return GradcheckVerdict::wrong;  // NaN included: it compares false
   if (error > 1e-4) return GradcheckVerdict::uncomfortable;
-  if (error > 1e-7) return has_kinks ? GradcheckVerdict::fine_with_kinks : GradcheckVerdict::uncomfortable;
+  if (error > 1e-7)
+    return has_kinks ? GradcheckVerdict::fine_with_kinks : GradcheckVerdict::uncomfortable;
   return GradcheckVerdict::good;
 }
 
 // Which elements of an input of `count` elements to perturb: all, or k distinct random ones.
-std::vector<std::int64_t> pick_elements(std::int64_t count, std::int64_t wanted, std::mt19937_64& rng) {
+std::vector<std::int64_t> pick_elements(std::int64_t count, std::int64_t wanted,
+                                        std::mt19937_64& rng) {
   std::vector<std::int64_t> all(static_cast<std::size_t>(count));
   std::iota(all.begin(), all.end(), 0);
   if (wanted <= 0 || wanted >= count) return all;
@@ -46,14 +48,16 @@ std::vector<std::int64_t> pick_elements(std::int64_t count, std::int64_t wanted,
 }
 
 // The scalar objective L(x) = Σ f(x) ⊙ u, in float64.
-double objective(const GradcheckFunction& f, const std::vector<Tensor>& inputs, const Tensor& upstream) {
+double objective(const GradcheckFunction& f, const std::vector<Tensor>& inputs,
+                 const Tensor& upstream) {
   NoGradGuard no_graph;
   Tensor output = f(inputs);
   if (output.dtype() != DType::float64) output = output.to(DType::float64);
   return sum(output * upstream).item();
 }
 
-std::vector<Tensor> analytic_gradients(const GradcheckFunction& f, const std::vector<Tensor>& inputs,
+std::vector<Tensor> analytic_gradients(const GradcheckFunction& f,
+                                       const std::vector<Tensor>& inputs,
                                        const std::vector<std::size_t>& checked,
                                        const Tensor& upstream) {
   for (std::size_t i : checked) inputs[i].zero_grad();
@@ -61,7 +65,8 @@ std::vector<Tensor> analytic_gradients(const GradcheckFunction& f, const std::ve
   std::vector<Tensor> gradients;
   if (!output.requires_grad()) {
     // The output does not depend on any checked input through the graph: gradients are zero.
-    for (std::size_t i : checked) gradients.push_back(zeros(inputs[i].shape(), {.dtype = DType::float64}));
+    for (std::size_t i : checked)
+      gradients.push_back(zeros(inputs[i].shape(), {.dtype = DType::float64}));
     return gradients;
   }
   Tensor seed = upstream;
@@ -69,7 +74,8 @@ std::vector<Tensor> analytic_gradients(const GradcheckFunction& f, const std::ve
   output.backward(seed);
   for (std::size_t i : checked) {
     Tensor g = inputs[i].grad();
-    gradients.push_back(g.defined() ? g.clone() : zeros(inputs[i].shape(), {.dtype = DType::float64}));
+    gradients.push_back(g.defined() ? g.clone()
+                                    : zeros(inputs[i].shape(), {.dtype = DType::float64}));
     inputs[i].zero_grad();
   }
   return gradients;
@@ -118,7 +124,8 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
     NoGradGuard no_graph;
     probe = f(working);
   }
-  if (!probe.defined()) throw Error("gradcheck " + options.name + ": the function returned an undefined tensor");
+  if (!probe.defined())
+    throw Error("gradcheck " + options.name + ": the function returned an undefined tensor");
   std::normal_distribution<double> normal(0.0, 1.0);
   std::vector<double> upstream_values(static_cast<std::size_t>(probe.numel()));
   for (double& value : upstream_values) value = normal(rng);
@@ -151,7 +158,7 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
     Tensor& x = working[index];
     GradcheckInput report;
     report.name = index < options.input_names.size() ? options.input_names[index]
-                                                      : "input" + std::to_string(index);
+                                                     : "input" + std::to_string(index);
     report.shape = x.shape();
     std::int64_t wanted = options.sparse_elements;
     if (wanted == 0 && x.numel() > options.auto_sparse_above) wanted = 200;
@@ -170,14 +177,16 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
       // curvature of a smooth function could make them.
       double forward_slope = (plus - base) / h, backward_slope = (base - minus) / h;
       double slope_gap = std::abs(forward_slope - backward_slope);
-      if (slope_gap > 1e-6 && slope_gap > 1e-2 * std::max(std::abs(forward_slope), std::abs(backward_slope))) {
+      if (slope_gap > 1e-6 &&
+          slope_gap > 1e-2 * std::max(std::abs(forward_slope), std::abs(backward_slope))) {
         ++report.kink_elements;
         continue;
       }
       double magnitude = std::max(std::abs(a), std::abs(numeric));
       double error = magnitude < options.zero_floor ? 0.0 : std::abs(a - numeric) / magnitude;
       // An infinite or NaN gradient on either side cannot be checked: it counts as wrong.
-      if (!std::isfinite(a) || !std::isfinite(numeric)) error = std::numeric_limits<double>::infinity();
+      if (!std::isfinite(a) || !std::isfinite(numeric))
+        error = std::numeric_limits<double>::infinity();
       if (report.worst_index < 0 || error > report.max_relative_error) {
         report.max_relative_error = error;
         report.worst_index = element;
@@ -191,7 +200,8 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
 
   result.passed = result.zero_upstream_ok && result.deterministic;
   for (const GradcheckInput& input : result.inputs) {
-    if (input.verdict != GradcheckVerdict::good && input.verdict != GradcheckVerdict::fine_with_kinks) {
+    if (input.verdict != GradcheckVerdict::good &&
+        input.verdict != GradcheckVerdict::fine_with_kinks) {
       result.passed = false;
     }
   }
@@ -199,17 +209,18 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
 }
 
 std::string GradcheckResult::report() const {
-  std::string text = fmt::format("gradcheck {}: {} (float64, central differences, h = {:g})\n", name,
-                                 passed ? "PASSED" : "FAILED", step);
+  std::string text = fmt::format("gradcheck {}: {} (float64, central differences, h = {:g})\n",
+                                 name, passed ? "PASSED" : "FAILED", step);
   text += fmt::format("  {:<10} {:<14} {:>8} {:>6} {:>14} {:>10} {:>15} {:>15}  {}\n", "input",
-                      "shape", "checked", "kinks", "max rel error", "worst at", "analytic", "numeric",
-                      "verdict");
+                      "shape", "checked", "kinks", "max rel error", "worst at", "analytic",
+                      "numeric", "verdict");
   for (const GradcheckInput& input : inputs) {
-    text += fmt::format("  {:<10} {:<14} {:>8} {:>6} {:>14.3e} {:>10} {:>15.8g} {:>15.8g}  {}\n",
-                        input.name, shape_string(input.shape), input.elements_checked,
-                        input.kink_elements, input.max_relative_error,
-                        input.worst_index < 0 ? std::string("-") : "[" + std::to_string(input.worst_index) + "]",
-                        input.analytic, input.numeric, verdict_name(input.verdict));
+    text += fmt::format(
+        "  {:<10} {:<14} {:>8} {:>6} {:>14.3e} {:>10} {:>15.8g} {:>15.8g}  {}\n", input.name,
+        shape_string(input.shape), input.elements_checked, input.kink_elements,
+        input.max_relative_error,
+        input.worst_index < 0 ? std::string("-") : "[" + std::to_string(input.worst_index) + "]",
+        input.analytic, input.numeric, verdict_name(input.verdict));
   }
   text += fmt::format("  zero upstream gives zero gradient: {}\n", zero_upstream_ok ? "yes" : "NO");
   text += fmt::format("  backward is deterministic:         {}\n", deterministic ? "yes" : "NO");

@@ -37,15 +37,15 @@ namespace gradlab {
 
 /// Settings of a gradient check.
 struct GradcheckOptions {
-  double step = 1e-5;                    ///< h of the central difference.
-  double zero_floor = 1e-8;              ///< Both |a|, |n| below this: counted as agreement.
-  std::int64_t sparse_elements = 0;      ///< Check only this many random elements per input (0: all).
+  double step = 1e-5;                ///< h of the central difference.
+  double zero_floor = 1e-8;          ///< Both |a|, |n| below this: counted as agreement.
+  std::int64_t sparse_elements = 0;  ///< Check only this many random elements per input (0: all).
   std::int64_t auto_sparse_above = 20000;  ///< Inputs bigger than this are checked sparsely (200).
-  std::uint64_t seed = 1234;             ///< Seed of the upstream gradient and sparse picks.
-  bool check_zero_upstream = true;       ///< Zero upstream must give zero gradients.
-  bool check_determinism = true;         ///< Two backward passes must agree bit for bit.
-  std::string name = "function";         ///< Shown in the report.
-  std::vector<std::string> input_names;  ///< Shown in the report (default: input0, input1, ...).
+  std::uint64_t seed = 1234;               ///< Seed of the upstream gradient and sparse picks.
+  bool check_zero_upstream = true;         ///< Zero upstream must give zero gradients.
+  bool check_determinism = true;           ///< Two backward passes must agree bit for bit.
+  std::string name = "function";           ///< Shown in the report.
+  std::vector<std::string> input_names;    ///< Shown in the report (default: input0, input1, ...).
 };
 
 /// How trustworthy a gradient is, from the course notes' bands.

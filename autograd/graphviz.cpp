@@ -225,8 +225,6 @@ bool write_graph(const Tensor& root, const std::string& path_without_extension) 
   return write_dot_and_png(to_dot(root), path_without_extension);
 }
 
-bool dot_program_available() {
-  return find_dot_program().has_value();
-}
+bool dot_program_available() { return find_dot_program().has_value(); }
 
 }  // namespace gradlab

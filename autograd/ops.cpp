@@ -26,7 +26,8 @@ namespace {
 void require_float(const char* op, const Tensor& x, const char* what = "input") {
   if (!x.defined()) throw Error(std::string(op) + ": " + what + " is an undefined tensor");
   if (x.dtype() == DType::int64) {
-    throw Error(std::string(op) + ": " + what + " must be float32 or float64, got int64 tensor of shape " +
+    throw Error(std::string(op) + ": " + what +
+                " must be float32 or float64, got int64 tensor of shape " +
                 shape_string(x.shape()));
   }
 }
@@ -94,7 +95,8 @@ Tensor unary_kernel(UnaryOp op, const Tensor& x, double alpha) {
 Tensor unary_backward_kernel(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy,
                              double alpha) {
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
-  if (dx.numel() > 0) backend().unary_backward(op, x.view(), y.view(), dy.view(), dx.mutable_view(), alpha);
+  if (dx.numel() > 0)
+    backend().unary_backward(op, x.view(), y.view(), dy.view(), dx.mutable_view(), alpha);
   return dx;
 }
 
@@ -138,11 +140,11 @@ Tensor unary_op(UnaryOp op, const Tensor& x, double alpha = 0.0) {
   require_float(unary_op_name(op), x);
   Tensor y = unary_kernel(op, x, alpha);
   if (!any_requires_grad({&x})) return y;
-  return record(unary_op_name(op), {x}, y,
-                [op, alpha, x = x.detach(), y = y.detach()](const Tensor& upstream,
-                                                            GradientSink& grads) {
-                  grads.add(0, unary_backward_kernel(op, x, y, upstream, alpha));
-                });
+  return record(
+      unary_op_name(op), {x}, y,
+      [op, alpha, x = x.detach(), y = y.detach()](const Tensor& upstream, GradientSink& grads) {
+        grads.add(0, unary_backward_kernel(op, x, y, upstream, alpha));
+      });
 }
 
 // A reduction over one axis (axis ≥ 0) or over everything (axis = −1).
@@ -158,7 +160,7 @@ Tensor reduce_op(ReduceOp op, const Tensor& x, std::int64_t axis, bool keepdim) 
   std::int64_t count = x.numel() / std::max<std::int64_t>(y.numel(), 1);
   return record(name, {x}, result,
                 [op, count, kept, x = x.detach(), y = y.detach()](const Tensor& upstream,
-                                                                 GradientSink& grads) {
+                                                                  GradientSink& grads) {
                   Tensor g = upstream.reshape(kept);
                   if (op == ReduceOp::max) {
                     Tensor dx = Tensor::empty(x.shape(), x.dtype());
@@ -196,9 +198,10 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   Tensor y = Tensor::empty(shape, x.dtype());
   if (y.numel() > 0) backend().broadcast_to(x.view(), y.mutable_view());
   if (!any_requires_grad({&x})) return y;
-  return record("broadcast_to", {x}, y, [from = x.shape()](const Tensor& upstream, GradientSink& grads) {
-    grads.add(0, sum_to(upstream, from));
-  });
+  return record("broadcast_to", {x}, y,
+                [from = x.shape()](const Tensor& upstream, GradientSink& grads) {
+                  grads.add(0, sum_to(upstream, from));
+                });
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -217,9 +220,10 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.numel() > 0) backend().reduce(ReduceOp::sum, x.view(), y.mutable_view());
   Tensor result = y.reshape(shape);
   if (!any_requires_grad({&x})) return result;
-  return record("sum_to", {x}, result, [from = x.shape()](const Tensor& upstream, GradientSink& grads) {
-    grads.add(0, broadcast_to(upstream, from));
-  });
+  return record("sum_to", {x}, result,
+                [from = x.shape()](const Tensor& upstream, GradientSink& grads) {
+                  grads.add(0, broadcast_to(upstream, from));
+                });
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
@@ -327,8 +331,9 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
                   // max routes: the upstream gradient goes to the larger input (to a on ties).
                   // relu′(b − a) is 1 exactly where b wins.
                   Tensor b_minus_a = b - a;
-                  Tensor b_wins = unary_backward_kernel(UnaryOp::relu, b_minus_a, b_minus_a,
-                                                        ones(b_minus_a.shape(), {.dtype = a.dtype()}), 0.0);
+                  Tensor b_wins =
+                      unary_backward_kernel(UnaryOp::relu, b_minus_a, b_minus_a,
+                                            ones(b_minus_a.shape(), {.dtype = a.dtype()}), 0.0);
                   Tensor routed_to_b = upstream * b_wins;
                   if (grads.needs(0)) grads.add(0, sum_to(upstream - routed_to_b, a.shape()));
                   if (grads.needs(1)) grads.add(1, sum_to(routed_to_b, b.shape()));
@@ -408,7 +413,8 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 Tensor elu(const Tensor& x, double alpha) { return unary_op(UnaryOp::elu, x, alpha); }
 
 Tensor prelu(const Tensor& x, const Tensor& alpha) {
-  require_float("prelu", x), require_float("prelu", alpha, "alpha"), require_same_dtype("prelu", x, alpha);
+  require_float("prelu", x), require_float("prelu", alpha, "alpha"),
+      require_same_dtype("prelu", x, alpha);
   bool shared = alpha.dim() == 1 && alpha.size(0) == 1;
   bool per_feature = alpha.dim() == 1 && x.dim() == 2 && alpha.size(0) == x.size(1);
   if (!shared && !per_feature) {
@@ -436,7 +442,8 @@ Tensor maxout(const Tensor& x, std::int64_t pieces) {
                 [pieces, winner, from = x.shape()](const Tensor& upstream, GradientSink& grads) {
                   // Like max: the gradient is routed to the winning piece of each group.
                   Tensor dx = Tensor::empty(from, upstream.dtype());
-                  backend().maxout_backward(upstream.view(), winner.view(), pieces, dx.mutable_view());
+                  backend().maxout_backward(upstream.view(), winner.view(), pieces,
+                                            dx.mutable_view());
                   grads.add(0, dx);
                 });
 }
@@ -447,7 +454,8 @@ Tensor softmax_op(const Tensor& x, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
   require_float(name, x);
   require_nonempty(name, x);
-  if (x.dim() < 1) throw Error(std::string(name) + ": input must have at least one dimension, got a scalar");
+  if (x.dim() < 1)
+    throw Error(std::string(name) + ": input must have at least one dimension, got a scalar");
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   backend().softmax(x.view(), y.mutable_view(), log);
   if (!any_requires_grad({&x})) return y;
@@ -535,7 +543,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     }
   }
   // An empty batch or layer: the same math from matmul and add, which handle empty tensors.
-  if (x.numel() == 0 || weight.numel() == 0) return bias.defined() ? matmul(x, weight) + bias : matmul(x, weight);
+  if (x.numel() == 0 || weight.numel() == 0)
+    return bias.defined() ? matmul(x, weight) + bias : matmul(x, weight);
   Tensor y = Tensor::empty({x.size(0), weight.size(1)}, x.dtype());
   backend().linear_forward(x.view(), weight.view(), bias.defined() ? bias.view() : ConstView{},
                            y.mutable_view());
@@ -547,7 +556,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   Tensor dx, dweight, dbias;
                   if (grads.needs(0)) dx = Tensor::empty(x.shape(), x.dtype());
                   if (grads.needs(1)) dweight = Tensor::empty(weight.shape(), weight.dtype());
-                  if (has_bias && grads.needs(2)) dbias = Tensor::empty({weight.size(1)}, weight.dtype());
+                  if (has_bias && grads.needs(2))
+                    dbias = Tensor::empty({weight.size(1)}, weight.dtype());
                   backend().linear_backward(x.view(), weight.view(), upstream.view(),
                                             dx.defined() ? dx.mutable_view() : View{},
                                             dweight.defined() ? dweight.mutable_view() : View{},
@@ -576,9 +586,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   require_float("batch_norm", x);
   require_rank("batch_norm", x, 2, "input");
   std::int64_t rows = x.size(0), features = x.size(1);
-  for (const auto& [tensor, what] : {std::pair{&gamma, "gamma"}, std::pair{&beta, "beta"},
-                                     std::pair{&running_mean, "running_mean"},
-                                     std::pair{&running_var, "running_var"}}) {
+  for (const auto& [tensor, what] :
+       {std::pair{&gamma, "gamma"}, std::pair{&beta, "beta"},
+        std::pair{&running_mean, "running_mean"}, std::pair{&running_var, "running_var"}}) {
     if (!tensor->defined()) {
       if (tensor == &gamma || tensor == &beta || !training) {
         throw Error(std::string("batch_norm: ") + what + " is undefined");
@@ -616,8 +626,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   }
 
   if (rows < 2) {
-    throw Error("batch_norm: training mode needs at least 2 rows to estimate a variance, got "
-                "input " + shape_string(x.shape()) + " (use eval mode for single examples)");
+    throw Error(
+        "batch_norm: training mode needs at least 2 rows to estimate a variance, got "
+        "input " +
+        shape_string(x.shape()) + " (use eval mode for single examples)");
   }
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   Tensor batch_mean = Tensor::empty({features}, x.dtype());
@@ -639,11 +651,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   if (grads.needs(0)) dx = Tensor::empty(x.shape(), x.dtype());
                   if (grads.needs(1)) dgamma = Tensor::empty(gamma.shape(), gamma.dtype());
                   if (grads.needs(2)) dbeta = Tensor::empty(gamma.shape(), gamma.dtype());
-                  backend().batch_norm_backward(
-                      x.view(), upstream.view(), gamma.view(), batch_mean.view(), batch_var.view(),
-                      eps, dx.defined() ? dx.mutable_view() : View{},
-                      dgamma.defined() ? dgamma.mutable_view() : View{},
-                      dbeta.defined() ? dbeta.mutable_view() : View{});
+                  backend().batch_norm_backward(x.view(), upstream.view(), gamma.view(),
+                                                batch_mean.view(), batch_var.view(), eps,
+                                                dx.defined() ? dx.mutable_view() : View{},
+                                                dgamma.defined() ? dgamma.mutable_view() : View{},
+                                                dbeta.defined() ? dbeta.mutable_view() : View{});
                   if (dx.defined()) grads.add(0, dx);
                   if (dgamma.defined()) grads.add(1, dgamma);
                   if (dbeta.defined()) grads.add(2, dbeta);
@@ -718,14 +730,14 @@ Tensor svm_loss(const Tensor& scores, const Tensor& labels, double margin) {
   Tensor loss = Tensor::empty({}, scores.dtype());
   backend().svm_loss(scores.view(), labels.view(), margin, loss.mutable_view());
   if (!any_requires_grad({&scores})) return loss;
-  return record("svm_loss", {scores}, loss,
-                [scores = scores.detach(), labels, margin](const Tensor& upstream,
-                                                           GradientSink& grads) {
-                  Tensor dscores = Tensor::empty(scores.shape(), scores.dtype());
-                  backend().svm_loss_backward(scores.view(), labels.view(), margin,
-                                              upstream.item(), dscores.mutable_view());
-                  grads.add(0, dscores);
-                });
+  return record(
+      "svm_loss", {scores}, loss,
+      [scores = scores.detach(), labels, margin](const Tensor& upstream, GradientSink& grads) {
+        Tensor dscores = Tensor::empty(scores.shape(), scores.dtype());
+        backend().svm_loss_backward(scores.view(), labels.view(), margin, upstream.item(),
+                                    dscores.mutable_view());
+        grads.add(0, dscores);
+      });
 }
 
 }  // namespace gradlab

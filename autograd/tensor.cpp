@@ -75,7 +75,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   std::int64_t bytes = static_cast<std::int64_t>(dtype_size(dtype));
   bool overflow = false, has_zero = false;
   for (std::int64_t extent : shape) {
-    if (extent < 0) throw Error("cannot create a tensor with negative extent: " + shape_string(shape));
+    if (extent < 0)
+      throw Error("cannot create a tensor with negative extent: " + shape_string(shape));
     has_zero = has_zero || extent == 0;
     overflow = __builtin_mul_overflow(bytes, extent, &bytes) || overflow;
   }
@@ -113,7 +114,8 @@ void* Tensor::raw_data() const { return checked().storage.get(); }
 
 double Tensor::at(std::int64_t i) const {
   if (i < 0 || i >= numel()) {
-    throw Error("at: index " + std::to_string(i) + " out of range for shape " + shape_string(shape()));
+    throw Error("at: index " + std::to_string(i) + " out of range for shape " +
+                shape_string(shape()));
   }
   switch (dtype()) {
     case DType::float32: return data<float>()[i];
@@ -216,13 +218,17 @@ const std::string& Tensor::label() const { return checked().label; }
 Tensor Tensor::reshape(const Shape& shape) const { return gradlab::reshape(*this, shape); }
 Tensor Tensor::t() const { return transpose(*this); }
 Tensor Tensor::sum() const { return gradlab::sum(*this); }
-Tensor Tensor::sum(std::int64_t axis, bool keepdim) const { return gradlab::sum(*this, axis, keepdim); }
+Tensor Tensor::sum(std::int64_t axis, bool keepdim) const {
+  return gradlab::sum(*this, axis, keepdim);
+}
 Tensor Tensor::mean() const { return gradlab::mean(*this); }
 Tensor Tensor::mean(std::int64_t axis, bool keepdim) const {
   return gradlab::mean(*this, axis, keepdim);
 }
 Tensor Tensor::max() const { return gradlab::max(*this); }
-Tensor Tensor::max(std::int64_t axis, bool keepdim) const { return gradlab::max(*this, axis, keepdim); }
+Tensor Tensor::max(std::int64_t axis, bool keepdim) const {
+  return gradlab::max(*this, axis, keepdim);
+}
 Tensor Tensor::matmul(const Tensor& other) const { return gradlab::matmul(*this, other); }
 
 // --- creation -------------------------------------------------------------------------------
@@ -285,7 +291,8 @@ Tensor from(const std::vector<double>& values, const Shape& shape, TensorOptions
   }
   Tensor as_double = Tensor::empty(resolved, DType::float64);
   // (An empty vector's data() may be null, which memcpy must not get even for 0 bytes.)
-  if (!values.empty()) std::memcpy(as_double.raw_data(), values.data(), values.size() * sizeof(double));
+  if (!values.empty())
+    std::memcpy(as_double.raw_data(), values.data(), values.size() * sizeof(double));
   if (options.dtype == DType::float64) return make_leaf(as_double, options);
   Tensor converted = Tensor::empty(resolved, options.dtype);
   backend_named("reference").convert(as_double.view(), converted.mutable_view());
@@ -294,7 +301,8 @@ Tensor from(const std::vector<double>& values, const Shape& shape, TensorOptions
 
 Tensor labels(const std::vector<std::int64_t>& values) {
   Tensor tensor = Tensor::empty({static_cast<std::int64_t>(values.size())}, DType::int64);
-  if (!values.empty()) std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(std::int64_t));
+  if (!values.empty())
+    std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(std::int64_t));
   return tensor;
 }
 
@@ -319,8 +327,8 @@ Tensor record(const char* op, NodeInputs inputs, Tensor output, BackwardFunction
   bool needed = false;
   for (const Tensor& input : inputs) needed = needed || (input.defined() && input.requires_grad());
   if (!needed) return output;
-  output.impl()->grad_fn =
-      std::allocate_shared<Node>(detail::SmallBlockAllocator<Node>{}, Node{op, std::move(inputs), std::move(backward)});
+  output.impl()->grad_fn = std::allocate_shared<Node>(
+      detail::SmallBlockAllocator<Node>{}, Node{op, std::move(inputs), std::move(backward)});
   output.impl()->requires_grad = true;
   return output;
 }
@@ -333,8 +341,8 @@ void GradientSink::add(std::size_t i, const Tensor& gradient) {
   if (!needs(i)) return;
   TensorImpl& input = *inputs_[i].impl();
   if (gradient.shape() != input.shape) {
-    throw Error(std::string(op_) + " backward: gradient for input " + std::to_string(i) + " has shape " +
-                shape_string(gradient.shape()) + " but the input has shape " +
+    throw Error(std::string(op_) + " backward: gradient for input " + std::to_string(i) +
+                " has shape " + shape_string(gradient.shape()) + " but the input has shape " +
                 shape_string(input.shape));
   }
   // Gradients add at forks: a tensor used twice receives both contributions. The sum is made
@@ -429,14 +437,17 @@ std::vector<Tensor> topological_order(const Tensor& root) {
 void Tensor::backward(const Tensor& gradient) const {
   const TensorImpl& self = checked();
   if (!self.requires_grad) {
-    throw Error("backward: this tensor does not require a gradient (no tensor it was computed "
-                "from has requires_grad set)");
+    throw Error(
+        "backward: this tensor does not require a gradient (no tensor it was computed "
+        "from has requires_grad set)");
   }
   Tensor seed = gradient;
   if (!seed.defined()) {
     if (numel() != 1) {
-      throw Error("backward: without a gradient argument the tensor must hold one element, got "
-                  "shape " + shape_string(shape()) + "; pass the upstream gradient explicitly");
+      throw Error(
+          "backward: without a gradient argument the tensor must hold one element, got "
+          "shape " +
+          shape_string(shape()) + "; pass the upstream gradient explicitly");
     }
     seed = ones(shape(), {.dtype = dtype()});
   } else if (seed.shape() != shape() || seed.dtype() != dtype()) {
@@ -496,7 +507,8 @@ void print_values(std::ostream& out, const Tensor& tensor, std::size_t axis, std
     } else {
       print_values(out, tensor, axis + 1, offset + i * stride, stride);
     }
-    if (i + 1 < extent) out << (axis + 1 == shape.size() ? ", " : ",\n" + std::string(axis + 8, ' '));
+    if (i + 1 < extent)
+      out << (axis + 1 == shape.size() ? ", " : ",\n" + std::string(axis + 8, ' '));
   }
   out << "]";
 }
@@ -509,8 +521,10 @@ std::ostream& operator<<(std::ostream& out, const Tensor& tensor) {
   text << std::setprecision(4) << "tensor(";
   print_values(text, tensor, 0, 0, tensor.numel());
   text << ", shape=" << shape_string(tensor.shape()) << ", dtype=" << dtype_name(tensor.dtype());
-  if (!tensor.is_leaf()) text << ", grad_fn=" << tensor.op_name();
-  else if (tensor.requires_grad()) text << ", requires_grad";
+  if (!tensor.is_leaf())
+    text << ", grad_fn=" << tensor.op_name();
+  else if (tensor.requires_grad())
+    text << ", requires_grad";
   text << ")";
   return out << text.str();
 }

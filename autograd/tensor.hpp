@@ -47,16 +47,16 @@ struct TensorOptions {
 
 /// The shared state behind a `Tensor` handle. Not part of the learner-facing API: use `Tensor`.
 struct TensorImpl {
-  std::shared_ptr<void> storage;          ///< 64-byte aligned buffer (shared by reshape/detach).
-  Shape shape;                            ///< Extents, row-major, always contiguous.
-  DType dtype = DType::float32;           ///< Element type.
-  bool requires_grad = false;             ///< Gradients flow into this tensor.
-  bool retains_grad = false;              ///< Keep `grad` although this is not a leaf.
-  std::shared_ptr<Node> grad_fn;          ///< The node that made this tensor (null for leaves).
-  std::shared_ptr<TensorImpl> grad;       ///< Accumulated gradient (leaves and retained).
-  std::shared_ptr<TensorImpl> pending;    ///< Upstream gradient during one backward pass.
-  std::uint64_t visit_mark = 0;           ///< Used by the topological sort.
-  std::string label;                      ///< Optional name shown in graph pictures.
+  std::shared_ptr<void> storage;        ///< 64-byte aligned buffer (shared by reshape/detach).
+  Shape shape;                          ///< Extents, row-major, always contiguous.
+  DType dtype = DType::float32;         ///< Element type.
+  bool requires_grad = false;           ///< Gradients flow into this tensor.
+  bool retains_grad = false;            ///< Keep `grad` although this is not a leaf.
+  std::shared_ptr<Node> grad_fn;        ///< The node that made this tensor (null for leaves).
+  std::shared_ptr<TensorImpl> grad;     ///< Accumulated gradient (leaves and retained).
+  std::shared_ptr<TensorImpl> pending;  ///< Upstream gradient during one backward pass.
+  std::uint64_t visit_mark = 0;         ///< Used by the topological sort.
+  std::string label;                    ///< Optional name shown in graph pictures.
 
   ~TensorImpl();
 };

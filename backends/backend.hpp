@@ -181,8 +181,8 @@ class Backend {
                                 View mean, View variance) = 0;
   /// Batch normalisation in inference mode: y = γ (x − μ_run)/√(σ²_run + eps) + β.
   virtual void batch_norm_inference(ConstView x, ConstView gamma, ConstView beta,
-                                    ConstView running_mean, ConstView running_variance,
-                                    double eps, View y) = 0;
+                                    ConstView running_mean, ConstView running_variance, double eps,
+                                    View y) = 0;
   /// Backward of training-mode batch norm (batch statistics μ, σ² from the forward):
   /// dβ = Σ_n dy, dγ = Σ_n dy ⊙ x̂,
   /// dx = γ/√(σ²+eps) · (dy − dβ/N − x̂ ⊙ dγ/N). Absent outputs are skipped.

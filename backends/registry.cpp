@@ -38,8 +38,8 @@ Backend& instance_locked(Registry& r, const std::string& name) {
   auto factory = r.factories.find(name);
   if (factory == r.factories.end()) {
     std::string hint = name == "onednn" ? " (this program was built without gradlab_onednn)" : "";
-    throw Error("unknown backend '" + name + "'" + hint + "; available backends: " +
-                known_names(r));
+    throw Error("unknown backend '" + name + "'" + hint +
+                "; available backends: " + known_names(r));
   }
   auto made = factory->second();
   Backend& result = *made;
@@ -130,9 +130,7 @@ void set_backend(const std::string& name) {
   r.active = &chosen;
 }
 
-BackendGuard::BackendGuard(const std::string& name) : previous_(&backend()) {
-  set_backend(name);
-}
+BackendGuard::BackendGuard(const std::string& name) : previous_(&backend()) { set_backend(name); }
 
 BackendGuard::~BackendGuard() {
   Registry& r = registry();

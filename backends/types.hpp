@@ -46,9 +46,9 @@ class Error : public std::runtime_error {
 
 /// A read-only, contiguous, row-major buffer handed to a kernel.
 struct ConstView {
-  const void* data = nullptr;              ///< First element; null means "absent" (optional inputs).
-  std::span<const std::int64_t> shape;     ///< Extents, outermost first.
-  DType dtype = DType::float32;            ///< Element type.
+  const void* data = nullptr;           ///< First element; null means "absent" (optional inputs).
+  std::span<const std::int64_t> shape;  ///< Extents, outermost first.
+  DType dtype = DType::float32;         ///< Element type.
 
   /// Number of elements.
   std::int64_t numel() const { return shape_numel(shape); }
@@ -63,9 +63,9 @@ struct ConstView {
 
 /// A writable, contiguous, row-major buffer handed to a kernel as an output.
 struct View {
-  void* data = nullptr;                    ///< First element; null means "not wanted".
-  std::span<const std::int64_t> shape;     ///< Extents, outermost first.
-  DType dtype = DType::float32;            ///< Element type.
+  void* data = nullptr;                 ///< First element; null means "not wanted".
+  std::span<const std::int64_t> shape;  ///< Extents, outermost first.
+  DType dtype = DType::float32;         ///< Element type.
 
   /// Number of elements.
   std::int64_t numel() const { return shape_numel(shape); }

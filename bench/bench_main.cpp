@@ -34,7 +34,8 @@ class CollectingReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.iterations > 0 && run.run_type == Run::RT_Iteration) {
-        milliseconds[run.run_name.function_name] = 1000.0 * run.real_accumulated_time / double(run.iterations);
+        milliseconds[run.run_name.function_name] =
+            1000.0 * run.real_accumulated_time / double(run.iterations);
       }
     }
     ConsoleReporter::ReportRuns(runs);
@@ -50,8 +51,9 @@ struct Flags {
 };
 
 nlohmann::json run_pytorch(int threads, bool quick) {
-  std::string command = fmt::format("/usr/bin/python3 {}/bench/pytorch_peer.py --threads {} --min-seconds {}",
-                                    GRADLAB_SOURCE_DIR, threads, quick ? 0.2 : 1.0);
+  std::string command =
+      fmt::format("/usr/bin/python3 {}/bench/pytorch_peer.py --threads {} --min-seconds {}",
+                  GRADLAB_SOURCE_DIR, threads, quick ? 0.2 : 1.0);
   std::cerr << "running the PyTorch peer: " << command << "\n";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) return {{"error", "could not start /usr/bin/python3"}};
@@ -102,20 +104,22 @@ int main(int argc, char** argv) {
     } else if (argument == "--steps-only") {
       flags.steps_only = true;
     } else if (argument == "--help" || argument == "-h") {
-      std::cout << "gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]\n"
-                   "  --threads N     threads for oneDNN and OpenBLAS, 1 to 1024 (default: all cores)\n"
-                   "  --json FILE     also write the results as JSON\n"
-                   "  --vs-pytorch    add the same training steps in PyTorch (python3-torch)\n"
-                   "  --quick         short runs (less precise)\n"
-                   "  --steps-only    only the whole training steps, not the per-op benchmarks\n"
-                   "  --benchmark_*   any Google Benchmark flag, e.g. --benchmark_filter=wide\n";
+      std::cout
+          << "gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]\n"
+             "  --threads N     threads for oneDNN and OpenBLAS, 1 to 1024 (default: all cores)\n"
+             "  --json FILE     also write the results as JSON\n"
+             "  --vs-pytorch    add the same training steps in PyTorch (python3-torch)\n"
+             "  --quick         short runs (less precise)\n"
+             "  --steps-only    only the whole training steps, not the per-op benchmarks\n"
+             "  --benchmark_*   any Google Benchmark flag, e.g. --benchmark_filter=wide\n";
       return 0;
     } else {
       passed.push_back(argv[i]);
     }
   }
   try {
-    gradlab::set_num_threads(flags.threads > 0 ? flags.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+    gradlab::set_num_threads(
+        flags.threads > 0 ? flags.threads : int(std::max(1u, std::thread::hardware_concurrency())));
   } catch (const gradlab::Error& error) {
     std::cerr << "gradlab_bench: --threads: " << error.what() << "\n";
     return 2;
@@ -148,48 +152,60 @@ int main(int argc, char** argv) {
     pytorch = run_pytorch(gradlab::num_threads(), flags.quick);
     if (pytorch.contains("results")) {
       for (const auto& row : pytorch["results"]) {
-        torch_ms[row["workload"].get<std::string>() + "/" + row["precision"].get<std::string>()] = row["ms_per_step"];
+        torch_ms[row["workload"].get<std::string>() + "/" + row["precision"].get<std::string>()] =
+            row["ms_per_step"];
       }
     } else {
-      std::cerr << "PyTorch column skipped: " << pytorch.value("error", std::string("unknown error")) << "\n";
+      std::cerr << "PyTorch column skipped: "
+                << pytorch.value("error", std::string("unknown error")) << "\n";
     }
   }
 
   // --- the table ---------------------------------------------------------------------------
   nlohmann::json json;
   json["threads"] = gradlab::num_threads();
-  for (const std::string& name : backends) json["backends"][name] = gradlab::backend_named(name).description();
-  std::cout << "\nWhole training step (forward + backward + SGD momentum), milliseconds per step:\n";
-  std::cout << fmt::format("  {:<16} {:<18} {:>10} {:>14} {:>12} {:>14}\n", "workload", "backend/precision",
-                           "ms/step", "vs reference", "PyTorch ms", "ours/PyTorch");
+  for (const std::string& name : backends)
+    json["backends"][name] = gradlab::backend_named(name).description();
+  std::cout
+      << "\nWhole training step (forward + backward + SGD momentum), milliseconds per step:\n";
+  std::cout << fmt::format("  {:<16} {:<18} {:>10} {:>14} {:>12} {:>14}\n", "workload",
+                           "backend/precision", "ms/step", "vs reference", "PyTorch ms",
+                           "ours/PyTorch");
   for (const auto& workload : gradlab::bench::workloads()) {
     auto reference = reporter.milliseconds.find("step/" + workload.name + "/reference/f32");
     for (const Configuration& configuration : configurations) {
-      auto found = reporter.milliseconds.find("step/" + workload.name + "/" + configuration.backend + "/" +
-                                              configuration.precision);
+      auto found = reporter.milliseconds.find(
+          "step/" + workload.name + "/" + configuration.backend + "/" + configuration.precision);
       if (found == reporter.milliseconds.end()) continue;
       double ms = found->second;
-      std::string speedup = reference != reporter.milliseconds.end() ? fmt::format("{:.2f}x", reference->second / ms) : "-";
+      std::string speedup = reference != reporter.milliseconds.end()
+                                ? fmt::format("{:.2f}x", reference->second / ms)
+                                : "-";
       auto torch = torch_ms.find(workload.name + "/" + configuration.precision);
       std::string torch_text = torch != torch_ms.end() ? fmt::format("{:.2f}", torch->second) : "-";
       std::string ratio = torch != torch_ms.end() ? fmt::format("{:.2f}", ms / torch->second) : "-";
       std::cout << fmt::format("  {:<16} {:<18} {:>10.2f} {:>14} {:>12} {:>14}\n", workload.name,
-                               configuration.backend + " " + configuration.precision, ms, speedup, torch_text, ratio);
-      json["steps"].push_back({{"workload", workload.name},
-                               {"backend", configuration.backend},
-                               {"precision", configuration.precision},
-                               {"ms_per_step", ms},
-                               {"pytorch_ms_per_step", torch != torch_ms.end() ? nlohmann::json(torch->second) : nlohmann::json()}});
+                               configuration.backend + " " + configuration.precision, ms, speedup,
+                               torch_text, ratio);
+      json["steps"].push_back(
+          {{"workload", workload.name},
+           {"backend", configuration.backend},
+           {"precision", configuration.precision},
+           {"ms_per_step", ms},
+           {"pytorch_ms_per_step",
+            torch != torch_ms.end() ? nlohmann::json(torch->second) : nlohmann::json()}});
     }
   }
-  std::cout << "  (speed-up is reference f32 time / this time; ours/PyTorch below 1 means gradlab is faster)\n";
+  std::cout << "  (speed-up is reference f32 time / this time; ours/PyTorch below 1 means gradlab "
+               "is faster)\n";
 
   bool printed_overhead_header = false;
   for (const std::string& name : backends) {
     auto found = reporter.milliseconds.find("overhead/" + name + "/tanh-chain 4x4 (300 ops)");
     if (found == reporter.milliseconds.end()) continue;
     if (!printed_overhead_header) {
-      std::cout << "\nFramework overhead per op (4x4 tensors, tanh(h*1.01+0.1) x100 + backward, time / 300):\n";
+      std::cout << "\nFramework overhead per op (4x4 tensors, tanh(h*1.01+0.1) x100 + backward, "
+                   "time / 300):\n";
       printed_overhead_header = true;
     }
     double microseconds = found->second * 1000.0 / 300.0;

@@ -26,16 +26,24 @@ std::vector<OpCase> op_cases() {
   Tensor gamma = ones({1024}), beta = zeros({1024});
   Tensor classes = labels(std::vector<std::int64_t>(256, 3));
   return {
-      {"matmul 256x1024x1024", {256, 1024}, [weight](const Tensor& x) { return matmul(x, weight); }},
-      {"linear 256x1024x1024", {256, 1024}, [weight, bias](const Tensor& x) { return linear(x, weight, bias); }},
+      {"matmul 256x1024x1024",
+       {256, 1024},
+       [weight](const Tensor& x) { return matmul(x, weight); }},
+      {"linear 256x1024x1024",
+       {256, 1024},
+       [weight, bias](const Tensor& x) { return linear(x, weight, bias); }},
       {"sigmoid 256x1024", {256, 1024}, [](const Tensor& x) { return sigmoid(x); }},
       {"tanh 256x1024", {256, 1024}, [](const Tensor& x) { return tanh(x); }},
       {"relu 256x1024", {256, 1024}, [](const Tensor& x) { return relu(x); }},
       {"leaky_relu 256x1024", {256, 1024}, [](const Tensor& x) { return leaky_relu(x, 0.01); }},
       {"elu 256x1024", {256, 1024}, [](const Tensor& x) { return elu(x, 1.0); }},
-      {"batch_norm 256x1024", {256, 1024},
-       [gamma, beta](const Tensor& x) { return batch_norm(x, gamma, beta, Tensor(), Tensor(), true); }},
-      {"softmax_cross_entropy 256x1024", {256, 1024},
+      {"batch_norm 256x1024",
+       {256, 1024},
+       [gamma, beta](const Tensor& x) {
+         return batch_norm(x, gamma, beta, Tensor(), Tensor(), true);
+       }},
+      {"softmax_cross_entropy 256x1024",
+       {256, 1024},
        [classes](const Tensor& x) { return cross_entropy(x, classes); }},
   };
 }
@@ -49,7 +57,8 @@ void run_forward(benchmark::State& state, const std::string& backend_name, const
   }
 }
 
-void run_forward_backward(benchmark::State& state, const std::string& backend_name, const OpCase& op) {
+void run_forward_backward(benchmark::State& state, const std::string& backend_name,
+                          const OpCase& op) {
   BackendGuard guard(backend_name);
   Tensor x = randn(op.shape, {.requires_grad = true});
   for (auto _ : state) {
@@ -79,8 +88,9 @@ void run_overhead(benchmark::State& state, const std::string& backend_name) {
 void register_op_benchmarks(const std::vector<std::string>& backends) {
   for (const std::string& backend_name : backends) {
     for (const OpCase& op : op_cases()) {
-      benchmark::RegisterBenchmark(("op/" + backend_name + "/forward/" + op.name).c_str(),
-                                   [backend_name, op](benchmark::State& state) { run_forward(state, backend_name, op); })
+      benchmark::RegisterBenchmark(
+          ("op/" + backend_name + "/forward/" + op.name).c_str(),
+          [backend_name, op](benchmark::State& state) { run_forward(state, backend_name, op); })
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("op/" + backend_name + "/forward+backward/" + op.name).c_str(),
                                    [backend_name, op](benchmark::State& state) {
@@ -88,8 +98,9 @@ void register_op_benchmarks(const std::vector<std::string>& backends) {
                                    })
           ->Unit(benchmark::kMicrosecond);
     }
-    benchmark::RegisterBenchmark(("overhead/" + backend_name + "/tanh-chain 4x4 (300 ops)").c_str(),
-                                 [backend_name](benchmark::State& state) { run_overhead(state, backend_name); })
+    benchmark::RegisterBenchmark(
+        ("overhead/" + backend_name + "/tanh-chain 4x4 (300 ops)").c_str(),
+        [backend_name](benchmark::State& state) { run_overhead(state, backend_name); })
         ->Unit(benchmark::kMicrosecond);
   }
 }

@@ -126,7 +126,8 @@ class ScalarMlp {
 
 // loss = mean_i max(0, 1 − yᵢ·scoreᵢ) + 1e-4 · Σ w²   (micrograd's SVM max-margin loss).
 template <class Value>
-Value svm_loss(const ScalarMlp<Value>& model, const std::vector<Value>& parameters, const Moons& moons) {
+Value svm_loss(const ScalarMlp<Value>& model, const std::vector<Value>& parameters,
+               const Moons& moons) {
   Value data_loss(0.0);
   for (std::size_t i = 0; i < moons.points.size(); ++i) {
     data_loss = data_loss + relu(1.0 - moons.labels[i] * model(moons.points[i]));
@@ -255,6 +256,7 @@ void BM_ScalarEnginesCompared(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK_TEMPLATE(BM_ScalarMlpMoonsTraining, gradlab::fast::Value)->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_ScalarMlpMoonsStepPhases, gradlab::fast::Value)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_ScalarMlpMoonsStepPhases, gradlab::fast::Value)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_ScalarMlpMoonsTraining, gradlab::Value)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ScalarEnginesCompared)->Unit(benchmark::kMillisecond);

@@ -11,16 +11,21 @@ namespace gradlab::bench {
 void register_training_benchmarks(const std::vector<Configuration>& configurations) {
   for (const Workload& workload : workloads()) {
     for (const Configuration& configuration : configurations) {
-      std::string name = "step/" + workload.name + "/" + configuration.backend + "/" + configuration.precision;
-      benchmark::RegisterBenchmark(name.c_str(), [workload, configuration](benchmark::State& state) {
-        BackendGuard guard(configuration.backend);
-        Precision previous = precision();
-        set_precision(parse_precision(configuration.precision));
-        TrainingStep step(workload);
-        step.run();  // warm-up: primitive caches, first-touch of buffers
-        for (auto _ : state) benchmark::DoNotOptimize(step.run());
-        set_precision(previous);
-      })->Unit(benchmark::kMillisecond)->MinTime(1.0);
+      std::string name =
+          "step/" + workload.name + "/" + configuration.backend + "/" + configuration.precision;
+      benchmark::RegisterBenchmark(
+          name.c_str(),
+          [workload, configuration](benchmark::State& state) {
+            BackendGuard guard(configuration.backend);
+            Precision previous = precision();
+            set_precision(parse_precision(configuration.precision));
+            TrainingStep step(workload);
+            step.run();  // warm-up: primitive caches, first-touch of buffers
+            for (auto _ : state) benchmark::DoNotOptimize(step.run());
+            set_precision(previous);
+          })
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(1.0);
     }
   }
 }

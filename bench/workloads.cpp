@@ -34,7 +34,8 @@ TrainingStep::TrainingStep(const Workload& workload) : workload_(workload) {
   for (const Tensor& parameter : parameters_) velocities_.push_back(zeros(parameter.shape()));
   inputs_ = randn({workload.batch, workload.sizes.front()});
   std::vector<std::int64_t> classes(static_cast<std::size_t>(workload.batch));
-  for (std::size_t n = 0; n < classes.size(); ++n) classes[n] = static_cast<std::int64_t>(n % workload.sizes.back());
+  for (std::size_t n = 0; n < classes.size(); ++n)
+    classes[n] = static_cast<std::int64_t>(n % workload.sizes.back());
   targets_ = labels(classes);
 }
 
@@ -46,7 +47,8 @@ double TrainingStep::run() {
     p += 2;
     if (i + 2 == workload_.sizes.size()) break;  // the last layer gives the scores
     if (workload_.batchnorm) {
-      h = batch_norm(h, parameters_[p], parameters_[p + 1], running_means_[bn], running_vars_[bn], true);
+      h = batch_norm(h, parameters_[p], parameters_[p + 1], running_means_[bn], running_vars_[bn],
+                     true);
       p += 2;
       ++bn;
     }

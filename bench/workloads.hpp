@@ -11,11 +11,11 @@ namespace gradlab::bench {
 
 /// One training-step workload.
 struct Workload {
-  std::string name;                ///< "lecture-2layer", "wide-bn", "deep-tanh".
+  std::string name;                 ///< "lecture-2layer", "wide-bn", "deep-tanh".
   std::vector<std::int64_t> sizes;  ///< Layer widths, input first.
-  std::string activation;          ///< "relu" or "tanh".
-  bool batchnorm = false;          ///< BatchNorm after each hidden Linear.
-  std::int64_t batch = 0;          ///< Mini-batch size.
+  std::string activation;           ///< "relu" or "tanh".
+  bool batchnorm = false;           ///< BatchNorm after each hidden Linear.
+  std::int64_t batch = 0;           ///< Mini-batch size.
 };
 
 /// The three workloads of issue 3: 3072-50-10 ReLU batch 100; 784-1024-1024-10 BN + ReLU batch

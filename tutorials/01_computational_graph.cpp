@@ -34,8 +34,10 @@ void print_forward(Chapter& chapter, const Value& root) {
   std::vector<std::vector<std::string>> rows;
   for (const Value& node : gradlab::topological_order(root)) {
     std::string inputs;
-    for (const Value& child : node.children()) inputs += (inputs.empty() ? "" : ", ") + name_of(child);
-    rows.push_back({name_of(node), node.is_leaf() ? "input" : node.op_name(), inputs, number(node.data())});
+    for (const Value& child : node.children())
+      inputs += (inputs.empty() ? "" : ", ") + name_of(child);
+    rows.push_back(
+        {name_of(node), node.is_leaf() ? "input" : node.op_name(), inputs, number(node.data())});
   }
   chapter.table({"node", "gate", "inputs", "value"}, rows);
 }
@@ -78,7 +80,9 @@ void draw(Chapter& chapter, const Value& root, const std::string& file, const st
 bool close(double a, double b, double tolerance) { return std::abs(a - b) <= tolerance; }
 
 /// The lecture quotes its numbers rounded to two decimals; a claim compares after rounding.
-bool rounds_to(double value, double printed) { return std::abs(std::round(value * 100) / 100 - printed) < 1e-9; }
+bool rounds_to(double value, double printed) {
+  return std::abs(std::round(value * 100) / 100 - printed) < 1e-9;
+}
 
 void simple_expression(Chapter& chapter) {
   chapter.step("The smallest graph: f = (x + y) · z");
@@ -86,7 +90,8 @@ void simple_expression(Chapter& chapter) {
       "We make three input nodes x = −2, y = 5, z = −4 and two gates: an add gate computes "
       "q = x + y, a multiply gate computes f = q · z. Each gate, while it computes its output, "
       "also writes down how its output would move if one input moved a little: its local "
-      "gradient. For q = x + y that is 1 for both inputs; for f = q · z it is z for q and q for z.");
+      "gradient. For q = x + y that is 1 for both inputs; for f = q · z it is z for q and q for "
+      "z.");
   Value x(-2.0, "x"), y(5.0, "y"), z(-4.0, "z");
   Value q = (x + y).set_label("q");
   Value f = (q * z).set_label("f");
@@ -100,13 +105,15 @@ void simple_expression(Chapter& chapter) {
       "anything about the rest of the graph.");
   f.backward();
   print_backward(chapter, f);
-  std::cout << fmt::format("  f = {:g}:  df/dx = {:g}, df/dy = {:g}, df/dz = {:g}\n", f.data(), x.grad(), y.grad(),
-                           z.grad());
+  std::cout << fmt::format("  f = {:g}:  df/dx = {:g}, df/dy = {:g}, df/dz = {:g}\n", f.data(),
+                           x.grad(), y.grad(), z.grad());
   chapter.notice(
       "df/dz = q = 3: the multiply gate hands each input the *other* input times the upstream "
       "gradient. df/dx = df/dq · dq/dx = z · 1 = −4: the add gate passes −4 on to x and y alike.");
 
-  auto build = [](const std::vector<double>& v) { return (Value(v[0]) + Value(v[1])) * Value(v[2]); };
+  auto build = [](const std::vector<double>& v) {
+    return (Value(v[0]) + Value(v[1])) * Value(v[2]);
+  };
   std::vector<double> at = {-2.0, 5.0, -4.0};
   std::vector<std::vector<std::string>> rows;
   const char* names[] = {"x", "y", "z"};
@@ -123,8 +130,10 @@ void simple_expression(Chapter& chapter) {
   chapter.claim("df/dy = −4", y.grad() == -4.0, fmt::format("{:g}", y.grad()));
   chapter.claim("df/dz = 3", z.grad() == 3.0, fmt::format("{:g}", z.grad()));
   chapter.claim("finite differences agree with backprop",
-                close(numeric_gradient(build, at, 0), -4, 1e-6) && close(numeric_gradient(build, at, 2), 3, 1e-6),
-                fmt::format("dx ≈ {:.8f}, dz ≈ {:.8f}", numeric_gradient(build, at, 0), numeric_gradient(build, at, 2)));
+                close(numeric_gradient(build, at, 0), -4, 1e-6) &&
+                    close(numeric_gradient(build, at, 2), 3, 1e-6),
+                fmt::format("dx ≈ {:.8f}, dz ≈ {:.8f}", numeric_gradient(build, at, 0),
+                            numeric_gradient(build, at, 2)));
   draw(chapter, f, "graph_f", "f = (x + y) · z with data and gradients in every box");
 }
 
@@ -156,9 +165,10 @@ void sigmoid_neuron(Chapter& chapter) {
   chapter.say("Backward through all eight gates:");
   print_backward(chapter, f);
   NeuronGradients primitive{f.data(), {w0.grad(), w1.grad(), w2.grad()}, {x0.grad(), x1.grad()}};
-  std::cout << fmt::format("  f = {:.2f};  df/dw = [{:.2f}, {:.2f}, {:.2f}];  df/dx = [{:.2f}, {:.2f}]\n",
-                           primitive.output, primitive.dw[0], primitive.dw[1], primitive.dw[2], primitive.dx[0],
-                           primitive.dx[1]);
+  std::cout << fmt::format(
+      "  f = {:.2f};  df/dw = [{:.2f}, {:.2f}, {:.2f}];  df/dx = [{:.2f}, {:.2f}]\n",
+      primitive.output, primitive.dw[0], primitive.dw[1], primitive.dw[2], primitive.dx[0],
+      primitive.dx[1]);
   chapter.notice(fmt::format(
       "the 1/(·) gate gets upstream 1 and passes −1/d² = {} down; the +1 gate passes it on "
       "unchanged; the exp gate multiplies it by its own output e^(−s) = {}. Every row is one "
@@ -194,22 +204,31 @@ void sigmoid_neuron(Chapter& chapter) {
     rows.push_back({names[i], number(a, 6), number(b, 6), number(std::abs(a - b), 2)});
   }
   chapter.table({"gradient", "8 primitive gates", "1 sigmoid gate", "difference"}, rows);
-  chapter.notice("the two graphs give the same gradients; the grouped one needs fewer nodes, and its "
-                 "local gradient reuses the output it already computed.");
+  chapter.notice(
+      "the two graphs give the same gradients; the grouped one needs fewer nodes, and its "
+      "local gradient reuses the output it already computed.");
   draw(chapter, g, "graph_neuron_sigmoid_gate", "the sigmoid neuron with one sigmoid gate");
 
-  chapter.claim("neuron output ≈ 0.73", rounds_to(primitive.output, 0.73), number(primitive.output));
-  chapter.claim("df/dw ≈ [−0.20, −0.39, 0.20]",
-                rounds_to(primitive.dw[0], -0.20) && rounds_to(primitive.dw[1], -0.39) && rounds_to(primitive.dw[2], 0.20),
-                fmt::format("[{:.4f}, {:.4f}, {:.4f}]", primitive.dw[0], primitive.dw[1], primitive.dw[2]));
-  chapter.claim("df/dx ≈ [0.39, −0.59]", rounds_to(primitive.dx[0], 0.39) && rounds_to(primitive.dx[1], -0.59),
+  chapter.claim("neuron output ≈ 0.73", rounds_to(primitive.output, 0.73),
+                number(primitive.output));
+  chapter.claim(
+      "df/dw ≈ [−0.20, −0.39, 0.20]",
+      rounds_to(primitive.dw[0], -0.20) && rounds_to(primitive.dw[1], -0.39) &&
+          rounds_to(primitive.dw[2], 0.20),
+      fmt::format("[{:.4f}, {:.4f}, {:.4f}]", primitive.dw[0], primitive.dw[1], primitive.dw[2]));
+  chapter.claim("df/dx ≈ [0.39, −0.59]",
+                rounds_to(primitive.dx[0], 0.39) && rounds_to(primitive.dx[1], -0.59),
                 fmt::format("[{:.4f}, {:.4f}]", primitive.dx[0], primitive.dx[1]));
-  chapter.claim("sigmoid gate's local gradient = (1 − σ)σ", close(g.local_gradients()[0], by_formula, 1e-15),
+  chapter.claim("sigmoid gate's local gradient = (1 − σ)σ",
+                close(g.local_gradients()[0], by_formula, 1e-15),
                 number(g.local_gradients()[0], 6));
   double largest_gap = 0;
-  for (std::size_t i = 0; i < 3; ++i) largest_gap = std::max(largest_gap, std::abs(primitive.dw[i] - grouped.dw[i]));
-  for (std::size_t i = 0; i < 2; ++i) largest_gap = std::max(largest_gap, std::abs(primitive.dx[i] - grouped.dx[i]));
-  chapter.claim("primitive gates and the sigmoid gate agree", largest_gap < 1e-12, number(largest_gap));
+  for (std::size_t i = 0; i < 3; ++i)
+    largest_gap = std::max(largest_gap, std::abs(primitive.dw[i] - grouped.dw[i]));
+  for (std::size_t i = 0; i < 2; ++i)
+    largest_gap = std::max(largest_gap, std::abs(primitive.dx[i] - grouped.dx[i]));
+  chapter.claim("primitive gates and the sigmoid gate agree", largest_gap < 1e-12,
+                number(largest_gap));
 }
 
 void gate_patterns(Chapter& chapter) {
@@ -229,7 +248,8 @@ void gate_patterns(Chapter& chapter) {
   double upstream = total.upstream_gradient();
   chapter.table({"gate", "upstream", "to its inputs", "the habit"},
                 {{"add: x·y + max(z, w)", number(upstream, 1),
-                  fmt::format("{} and {}", number(product.upstream_gradient(), 1), number(larger.upstream_gradient(), 1)),
+                  fmt::format("{} and {}", number(product.upstream_gradient(), 1),
+                              number(larger.upstream_gradient(), 1)),
                   "distributes: both inputs get the upstream"},
                  {"mul: x · y", number(product.upstream_gradient(), 1),
                   fmt::format("x: {}, y: {}", number(x.grad(), 1), number(y.grad(), 1)),
@@ -275,7 +295,8 @@ void forks(Chapter& chapter) {
         double contribution = local[i] * gate->upstream_gradient();
         sum += contribution;
         parts += fmt::format("{}{} (via {})", parts.empty() ? "" : " + ",
-                             contribution < 0 ? fmt::format("({:g})", contribution) : fmt::format("{:g}", contribution),
+                             contribution < 0 ? fmt::format("({:g})", contribution)
+                                              : fmt::format("{:g}", contribution),
                              gate->label());
       }
     }
@@ -289,9 +310,10 @@ void forks(Chapter& chapter) {
     return (p * q) * (p + q);
   };
   double numeric = numeric_gradient(build, {3.0, -4.0}, 0);
-  chapter.notice(fmt::format("x's gradient is the sum over both paths, {} = {:g}, and the finite difference "
-                             "agrees: {}. Keeping only one path (overwriting instead of adding) is a classic bug.",
-                             x_paths, x.grad(), number(numeric, 6)));
+  chapter.notice(fmt::format(
+      "x's gradient is the sum over both paths, {} = {:g}, and the finite difference "
+      "agrees: {}. Keeping only one path (overwriting instead of adding) is a classic bug.",
+      x_paths, x.grad(), number(numeric, 6)));
   chapter.claim("the gradient at a fork is the sum of its branches", sums_match,
                 fmt::format("df/dx = {:g}, df/dy = {:g}", x.grad(), y.grad()));
   chapter.claim("df/dx matches the finite difference", close(x.grad(), numeric, 1e-6),
@@ -303,7 +325,8 @@ void forks(Chapter& chapter) {
 
 int main(int argc, char** argv) {
   return gradlab::tutorial::run_chapter(
-      argc, argv, {1, "computational_graph", "Computational graphs and backpropagation"}, [](Chapter& chapter) {
+      argc, argv, {1, "computational_graph", "Computational graphs and backpropagation"},
+      [](Chapter& chapter) {
         simple_expression(chapter);
         sigmoid_neuron(chapter);
         gate_patterns(chapter);
@@ -312,7 +335,8 @@ int main(int argc, char** argv) {
           chapter.say("(Graphviz `dot` was not found: the graphs were written as .dot text only.)");
         }
         chapter.summary(
-            "f = (x+y)·z gives −12 with gradients −4, −4, 3; the sigmoid neuron gives 0.73, dw = [−0.20, −0.39, "
+            "f = (x+y)·z gives −12 with gradients −4, −4, 3; the sigmoid neuron gives 0.73, dw = "
+            "[−0.20, −0.39, "
             "0.20], dx = [0.39, −0.59]; every gradient is local × upstream, summed at forks.");
       });
 }

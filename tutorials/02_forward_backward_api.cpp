@@ -65,7 +65,8 @@ struct Multiply : Function<Multiply> {
 ///   db = Σₙ dy     (the bias was broadcast to every row, so its gradient sums the rows)
 struct LinearLayer : Function<LinearLayer> {
   static constexpr const char* name = "my_linear";
-  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias) {
     ctx.save_for_backward({x, weight});
     return matmul(x, weight) + bias;
   }
@@ -94,7 +95,8 @@ struct SigmoidLayer : Function<SigmoidLayer> {
 /// summed (as if the loss were divided by N for the bias only).
 struct BuggyLinearLayer : Function<BuggyLinearLayer> {
   static constexpr const char* name = "buggy_linear";
-  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias) {
     ctx.save_for_backward({x, weight});
     return matmul(x, weight) + bias;
   }
@@ -108,7 +110,8 @@ struct BuggyLinearLayer : Function<BuggyLinearLayer> {
 /// A second classic bug: the transpose forgotten in dx = dy · Wᵀ. The shapes no longer fit.
 struct TransposeForgottenLayer : Function<TransposeForgottenLayer> {
   static constexpr const char* name = "transpose_forgotten_linear";
-  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias) {
     ctx.save_for_backward({x, weight});
     return matmul(x, weight) + bias;
   }
@@ -123,7 +126,8 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
   std::vector<double> left = a.to_vector(), right = b.to_vector();
   if (left.size() != right.size()) return INFINITY;
   double worst = 0;
-  for (std::size_t i = 0; i < left.size(); ++i) worst = std::max(worst, std::abs(left[i] - right[i]));
+  for (std::size_t i = 0; i < left.size(); ++i)
+    worst = std::max(worst, std::abs(left[i] - right[i]));
   return worst;
 }
 
@@ -161,15 +165,17 @@ void scalar_gates(Chapter& chapter) {
   double f = multiply.forward(q, z);
   auto [dq, dz] = multiply.backward(1.0);
   auto [dx, dy] = add.backward(dq);
-  chapter.table({"call", "receives", "returns"},
-                {{"add.forward(x, y)", "-2, 5", number(q, 1)},
-                 {"multiply.forward(q, z)", "3, -4", number(f, 1)},
-                 {"multiply.backward(df/df)", "1", fmt::format("df/dq = {:g}, df/dz = {:g}", dq, dz)},
-                 {"add.backward(df/dq)", number(dq, 1), fmt::format("df/dx = {:g}, df/dy = {:g}", dx, dy)}});
-  chapter.notice("the multiply gate had to remember x and y during forward: backward needs them. "
-                 "What a layer stores for backward is most of its memory cost in training.");
-  chapter.claim("hand-written gates give df/dx, df/dy, df/dz = −4, −4, 3", dx == -4 && dy == -4 && dz == 3,
-                fmt::format("{:g}, {:g}, {:g}", dx, dy, dz));
+  chapter.table(
+      {"call", "receives", "returns"},
+      {{"add.forward(x, y)", "-2, 5", number(q, 1)},
+       {"multiply.forward(q, z)", "3, -4", number(f, 1)},
+       {"multiply.backward(df/df)", "1", fmt::format("df/dq = {:g}, df/dz = {:g}", dq, dz)},
+       {"add.backward(df/dq)", number(dq, 1), fmt::format("df/dx = {:g}, df/dy = {:g}", dx, dy)}});
+  chapter.notice(
+      "the multiply gate had to remember x and y during forward: backward needs them. "
+      "What a layer stores for backward is most of its memory cost in training.");
+  chapter.claim("hand-written gates give df/dx, df/dy, df/dz = −4, −4, 3",
+                dx == -4 && dy == -4 && dz == 3, fmt::format("{:g}, {:g}, {:g}", dx, dy, dz));
 }
 
 void custom_multiply(Chapter& chapter) {
@@ -181,8 +187,9 @@ void custom_multiply(Chapter& chapter) {
       "and compares that numeric slope with our backward's answer.");
   TensorOptions f64{.dtype = DType::float64, .requires_grad = true};
   Tensor x = randn({3, 4}, f64), y = randn({3, 4}, f64);
-  GradcheckResult result = gradcheck([](const std::vector<Tensor>& in) { return Multiply::apply(in[0], in[1]); },
-                                     {x, y}, {.name = "my_multiply", .input_names = {"x", "y"}});
+  GradcheckResult result =
+      gradcheck([](const std::vector<Tensor>& in) { return Multiply::apply(in[0], in[1]); }, {x, y},
+                {.name = "my_multiply", .input_names = {"x", "y"}});
   print_report(result);
   Tensor ours = Multiply::apply(x, y), library = mul(x, y);
   chapter.claim("gradcheck passes the hand-written multiply", result.passed,
@@ -200,14 +207,17 @@ void custom_layers(Chapter& chapter) {
       "keeps its output y and returns dy ⊙ y ⊙ (1 − y).");
   TensorOptions f64{.dtype = DType::float64, .requires_grad = true};
   const std::int64_t batch = 4, inputs = 5, outputs = 3;
-  Tensor x = randn({batch, inputs}, f64), weight = randn({inputs, outputs}, f64), bias = randn({outputs}, f64);
-  chapter.say(fmt::format("Shapes: x [{}, {}], W [{}, {}], b [{}].", batch, inputs, inputs, outputs, outputs));
+  Tensor x = randn({batch, inputs}, f64), weight = randn({inputs, outputs}, f64),
+         bias = randn({outputs}, f64);
+  chapter.say(fmt::format("Shapes: x [{}, {}], W [{}, {}], b [{}].", batch, inputs, inputs, outputs,
+                          outputs));
   GradcheckResult linear_check = gradcheck(
-      [](const std::vector<Tensor>& in) { return LinearLayer::apply(in[0], in[1], in[2]); }, {x, weight, bias},
-      {.name = "my_linear", .input_names = {"x", "W", "b"}});
+      [](const std::vector<Tensor>& in) { return LinearLayer::apply(in[0], in[1], in[2]); },
+      {x, weight, bias}, {.name = "my_linear", .input_names = {"x", "W", "b"}});
   print_report(linear_check);
-  GradcheckResult sigmoid_check = gradcheck([](const std::vector<Tensor>& in) { return SigmoidLayer::apply(in[0]); },
-                                            {x}, {.name = "my_sigmoid", .input_names = {"x"}});
+  GradcheckResult sigmoid_check =
+      gradcheck([](const std::vector<Tensor>& in) { return SigmoidLayer::apply(in[0]); }, {x},
+                {.name = "my_sigmoid", .input_names = {"x"}});
   print_report(sigmoid_check);
 
   chapter.say(
@@ -222,8 +232,8 @@ void custom_layers(Chapter& chapter) {
                                  : sigmoid(linear(x, weight, bias));
     Tensor loss = cross_entropy(matmul(hidden, head), targets);
     loss.backward();
-    return std::vector<Tensor>{loss.detach().clone(), x.grad().clone(), weight.grad().clone(), bias.grad().clone(),
-                               head.grad().clone()};
+    return std::vector<Tensor>{loss.detach().clone(), x.grad().clone(), weight.grad().clone(),
+                               bias.grad().clone(), head.grad().clone()};
   };
   std::vector<Tensor> ours = gradients_of(true), library = gradients_of(false);
   std::vector<std::vector<std::string>> rows;
@@ -232,8 +242,8 @@ void custom_layers(Chapter& chapter) {
   for (std::size_t i = 0; i < ours.size(); ++i) {
     double gap = max_abs_difference(ours[i], library[i]);
     worst = std::max(worst, gap);
-    rows.push_back({names[i], shape_string(ours[i].shape()), number(ours[i].at(0), 6), number(library[i].at(0), 6),
-                    number(gap, 2)});
+    rows.push_back({names[i], shape_string(ours[i].shape()), number(ours[i].at(0), 6),
+                    number(library[i].at(0), 6), number(gap, 2)});
   }
   chapter.table({"quantity", "shape", "hand-written [0]", "library [0]", "max |difference|"}, rows);
   {
@@ -242,21 +252,26 @@ void custom_layers(Chapter& chapter) {
     weight.set_label("W");
     bias.set_label("b");
     head.set_label("V");
-    Tensor loss = cross_entropy(matmul(SigmoidLayer::apply(LinearLayer::apply(x, weight, bias)), head), targets);
+    Tensor loss = cross_entropy(
+        matmul(SigmoidLayer::apply(LinearLayer::apply(x, weight, bias)), head), targets);
     loss.set_label("loss");
     loss.backward();
     bool png = write_graph(loss, chapter.path("graph_custom_layers"));
     chapter.picture(chapter.path(std::string("graph_custom_layers") + (png ? ".png" : ".dot")),
                     "the tensor graph with our my_linear and my_sigmoid nodes");
   }
-  chapter.notice("the library's kernels are not magic: they compute the same three formulas, only "
-                 "faster (one fused kernel on the active backend).");
-  chapter.claim("gradcheck passes the hand-written Linear layer", linear_check.passed,
-                fmt::format("x {:.1e}, W {:.1e}, b {:.1e}", linear_check.inputs[0].max_relative_error,
-                            linear_check.inputs[1].max_relative_error, linear_check.inputs[2].max_relative_error));
+  chapter.notice(
+      "the library's kernels are not magic: they compute the same three formulas, only "
+      "faster (one fused kernel on the active backend).");
+  chapter.claim(
+      "gradcheck passes the hand-written Linear layer", linear_check.passed,
+      fmt::format("x {:.1e}, W {:.1e}, b {:.1e}", linear_check.inputs[0].max_relative_error,
+                  linear_check.inputs[1].max_relative_error,
+                  linear_check.inputs[2].max_relative_error));
   chapter.claim("gradcheck passes the hand-written Sigmoid layer", sigmoid_check.passed,
                 fmt::format("{:.1e}", sigmoid_check.inputs[0].max_relative_error));
-  chapter.claim("hand-written layers and the library give the same loss and gradients", worst < 1e-12, number(worst));
+  chapter.claim("hand-written layers and the library give the same loss and gradients",
+                worst < 1e-12, number(worst));
 }
 
 void wrong_backward(Chapter& chapter) {
@@ -268,31 +283,39 @@ void wrong_backward(Chapter& chapter) {
   TensorOptions f64{.dtype = DType::float64, .requires_grad = true};
   Tensor x = randn({4, 5}, f64), weight = randn({5, 3}, f64), bias = randn({3}, f64);
   GradcheckResult result = gradcheck(
-      [](const std::vector<Tensor>& in) { return BuggyLinearLayer::apply(in[0], in[1], in[2]); }, {x, weight, bias},
-      {.name = "buggy_linear", .input_names = {"x", "W", "b"}});
+      [](const std::vector<Tensor>& in) { return BuggyLinearLayer::apply(in[0], in[1], in[2]); },
+      {x, weight, bias}, {.name = "buggy_linear", .input_names = {"x", "W", "b"}});
   print_report(result);
   const GradcheckInput& b = input_named(result, "b");
   chapter.notice(fmt::format(
-      "b stands out: at its worst element backward says {:.6f}, the finite difference says {:.6f} — a "
-      "ratio of {:.2f}, i.e. 1/N for a batch of N = 4. The tiny errors of x and W are finite-difference "
+      "b stands out: at its worst element backward says {:.6f}, the finite difference says {:.6f} "
+      "— a "
+      "ratio of {:.2f}, i.e. 1/N for a batch of N = 4. The tiny errors of x and W are "
+      "finite-difference "
       "round-off (largest where a gradient element is itself tiny), which is why the bands matter.",
       b.analytic, b.numeric, b.analytic / b.numeric));
-  chapter.claim("gradcheck FAILED the buggy layer", !result.passed, result.passed ? "passed" : "failed");
+  chapter.claim("gradcheck FAILED the buggy layer", !result.passed,
+                result.passed ? "passed" : "failed");
   const GradcheckInput& x_check = input_named(result, "x");
   const GradcheckInput& w_check = input_named(result, "W");
-  chapter.claim("gradcheck pins the bug on b: 'wrong' for b, round-off level (< 1e-6) for x and W",
-                b.verdict == GradcheckVerdict::wrong && x_check.max_relative_error < 1e-6 &&
-                    w_check.max_relative_error < 1e-6,
-                fmt::format("b: {} ({:.2f}), x: {:.1e}, W: {:.1e}", verdict_name(b.verdict), b.max_relative_error,
-                            x_check.max_relative_error, w_check.max_relative_error));
+  chapter.claim(
+      "gradcheck pins the bug on b: 'wrong' for b, round-off level (< 1e-6) for x and W",
+      b.verdict == GradcheckVerdict::wrong && x_check.max_relative_error < 1e-6 &&
+          w_check.max_relative_error < 1e-6,
+      fmt::format("b: {} ({:.2f}), x: {:.1e}, W: {:.1e}", verdict_name(b.verdict),
+                  b.max_relative_error, x_check.max_relative_error, w_check.max_relative_error));
 
   chapter.say(
-      "A forgotten transpose (dx = dy·W instead of dy·Wᵀ) is a different kind of bug: the shapes no "
+      "A forgotten transpose (dx = dy·W instead of dy·Wᵀ) is a different kind of bug: the shapes "
+      "no "
       "longer fit, and gradlab stops at once with an error that names the op and the shapes:");
   std::string message;
   try {
-    gradcheck([](const std::vector<Tensor>& in) { return TransposeForgottenLayer::apply(in[0], in[1], in[2]); },
-              {x, weight, bias}, {.name = "transpose_forgotten_linear", .input_names = {"x", "W", "b"}});
+    gradcheck(
+        [](const std::vector<Tensor>& in) {
+          return TransposeForgottenLayer::apply(in[0], in[1], in[2]);
+        },
+        {x, weight, bias}, {.name = "transpose_forgotten_linear", .input_names = {"x", "W", "b"}});
   } catch (const Error& error) {
     message = error.what();
   }
@@ -309,7 +332,8 @@ void kinks(Chapter& chapter) {
       "exactly 0). That is not a bug in backward; the numeric estimate is what fails. gradcheck "
       "notices that the left and right slopes disagree and counts such elements as kinks instead "
       "of calling them wrong.");
-  Tensor x = from({-1.5, -0.3, 0.0, 0.0, 2e-6, 0.4, 1.2}, {7}, {.dtype = DType::float64, .requires_grad = true});
+  Tensor x = from({-1.5, -0.3, 0.0, 0.0, 2e-6, 0.4, 1.2}, {7},
+                  {.dtype = DType::float64, .requires_grad = true});
   const double h = 1e-5;
   std::vector<std::vector<std::string>> rows;
   Tensor y = relu(x);
@@ -319,39 +343,48 @@ void kinks(Chapter& chapter) {
     double numeric = (std::max(0.0, value + h) - std::max(0.0, value - h)) / (2 * h);
     double left = (std::max(0.0, value) - std::max(0.0, value - h)) / h;
     double right = (std::max(0.0, value + h) - std::max(0.0, value)) / h;
-    rows.push_back({number(value, 6), number(x.grad().at(i), 1), number(numeric, 4), number(left, 2), number(right, 2),
+    rows.push_back({number(value, 6), number(x.grad().at(i), 1), number(numeric, 4),
+                    number(left, 2), number(right, 2),
                     std::abs(left - right) > 1e-6 ? "kink" : ""});
   }
   chapter.table({"x", "backward", "central diff", "left slope", "right slope", ""}, rows);
-  GradcheckResult result =
-      gradcheck([](const std::vector<Tensor>& in) { return relu(in[0]); }, {x}, {.name = "relu", .input_names = {"x"}});
+  GradcheckResult result = gradcheck([](const std::vector<Tensor>& in) { return relu(in[0]); }, {x},
+                                     {.name = "relu", .input_names = {"x"}});
   print_report(result);
-  chapter.notice("x = 2e-6 is not exactly 0, yet it is within h of the kink, so its finite difference lies too. "
-                 "The course notes' advice: check with few data points, and watch for kinks.");
-  chapter.claim("gradcheck flags the kinks of ReLU (3 elements within h of 0) instead of failing",
-                result.inputs[0].kink_elements == 3 && result.passed,
-                fmt::format("{} kink elements, verdict {}, passed {}", result.inputs[0].kink_elements,
-                            verdict_name(result.inputs[0].verdict), result.passed));
+  chapter.notice(
+      "x = 2e-6 is not exactly 0, yet it is within h of the kink, so its finite difference lies "
+      "too. "
+      "The course notes' advice: check with few data points, and watch for kinks.");
+  chapter.claim(
+      "gradcheck flags the kinks of ReLU (3 elements within h of 0) instead of failing",
+      result.inputs[0].kink_elements == 3 && result.passed,
+      fmt::format("{} kink elements, verdict {}, passed {}", result.inputs[0].kink_elements,
+                  verdict_name(result.inputs[0].verdict), result.passed));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   return gradlab::tutorial::run_chapter(
-      argc, argv, {2, "forward_backward_api", "The forward/backward API and gradient checking"}, [](Chapter& chapter) {
+      argc, argv, {2, "forward_backward_api", "The forward/backward API and gradient checking"},
+      [](Chapter& chapter) {
         // Gradient checks need float64, which only the reference backend computes (oneDNN has no
         // f64), so this chapter's tensors live there whatever --backend says.
         BackendGuard float64_backend("reference");
-        chapter.say("(This chapter computes in float64 on the reference backend: gradient checks need double "
-                    "precision, and oneDNN has no float64.)");
+        chapter.say(
+            "(This chapter computes in float64 on the reference backend: gradient checks need "
+            "double "
+            "precision, and oneDNN has no float64.)");
         scalar_gates(chapter);
         custom_multiply(chapter);
         custom_layers(chapter);
         wrong_backward(chapter);
         kinks(chapter);
         chapter.summary(
-            "gates and layers are forward + backward; hand-written Multiply, Linear and Sigmoid pass gradcheck and "
-            "match the library; a bias gradient averaged instead of summed is caught ('wrong'); ReLU's kink is "
+            "gates and layers are forward + backward; hand-written Multiply, Linear and Sigmoid "
+            "pass gradcheck and "
+            "match the library; a bias gradient averaged instead of summed is caught ('wrong'); "
+            "ReLU's kink is "
             "flagged, not failed.");
       });
 }

@@ -36,7 +36,8 @@ void print_layers(Chapter& chapter, nn::Sequential& net, const Tensor& x) {
     nn::Module& layer = net[i];
     h = layer(h);
     rows.push_back({fmt::format("{}: {}", i, layer.type_name()), shape_string(h.shape()),
-                    std::to_string(layer.parameter_count()), layer.type_name() == "ReLU" ? "max(0, ·)" : "x·W + b"});
+                    std::to_string(layer.parameter_count()),
+                    layer.type_name() == "ReLU" ? "max(0, ·)" : "x·W + b"});
   }
   chapter.table({"layer", "output shape", "parameters", "computes"}, rows);
 }
@@ -52,8 +53,8 @@ void architectures(Chapter& chapter, const data::Dataset& train) {
   Tensor x = data::slice(train, 0, 8).images;
   nn::Sequential linear(nn::Linear(784, 10));
   nn::Sequential two_layer(nn::Linear(784, 100, "he"), nn::ReLU(), nn::Linear(100, 10));
-  nn::Sequential three_layer(nn::Linear(784, 100, "he"), nn::ReLU(), nn::Linear(100, 100, "he"), nn::ReLU(),
-                             nn::Linear(100, 10));
+  nn::Sequential three_layer(nn::Linear(784, 100, "he"), nn::ReLU(), nn::Linear(100, 100, "he"),
+                             nn::ReLU(), nn::Linear(100, 10));
   chapter.say("Linear score function (\"0 hidden layers\"):");
   print_layers(chapter, linear, x);
   chapter.say("2-layer net (1 hidden layer of 100 units):");
@@ -62,11 +63,13 @@ void architectures(Chapter& chapter, const data::Dataset& train) {
   print_layers(chapter, three_layer, x);
   chapter.table({"model", "parameters", "= by hand"},
                 {{"linear 784→10", std::to_string(linear.parameter_count()), "784·10 + 10 = 7850"},
-                 {"2-layer 784→100→10", std::to_string(two_layer.parameter_count()), "784·100 + 100 + 100·10 + 10 = 79510"},
+                 {"2-layer 784→100→10", std::to_string(two_layer.parameter_count()),
+                  "784·100 + 100 + 100·10 + 10 = 79510"},
                  {"3-layer 784→100→100→10", std::to_string(three_layer.parameter_count()),
                   "79510 + 100·100 + 100 = 89610"}});
 
-  chapter.say("The 2-layer net written by hand with plain ops, using the same weights as the module:");
+  chapter.say(
+      "The 2-layer net written by hand with plain ops, using the same weights as the module:");
   auto& first = two_layer.at<nn::Linear>(0);
   auto& second = two_layer.at<nn::Linear>(2);
   Tensor by_hand = matmul(relu(matmul(x, first.weight) + first.bias), second.weight) + second.bias;
@@ -74,10 +77,12 @@ void architectures(Chapter& chapter, const data::Dataset& train) {
   double gap = 0;
   std::vector<double> a = by_hand.to_vector(), b = by_module.to_vector();
   for (std::size_t i = 0; i < a.size(); ++i) gap = std::max(gap, std::abs(a[i] - b[i]));
-  std::cout << "   scores = matmul(relu(matmul(x, W1) + b1), W2) + b2   → " << shape_string(by_hand.shape())
-            << ", max |hand − module| = " << number(gap, 2) << "\n";
-  chapter.notice("the layers are just the formula, one matrix product and one max at a time; the "
-                 "parameter count grows with every matrix, almost all of it in the first one.");
+  std::cout << "   scores = matmul(relu(matmul(x, W1) + b1), W2) + b2   → "
+            << shape_string(by_hand.shape()) << ", max |hand − module| = " << number(gap, 2)
+            << "\n";
+  chapter.notice(
+      "the layers are just the formula, one matrix product and one max at a time; the "
+      "parameter count grows with every matrix, almost all of it in the first one.");
   chapter.claim("parameter counts 7850, 79510, 89610",
                 linear.parameter_count() == 7850 && two_layer.parameter_count() == 79510 &&
                     three_layer.parameter_count() == 89610,
@@ -96,14 +101,16 @@ void short_training(Chapter& chapter, const data::Dataset& train, const data::Da
   const int epochs = chapter.quick() ? 1 : 2;
   chapter.say(fmt::format(
       "Each model trains for {} epoch(s) of mini-batch SGD with momentum on {} centred training "
-      "images and is tested on {} held-out images. This is a taste only; chapters 08–10 do it properly.",
+      "images and is tested on {} held-out images. This is a taste only; chapters 08–10 do it "
+      "properly.",
       epochs, train.size(), validation.size()));
   std::vector<std::vector<std::string>> rows;
   std::vector<double> accuracies;
   auto train_model = [&](const std::string& name, nn::Sequential net) {
     optim::SGD sgd(net.parameters(), {.lr = 0.02, .momentum = 0.9});
     for (int epoch = 0; epoch < epochs; ++epoch) {
-      for (const data::Batch& batch : data::BatchIterator(train, 64, chapter.options().seed + epoch)) {
+      for (const data::Batch& batch :
+           data::BatchIterator(train, 64, chapter.options().seed + epoch)) {
         sgd.zero_grad();
         cross_entropy(net(batch.images), batch.labels).backward();
         sgd.step();
@@ -115,15 +122,20 @@ void short_training(Chapter& chapter, const data::Dataset& train, const data::Da
   };
   manual_seed(chapter.options().seed);
   train_model("linear", nn::Sequential(nn::Linear(784, 10)));
-  train_model("2-layer", nn::Sequential(nn::Linear(784, 100, "he"), nn::ReLU(), nn::Linear(100, 10)));
-  train_model("3-layer", nn::Sequential(nn::Linear(784, 100, "he"), nn::ReLU(), nn::Linear(100, 100, "he"), nn::ReLU(),
-                                        nn::Linear(100, 10)));
+  train_model("2-layer",
+              nn::Sequential(nn::Linear(784, 100, "he"), nn::ReLU(), nn::Linear(100, 10)));
+  train_model("3-layer",
+              nn::Sequential(nn::Linear(784, 100, "he"), nn::ReLU(), nn::Linear(100, 100, "he"),
+                             nn::ReLU(), nn::Linear(100, 10)));
   chapter.table({"model", "parameters", "validation accuracy"}, rows);
-  chapter.notice(fmt::format(
-      "all three learn far beyond the 10% of guessing ({:.1f}%, {:.1f}%, {:.1f}%). With this little data and "
-      "training the extra layers buy little or nothing yet: capacity only pays once the net is trained "
-      "well, with enough data, a good initialisation and a tuned learning rate — the next chapters.",
-      100 * accuracies[0], 100 * accuracies[1], 100 * accuracies[2]));
+  chapter.notice(
+      fmt::format("all three learn far beyond the 10% of guessing ({:.1f}%, {:.1f}%, {:.1f}%). "
+                  "With this little data and "
+                  "training the extra layers buy little or nothing yet: capacity only pays once "
+                  "the net is trained "
+                  "well, with enough data, a good initialisation and a tuned learning rate — the "
+                  "next chapters.",
+                  100 * accuracies[0], 100 * accuracies[1], 100 * accuracies[2]));
   chapter.claim("every model learns (validation accuracy > 60%)",
                 *std::min_element(accuracies.begin(), accuracies.end()) > 0.6,
                 fmt::format("{:.3f}, {:.3f}, {:.3f}", accuracies[0], accuracies[1], accuracies[2]));
@@ -184,7 +196,8 @@ void history(Chapter& chapter) {
       }
     }
     rows.push_back({std::to_string(epoch), std::to_string(mistakes),
-                    fmt::format("({}, {}, {})", number(perceptron.w1, 2), number(perceptron.w2, 2), number(perceptron.b, 2))});
+                    fmt::format("({}, {}, {})", number(perceptron.w1, 2), number(perceptron.w2, 2),
+                                number(perceptron.b, 2))});
     if (mistakes == 0) break;
   }
   chapter.table({"epoch", "mistakes (= updates)", "w1, w2, b after the epoch"}, rows);
@@ -198,7 +211,8 @@ void history(Chapter& chapter) {
   double bound = (radius / margin) * (radius / margin);
   int errors = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    errors += set.label[i] * (perceptron.w1 * set.x1[i] + perceptron.w2 * set.x2[i] + perceptron.b) <= 0;
+    errors +=
+        set.label[i] * (perceptron.w1 * set.x1[i] + perceptron.w2 * set.x2[i] + perceptron.b) <= 0;
   }
   chapter.claim("the perceptron converges: no training mistakes left", errors == 0,
                 fmt::format("{} updates in {} epochs, {} mistakes", updates, epoch, errors));
@@ -210,15 +224,18 @@ void history(Chapter& chapter) {
       "Adaline trains the same linear unit differently: it compares the raw output w·x + b (before "
       "taking the sign) with the target ±1 and reduces the squared error. Its update, the LMS or "
       "delta rule, w ← w + η·(y − w·x − b)·x, is exactly a gradient step on ½(y − w·x − b)². "
-      "We compute that gradient with gradlab's autograd and check it against the rule written by hand.");
-  Tensor inputs = from([&] {
-    std::vector<double> v;
-    for (std::int64_t i = 0; i < n; ++i) {
-      v.push_back(set.x1[i]);
-      v.push_back(set.x2[i]);
-    }
-    return v;
-  }(), {n, 2});
+      "We compute that gradient with gradlab's autograd and check it against the rule written by "
+      "hand.");
+  Tensor inputs = from(
+      [&] {
+        std::vector<double> v;
+        for (std::int64_t i = 0; i < n; ++i) {
+          v.push_back(set.x1[i]);
+          v.push_back(set.x2[i]);
+        }
+        return v;
+      }(),
+      {n, 2});
   Tensor targets = from(set.label, {n, 1});
   Tensor w = zeros({2, 1}, {.requires_grad = true});
   Tensor bias = zeros({1}, {.requires_grad = true});
@@ -241,24 +258,29 @@ void history(Chapter& chapter) {
       dw1 += lr * err[i] * set.x1[i] / double(n);
       dw2 += lr * err[i] * set.x2[i] / double(n);
     }
-    rule_gap = std::max({rule_gap, std::abs(dw1 + lr * w.grad().at(0)), std::abs(dw2 + lr * w.grad().at(1))});
+    rule_gap = std::max(
+        {rule_gap, std::abs(dw1 + lr * w.grad().at(0)), std::abs(dw2 + lr * w.grad().at(1))});
     if (e % (epochs / 6) == 0) {
       rows.push_back({std::to_string(e), number(loss.item(), 5),
-                      fmt::format("({}, {}, {})", number(w.at(0), 3), number(w.at(1), 3), number(bias.at(0), 3))});
+                      fmt::format("({}, {}, {})", number(w.at(0), 3), number(w.at(1), 3),
+                                  number(bias.at(0), 3))});
     }
     if (e < epochs) sgd.step();
   }
   chapter.table({"epoch", "mean ½(y − ŷ)²", "w1, w2, b"}, rows);
   bool decreasing = true;
-  for (std::size_t i = 1; i < losses.size(); ++i) decreasing = decreasing && losses[i] <= losses[i - 1] + 1e-7;
+  for (std::size_t i = 1; i < losses.size(); ++i)
+    decreasing = decreasing && losses[i] <= losses[i - 1] + 1e-7;
   int adaline_errors = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     adaline_errors += set.label[i] * (w.at(0) * set.x1[i] + w.at(1) * set.x2[i] + bias.at(0)) <= 0;
   }
-  chapter.notice("the loss falls smoothly, epoch after epoch — the first learning rule that is a gradient "
-                 "descent. Unlike the perceptron it also moves on correctly classified points, pulling every "
-                 "output towards ±1, so its line may still leave a few points on the wrong side.");
-  chapter.claim("the LMS rule is a gradient step: hand rule = −η · autograd gradient", rule_gap < 1e-6, number(rule_gap, 2));
+  chapter.notice(
+      "the loss falls smoothly, epoch after epoch — the first learning rule that is a gradient "
+      "descent. Unlike the perceptron it also moves on correctly classified points, pulling every "
+      "output towards ±1, so its line may still leave a few points on the wrong side.");
+  chapter.claim("the LMS rule is a gradient step: hand rule = −η · autograd gradient",
+                rule_gap < 1e-6, number(rule_gap, 2));
   chapter.claim("the Adaline loss goes down every epoch", decreasing,
                 fmt::format("{:.4f} → {:.4f}", losses.front(), losses.back()));
   chapter.claim("Adaline classifies most points correctly (≥ 90%)", adaline_errors <= n / 10,
@@ -267,27 +289,33 @@ void history(Chapter& chapter) {
   {
     std::ofstream csv(chapter.path("toy_set.csv"));
     csv << "x1,x2,label\n";
-    for (std::int64_t i = 0; i < n; ++i) csv << set.x1[i] << "," << set.x2[i] << "," << set.label[i] << "\n";
+    for (std::int64_t i = 0; i < n; ++i)
+      csv << set.x1[i] << "," << set.x2[i] << "," << set.label[i] << "\n";
   }
   chapter.draw_with_gnuplot(
       "decision_boundaries",
-      fmt::format("set terminal pngcairo size 800,700\nset output 'decision_boundaries.png'\nset datafile separator ','\n"
-                  "set title 'Perceptron and Adaline decision boundaries'\nset xrange [-3:3]\nset yrange [-3:3]\n"
-                  "set size ratio -1\nset grid\nset key outside bottom center horizontal\n"
-                  "perceptron(x) = -({} * x + {}) / {}\nadaline(x) = -({} * x + {}) / {}\n"
-                  "plot 'toy_set.csv' using 1:($3 > 0 ? $2 : 1/0) with points pt 7 title 'class +1', "
-                  "'' using 1:($3 < 0 ? $2 : 1/0) with points pt 5 title 'class -1', "
-                  "perceptron(x) lw 2 title 'perceptron', adaline(x) lw 2 dt 2 title 'Adaline (LMS)'\n",
-                  perceptron.w1, perceptron.b, perceptron.w2, w.at(0), bias.at(0), w.at(1)),
+      fmt::format(
+          "set terminal pngcairo size 800,700\nset output 'decision_boundaries.png'\nset datafile "
+          "separator ','\n"
+          "set title 'Perceptron and Adaline decision boundaries'\nset xrange [-3:3]\nset yrange "
+          "[-3:3]\n"
+          "set size ratio -1\nset grid\nset key outside bottom center horizontal\n"
+          "perceptron(x) = -({} * x + {}) / {}\nadaline(x) = -({} * x + {}) / {}\n"
+          "plot 'toy_set.csv' using 1:($3 > 0 ? $2 : 1/0) with points pt 7 title 'class +1', "
+          "'' using 1:($3 < 0 ? $2 : 1/0) with points pt 5 title 'class -1', "
+          "perceptron(x) lw 2 title 'perceptron', adaline(x) lw 2 dt 2 title 'Adaline (LMS)'\n",
+          perceptron.w1, perceptron.b, perceptron.w2, w.at(0), bias.at(0), w.at(1)),
       "the toy set with the perceptron's and Adaline's lines");
 }
 
 /// The chapter: a small centred Fashion-MNIST split for the networks, then the toy set for history.
 void chapter_body(Chapter& chapter) {
-  const std::string dir = chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
+  const std::string dir =
+      chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
   data::Dataset all = data::load_fashion_mnist(dir, data::Split::train);
   const std::int64_t used = chapter.quick() ? 2400 : 6000;
-  data::TrainValidation parts = data::split_train_validation(data::slice(all, 0, used), used / 6, chapter.options().seed);
+  data::TrainValidation parts =
+      data::split_train_validation(data::slice(all, 0, used), used / 6, chapter.options().seed);
   data::MeanImage centre;  // fitted on the training part only (chapter 05 says why)
   parts.train.images = centre.fit_apply(parts.train.images);
   parts.validation.images = centre.apply(parts.validation.images);
@@ -295,14 +323,16 @@ void chapter_body(Chapter& chapter) {
   short_training(chapter, parts.train, parts.validation);
   history(chapter);
   chapter.summary(
-      "linear → 2-layer → 3-layer nets: shapes per layer and 7850 / 79510 / 89610 parameters; the perceptron rule "
-      "converges on separable data within Novikoff's bound; Adaline's LMS rule is gradient descent on the squared "
+      "linear → 2-layer → 3-layer nets: shapes per layer and 7850 / 79510 / 89610 parameters; the "
+      "perceptron rule "
+      "converges on separable data within Novikoff's bound; Adaline's LMS rule is gradient descent "
+      "on the squared "
       "error.");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return gradlab::tutorial::run_chapter(argc, argv, {3, "neural_networks", "Neural networks and a bit of history"},
-                                        chapter_body);
+  return gradlab::tutorial::run_chapter(
+      argc, argv, {3, "neural_networks", "Neural networks and a bit of history"}, chapter_body);
 }

@@ -48,15 +48,17 @@ std::vector<Activation> activations() {
       {"tanh", [](const Tensor& x) { return tanh(x); }},
       {"ReLU", [](const Tensor& x) { return relu(x); }},
       {"Leaky ReLU max(0.1x, x)", [](const Tensor& x) { return leaky_relu(x, 0.1); }},
-      {"PReLU (alpha 0.25)", [](const Tensor& x) { return prelu(x, full({1}, 0.25, {.dtype = x.dtype()})); }},
+      {"PReLU (alpha 0.25)",
+       [](const Tensor& x) { return prelu(x, full({1}, 0.25, {.dtype = x.dtype()})); }},
       {"ELU (alpha 1)", [](const Tensor& x) { return elu(x, 1.0); }},
-      {"Maxout max(x, -0.3x - 0.5)", [](const Tensor& x) { return maxout_of_pieces(x, 1.0, 0.0, -0.3, -0.5); }},
+      {"Maxout max(x, -0.3x - 0.5)",
+       [](const Tensor& x) { return maxout_of_pieces(x, 1.0, 0.0, -0.3, -0.5); }},
   };
 }
 
 /// f(x) and f′(x) for every x: f′ comes from backprop (the sum's gradient is the elementwise slope).
-std::pair<std::vector<double>, std::vector<double>> value_and_slope(const Activation& activation,
-                                                                    const std::vector<double>& points) {
+std::pair<std::vector<double>, std::vector<double>> value_and_slope(
+    const Activation& activation, const std::vector<double>& points) {
   Tensor x = from(points, {static_cast<std::int64_t>(points.size()), 1}, {.requires_grad = true});
   Tensor y = activation.apply(x);
   y.sum().backward();
@@ -93,17 +95,21 @@ void shapes_and_slopes(Chapter& chapter) {
   }
   chapter.picture(chapter.path("activations.csv"), "f and f′ of every activation on the grid");
   std::string script =
-      "set terminal pngcairo size 1400,700 font ',10'\nset output 'activations.png'\nset datafile separator ','\n"
-      "set multiplot layout 2,4 title 'Activation functions f (solid) and their slopes f′ (dashed)'\n"
+      "set terminal pngcairo size 1400,700 font ',10'\nset output 'activations.png'\nset datafile "
+      "separator ','\n"
+      "set multiplot layout 2,4 title 'Activation functions f (solid) and their slopes f′ "
+      "(dashed)'\n"
       "set grid\nset xrange [-6:6]\nset key top left\n";
   for (std::size_t k = 0; k < all.size(); ++k) {
     script += fmt::format(
-        "set title '{}'\nplot 'activations.csv' using 1:{} with lines lw 2 title 'f', '' using 1:{} with lines lw 2 "
+        "set title '{}'\nplot 'activations.csv' using 1:{} with lines lw 2 title 'f', '' using "
+        "1:{} with lines lw 2 "
         "dt 2 title 'f′'\n",
         all[k].name, 2 + 2 * k, 3 + 2 * k);
   }
   script += "unset multiplot\n";
-  chapter.draw_with_gnuplot("activations", script, "f and f′ of sigmoid, tanh, ReLU, Leaky ReLU, PReLU, ELU, Maxout");
+  chapter.draw_with_gnuplot("activations", script,
+                            "f and f′ of sigmoid, tanh, ReLU, Leaky ReLU, PReLU, ELU, Maxout");
 
   // Maxout with pieces x and 0.1x is exactly the Leaky ReLU: it generalises the rectifiers.
   Tensor x = from(grid, {count, 1});
@@ -111,9 +117,11 @@ void shapes_and_slopes(Chapter& chapter) {
   std::vector<double> maxout_leaky = maxout_of_pieces(x, 1.0, 0.0, 0.1, 0.0).to_vector();
   std::vector<double> leaky = leaky_relu(x, 0.1).to_vector();
   for (int i = 0; i < count; ++i) gap = std::max(gap, std::abs(maxout_leaky[i] - leaky[i]));
-  chapter.notice("sigmoid and tanh flatten out at both ends, so their slopes vanish there; the "
-                 "rectifiers keep slope 1 for x > 0 however large x gets; ELU bends smoothly towards −1.");
-  chapter.claim("Maxout with pieces x and 0.1x equals Leaky ReLU max(0.1x, x)", gap == 0.0, number(gap));
+  chapter.notice(
+      "sigmoid and tanh flatten out at both ends, so their slopes vanish there; the "
+      "rectifiers keep slope 1 for x > 0 however large x gets; ELU bends smoothly towards −1.");
+  chapter.claim("Maxout with pieces x and 0.1x equals Leaky ReLU max(0.1x, x)", gap == 0.0,
+                number(gap));
 }
 
 void saturation(Chapter& chapter) {
@@ -128,23 +136,29 @@ void saturation(Chapter& chapter) {
   for (const Activation& activation : activations()) {
     auto [f, slope] = value_and_slope(activation, points);
     slopes[activation.name] = slope;
-    rows.push_back({activation.name, number(f[0], 4), number(slope[0], 4), number(f[1], 4), number(slope[1], 4),
-                    number(f[2], 4), number(slope[2], 4)});
+    rows.push_back({activation.name, number(f[0], 4), number(slope[0], 4), number(f[1], 4),
+                    number(slope[1], 4), number(f[2], 4), number(slope[2], 4)});
   }
   chapter.table({"gate", "f(−10)", "f′(−10)", "f(0)", "f′(0)", "f(10)", "f′(10)"}, rows);
   chapter.notice(
-      "the sigmoid passes back less than 1e-4 of the gradient at ±10 and at most 0.25 anywhere; tanh "
-      "is as bad at ±10. ReLU passes all of it for x > 0 and nothing for x < 0; Leaky ReLU keeps 0.1 "
+      "the sigmoid passes back less than 1e-4 of the gradient at ±10 and at most 0.25 anywhere; "
+      "tanh "
+      "is as bad at ±10. ReLU passes all of it for x > 0 and nothing for x < 0; Leaky ReLU keeps "
+      "0.1 "
       "there. ELU saturates on the negative side too, but only there. (At exactly 0, ReLU's "
       "kink, gradlab uses the slope 0.)");
   const auto& s = slopes["sigmoid"];
   const auto& t = slopes["tanh"];
   const auto& r = slopes["ReLU"];
   const auto& l = slopes["Leaky ReLU max(0.1x, x)"];
-  chapter.claim("sigmoid′(±10) < 1e-4", s[0] < 1e-4 && s[2] < 1e-4, fmt::format("{:.2e}, {:.2e}", s[0], s[2]));
-  chapter.claim("sigmoid′(0) = 0.25 (its largest value)", std::abs(s[1] - 0.25) < 1e-7, number(s[1]));
-  chapter.claim("tanh′(±10) < 1e-4", t[0] < 1e-4 && t[2] < 1e-4, fmt::format("{:.2e}, {:.2e}", t[0], t[2]));
-  chapter.claim("relu′(−10) = 0 and relu′(10) = 1", r[0] == 0.0 && r[2] == 1.0, fmt::format("{:g}, {:g}", r[0], r[2]));
+  chapter.claim("sigmoid′(±10) < 1e-4", s[0] < 1e-4 && s[2] < 1e-4,
+                fmt::format("{:.2e}, {:.2e}", s[0], s[2]));
+  chapter.claim("sigmoid′(0) = 0.25 (its largest value)", std::abs(s[1] - 0.25) < 1e-7,
+                number(s[1]));
+  chapter.claim("tanh′(±10) < 1e-4", t[0] < 1e-4 && t[2] < 1e-4,
+                fmt::format("{:.2e}, {:.2e}", t[0], t[2]));
+  chapter.claim("relu′(−10) = 0 and relu′(10) = 1", r[0] == 0.0 && r[2] == 1.0,
+                fmt::format("{:g}, {:g}", r[0], r[2]));
   chapter.claim("leaky′(−10) = 0.1", std::abs(l[0] - 0.1) < 1e-7, number(l[0]));
 }
 
@@ -180,29 +194,35 @@ void learned_slope(Chapter& chapter) {
     hand_vs_backprop = std::max(hand_vs_backprop, std::abs(by_hand - gradient));
     path.push_back(alpha);
     if (step <= 3 || step % 5 == 0) {
-      rows.push_back({std::to_string(step), number(alpha), number(loss.item(), 5), number(gradient, 5), number(by_hand, 5)});
+      rows.push_back({std::to_string(step), number(alpha), number(loss.item(), 5),
+                      number(gradient, 5), number(by_hand, 5)});
     }
     if (step < steps) sgd.step();
   }
   chapter.table({"step", "alpha", "loss", "dL/dalpha (backprop)", "by hand"}, rows);
   bool monotone = true;
-  for (std::size_t i = 1; i < path.size(); ++i) monotone = monotone && path[i] >= path[i - 1] - 1e-7;
-  chapter.notice("alpha climbs step by step towards the slope hidden in the data: a nonlinearity whose "
-                 "shape is learned, at the cost of one more parameter.");
-  chapter.claim("backprop's dL/dalpha equals the hand formula", hand_vs_backprop < 1e-5, number(hand_vs_backprop));
+  for (std::size_t i = 1; i < path.size(); ++i)
+    monotone = monotone && path[i] >= path[i - 1] - 1e-7;
+  chapter.notice(
+      "alpha climbs step by step towards the slope hidden in the data: a nonlinearity whose "
+      "shape is learned, at the cost of one more parameter.");
+  chapter.claim("backprop's dL/dalpha equals the hand formula", hand_vs_backprop < 1e-5,
+                number(hand_vs_backprop));
   chapter.claim("alpha moves from 0.25 towards 0.6 and ends within 0.03 of it",
-                monotone && std::abs(path.back() - 0.6) < 0.03, fmt::format("{:.4f} → {:.4f}", path.front(), path.back()));
+                monotone && std::abs(path.back() - 0.6) < 0.03,
+                fmt::format("{:.4f} → {:.4f}", path.front(), path.back()));
 }
 
 /// One run of per-example SGD on f = w·x with loss ½(f − t)², from w = (0, 0) towards w*.
 struct ZigZagRun {
   std::vector<std::pair<double, double>> path;  // w after each step
-  int one_sign_updates = 0;                      // updates whose two components share a sign
+  int one_sign_updates = 0;                     // updates whose two components share a sign
   int updates = 0;
-  int steps_to_target = -1;                      // first step with ‖w − w*‖ < 0.05
+  int steps_to_target = -1;  // first step with ‖w − w*‖ < 0.05
 };
 
-ZigZagRun sgd_path(const Tensor& inputs, const Tensor& targets, const std::vector<double>& w_star, int max_steps) {
+ZigZagRun sgd_path(const Tensor& inputs, const Tensor& targets, const std::vector<double>& w_star,
+                   int max_steps) {
   ZigZagRun run;
   Tensor w = zeros({2}, {.requires_grad = true});
   optim::SGD sgd({w}, {.lr = 0.5});
@@ -224,7 +244,8 @@ ZigZagRun sgd_path(const Tensor& inputs, const Tensor& targets, const std::vecto
     sgd.step();
     double w0 = w.at(0), w1 = w.at(1);
     run.path.push_back({w0, w1});
-    if (run.steps_to_target < 0 && std::hypot(w0 - w_star[0], w1 - w_star[1]) < 0.05) run.steps_to_target = step + 1;
+    if (run.steps_to_target < 0 && std::hypot(w0 - w_star[0], w1 - w_star[1]) < 0.05)
+      run.steps_to_target = step + 1;
   }
   return run;
 }
@@ -235,7 +256,8 @@ void zig_zag(Chapter& chapter) {
       "A neuron f = Σᵢ wᵢxᵢ gets dL/dwᵢ = (dL/df) · xᵢ. If every xᵢ > 0 (e.g. the outputs of a "
       "sigmoid layer), every component of the gradient on w has the sign of dL/df: the update can "
       "only move all weights up together or all down together. To reach w* = (1, −1) from (0, 0) "
-      "— one weight up, one down — the path must zig-zag. We train the same neuron with per-example "
+      "— one weight up, one down — the path must zig-zag. We train the same neuron with "
+      "per-example "
       "SGD on inputs in (0, 1)², then on the same inputs centred to mean 0.");
   const std::int64_t n = 200;
   const std::vector<double> w_star = {1.0, -1.0};
@@ -251,37 +273,47 @@ void zig_zag(Chapter& chapter) {
   auto path_length = [](const ZigZagRun& run) {
     double length = 0;
     for (std::size_t i = 1; i < run.path.size(); ++i) {
-      length += std::hypot(run.path[i].first - run.path[i - 1].first, run.path[i].second - run.path[i - 1].second);
+      length += std::hypot(run.path[i].first - run.path[i - 1].first,
+                           run.path[i].second - run.path[i - 1].second);
     }
     return length;
   };
   auto steps_text = [&](const ZigZagRun& run) {
-    return run.steps_to_target < 0 ? fmt::format("> {}", steps) : std::to_string(run.steps_to_target);
+    return run.steps_to_target < 0 ? fmt::format("> {}", steps)
+                                   : std::to_string(run.steps_to_target);
   };
-  chapter.table({"inputs", "updates with one-sign gradient", "steps to ‖w − w*‖ < 0.05", "path length (straight: 1.41)"},
-                {{"all positive, in (0, 1)", fmt::format("{} of {}", uncentred.one_sign_updates, uncentred.updates),
-                  steps_text(uncentred), number(path_length(uncentred), 2)},
-                 {"centred (mean 0)", fmt::format("{} of {}", zero_mean.one_sign_updates, zero_mean.updates),
-                  steps_text(zero_mean), number(path_length(zero_mean), 2)}});
+  chapter.table(
+      {"inputs", "updates with one-sign gradient", "steps to ‖w − w*‖ < 0.05",
+       "path length (straight: 1.41)"},
+      {{"all positive, in (0, 1)",
+        fmt::format("{} of {}", uncentred.one_sign_updates, uncentred.updates),
+        steps_text(uncentred), number(path_length(uncentred), 2)},
+       {"centred (mean 0)", fmt::format("{} of {}", zero_mean.one_sign_updates, zero_mean.updates),
+        steps_text(zero_mean), number(path_length(zero_mean), 2)}});
   {
     std::ofstream csv(chapter.path("zigzag.csv"));
     csv << "step,w0 positive inputs,w1 positive inputs,w0 centred inputs,w1 centred inputs\n";
     for (std::size_t i = 0; i < uncentred.path.size(); ++i) {
-      csv << i << "," << uncentred.path[i].first << "," << uncentred.path[i].second << "," << zero_mean.path[i].first
-          << "," << zero_mean.path[i].second << "\n";
+      csv << i << "," << uncentred.path[i].first << "," << uncentred.path[i].second << ","
+          << zero_mean.path[i].first << "," << zero_mean.path[i].second << "\n";
     }
   }
-  chapter.draw_with_gnuplot("zigzag",
-                    "set terminal pngcairo size 800,700\nset output 'zigzag.png'\nset datafile separator ','\n"
-                    "set title 'SGD path of w from (0,0) to w* = (1,-1)'\nset xlabel 'w0'\nset ylabel 'w1'\nset grid\n"
-                    "set size ratio -1\nplot 'zigzag.csv' using 2:3 every ::0::80 with linespoints pt 7 ps 0.5 title "
-                    "'all-positive inputs', '' using 4:5 every ::0::80 with linespoints pt 7 ps 0.5 title 'centred "
-                    "inputs', '-' with points pt 3 ps 3 lw 2 title 'w*'\n1,-1\ne\n",
-                    "the first 80 steps of w in both runs: zig-zag vs a direct path");
-  chapter.notice("with positive inputs every single update moves both weights the same way, so to go "
-                 "right and down at once the path zig-zags, travelling much further than needed. Centred "
-                 "inputs allow any direction — one reason to zero-centre data (chapter 05) and to prefer "
-                 "zero-centred activations like tanh.");
+  chapter.draw_with_gnuplot(
+      "zigzag",
+      "set terminal pngcairo size 800,700\nset output 'zigzag.png'\nset datafile separator ','\n"
+      "set title 'SGD path of w from (0,0) to w* = (1,-1)'\nset xlabel 'w0'\nset ylabel 'w1'\nset "
+      "grid\n"
+      "set size ratio -1\nplot 'zigzag.csv' using 2:3 every ::0::80 with linespoints pt 7 ps 0.5 "
+      "title "
+      "'all-positive inputs', '' using 4:5 every ::0::80 with linespoints pt 7 ps 0.5 title "
+      "'centred "
+      "inputs', '-' with points pt 3 ps 3 lw 2 title 'w*'\n1,-1\ne\n",
+      "the first 80 steps of w in both runs: zig-zag vs a direct path");
+  chapter.notice(
+      "with positive inputs every single update moves both weights the same way, so to go "
+      "right and down at once the path zig-zags, travelling much further than needed. Centred "
+      "inputs allow any direction — one reason to zero-centre data (chapter 05) and to prefer "
+      "zero-centred activations like tanh.");
   chapter.claim("all-positive inputs: every gradient on w has one sign",
                 uncentred.one_sign_updates == uncentred.updates && uncentred.updates > 0,
                 fmt::format("{} of {}", uncentred.one_sign_updates, uncentred.updates));
@@ -296,12 +328,13 @@ void zig_zag(Chapter& chapter) {
 /// Units of a ReLU layer that are never positive over the whole batch.
 struct DeadCount {
   std::int64_t dead = 0;
-  double active_share = 0;                  // share of (example, unit) outputs > 0
-  std::int64_t zero_gradient_columns = 0;   // units whose incoming weights got an all-zero gradient
+  double active_share = 0;                 // share of (example, unit) outputs > 0
+  std::int64_t zero_gradient_columns = 0;  // units whose incoming weights got an all-zero gradient
   bool dead_iff_zero_gradient = true;
 };
 
-DeadCount count_dead(nn::Linear& layer, nn::Linear& head, const Tensor& images, const Tensor& targets) {
+DeadCount count_dead(nn::Linear& layer, nn::Linear& head, const Tensor& images,
+                     const Tensor& targets) {
   layer.weight.zero_grad();
   layer.bias.zero_grad();
   head.weight.zero_grad();
@@ -325,7 +358,8 @@ DeadCount count_dead(nn::Linear& layer, nn::Linear& head, const Tensor& images, 
       }
     }
     bool zero_column = true;
-    for (std::int64_t k = 0; k < inputs && zero_column; ++k) zero_column = gradient[k * units + j] == 0.0;
+    for (std::int64_t k = 0; k < inputs && zero_column; ++k)
+      zero_column = gradient[k * units + j] == 0.0;
     count.dead += !fires;
     count.zero_gradient_columns += zero_column;
     count.dead_iff_zero_gradient = count.dead_iff_zero_gradient && (fires != zero_column);
@@ -342,12 +376,14 @@ void dead_relus(Chapter& chapter) {
       "feed a batch of centred Fashion-MNIST images through a 784 → 200 ReLU layer (He "
       "initialisation, a 200 → 10 classifier on top) and count the units that fire for no image "
       "at all, for several starting biases.");
-  const std::string dir = chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
+  const std::string dir =
+      chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
   const std::int64_t n = chapter.quick() ? 256 : 2000;
   data::Dataset batch = data::slice(data::load_fashion_mnist(dir, data::Split::train), 0, n);
   data::MeanImage centre;
   Tensor images = centre.fit_apply(batch.images);
-  chapter.say(fmt::format("Batch: {} images of {} pixels, mean image subtracted.", n, batch.features()));
+  chapter.say(
+      fmt::format("Batch: {} images of {} pixels, mean image subtracted.", n, batch.features()));
 
   std::vector<std::vector<std::string>> rows;
   std::map<std::string, DeadCount> results;
@@ -357,7 +393,8 @@ void dead_relus(Chapter& chapter) {
     nn::Linear head(200, 10, "xavier_lecture");
     DeadCount count = count_dead(layer, head, images, batch.labels);
     results[setting] = count;
-    rows.push_back({setting, fmt::format("{} of 200", count.dead), number(100 * count.active_share, 1) + " %",
+    rows.push_back({setting, fmt::format("{} of 200", count.dead),
+                    number(100 * count.active_share, 1) + " %",
                     std::to_string(count.zero_gradient_columns)});
   };
   run("bias 0", 0.0);
@@ -366,17 +403,22 @@ void dead_relus(Chapter& chapter) {
   run("bias -2 (a bad start)", -2.0);
   chapter.table({"layer", "dead units", "outputs > 0", "units with zero weight gradient"}, rows);
   bool equivalence = true;
-  for (const auto& [setting, count] : results) equivalence = equivalence && count.dead_iff_zero_gradient;
+  for (const auto& [setting, count] : results)
+    equivalence = equivalence && count.dead_iff_zero_gradient;
   chapter.notice(fmt::format(
-      "a unit is dead exactly when its incoming weights get a zero gradient: nothing can revive it. "
-      "With He initialisation no unit starts dead ({} with bias 0, {} with 0.01, which makes each unit "
+      "a unit is dead exactly when its incoming weights get a zero gradient: nothing can revive "
+      "it. "
+      "With He initialisation no unit starts dead ({} with bias 0, {} with 0.01, which makes each "
+      "unit "
       "fire slightly more often); a negative bias kills them ({} at −1, {} at −2). In training, an "
-      "oversized update that pushes a unit's bias far down does the same, and the unit never comes back.",
-      results["bias 0"].dead, results["bias 0.01 (the lecture's trick)"].dead, results["bias -1"].dead,
-      results["bias -2 (a bad start)"].dead));
+      "oversized update that pushes a unit's bias far down does the same, and the unit never comes "
+      "back.",
+      results["bias 0"].dead, results["bias 0.01 (the lecture's trick)"].dead,
+      results["bias -1"].dead, results["bias -2 (a bad start)"].dead));
   chapter.claim("dead units are exactly the units whose weights get no gradient", equivalence,
                 equivalence ? "all settings" : "mismatch");
-  chapter.claim("He init with bias 0.01: at most 1% of the units dead", results["bias 0.01 (the lecture's trick)"].dead <= 2,
+  chapter.claim("He init with bias 0.01: at most 1% of the units dead",
+                results["bias 0.01 (the lecture's trick)"].dead <= 2,
                 fmt::format("{} of 200", results["bias 0.01 (the lecture's trick)"].dead));
   chapter.claim("bias −2: most units dead", results["bias -2 (a bad start)"].dead > 100,
                 fmt::format("{} of 200", results["bias -2 (a bad start)"].dead));
@@ -414,21 +456,26 @@ void exp_cost(Chapter& chapter) {
       for (int r = 0; r < repeats; ++r) {
         auto start = std::chrono::steady_clock::now();
         Tensor y = ops[k].second(x);
-        times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        times.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
       }
       std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
       medians[k] = times[repeats / 2];
       rows[k].push_back(number(medians[k], 3));
     }
-    ratios += fmt::format("{}{}: exp takes {:.1f}× relu's time", ratios.empty() ? "" : "; ", name, medians[1] / medians[0]);
+    ratios += fmt::format("{}{}: exp takes {:.1f}× relu's time", ratios.empty() ? "" : "; ", name,
+                          medians[1] / medians[0]);
   }
   chapter.table(header, rows);
-  chapter.notice(
-      "measured here — " + ratios +
-      ". An exponential is a polynomial approximation plus bit tricks, a comparison is one instruction; "
-      "but on a big tensor both also wait for memory, which narrows the gap, and a busy machine blurs "
-      "it further. In a whole network the matrix products dominate anyway: ReLU's bigger advantage is "
-      "that it does not saturate.");
+  chapter.notice("measured here — " + ratios +
+                 ". An exponential is a polynomial approximation plus bit tricks, a comparison is "
+                 "one instruction; "
+                 "but on a big tensor both also wait for memory, which narrows the gap, and a busy "
+                 "machine blurs "
+                 "it further. In a whole network the matrix products dominate anyway: ReLU's "
+                 "bigger advantage is "
+                 "that it does not saturate.");
 }
 
 }  // namespace
@@ -443,8 +490,10 @@ int main(int argc, char** argv) {
         dead_relus(chapter);
         exp_cost(chapter);
         chapter.summary(
-            "sigmoid/tanh slopes vanish at ±10 (σ′ < 1e-4), ReLU's is 0 below 0; PReLU learns its slope; "
-            "all-positive inputs force one-sign gradients (zig-zag); dead ReLUs get no gradient; exp() costs "
+            "sigmoid/tanh slopes vanish at ±10 (σ′ < 1e-4), ReLU's is 0 below 0; PReLU learns its "
+            "slope; "
+            "all-positive inputs force one-sign gradients (zig-zag); dead ReLUs get no gradient; "
+            "exp() costs "
             "more than max(0, x).");
       });
 }

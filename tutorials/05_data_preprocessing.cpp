@@ -31,13 +31,15 @@ std::vector<double> covariance(const Tensor& x) {
 }
 
 std::string matrix_text(const std::vector<double>& c) {
-  return fmt::format("[{:>8} {:>8}; {:>8} {:>8}]", number(c[0], 3), number(c[1], 3), number(c[2], 3), number(c[3], 3));
+  return fmt::format("[{:>8} {:>8}; {:>8} {:>8}]", number(c[0], 3), number(c[1], 3),
+                     number(c[2], 3), number(c[3], 3));
 }
 
 double max_abs_difference(const Tensor& a, const Tensor& b) {
   std::vector<double> left = a.to_vector(), right = b.to_vector();
   double worst = 0;
-  for (std::size_t i = 0; i < left.size(); ++i) worst = std::max(worst, std::abs(left[i] - right[i]));
+  for (std::size_t i = 0; i < left.size(); ++i)
+    worst = std::max(worst, std::abs(left[i] - right[i]));
   return worst;
 }
 
@@ -87,12 +89,14 @@ void two_d_cloud(Chapter& chapter) {
   Tensor rotation = from({u1x, u2x, u1y, u2y}, {2, 2});  // columns = eigenvectors
   Tensor decorrelated = matmul(centred, rotation);
   const double epsilon = 1e-5;
-  Tensor whitened = decorrelated / from({std::sqrt(lambda1 + epsilon), std::sqrt(lambda2 + epsilon)}, {1, 2});
+  Tensor whitened =
+      decorrelated / from({std::sqrt(lambda1 + epsilon), std::sqrt(lambda2 + epsilon)}, {1, 2});
 
   std::vector<std::vector<std::string>> rows;
   auto row = [&](const std::string& stage, const Tensor& t) {
     std::vector<double> m = t.mean(0).to_vector();
-    rows.push_back({stage, fmt::format("({}, {})", number(m[0], 4), number(m[1], 4)), matrix_text(covariance(t))});
+    rows.push_back({stage, fmt::format("({}, {})", number(m[0], 4), number(m[1], 4)),
+                    matrix_text(covariance(t))});
   };
   row("original", x);
   row("zero-centred", centred);
@@ -100,9 +104,10 @@ void two_d_cloud(Chapter& chapter) {
   row("decorrelated (PCA)", decorrelated);
   row("whitened", whitened);
   chapter.table({"stage", "mean", "covariance"}, rows);
-  chapter.say(fmt::format("Eigenvalues of the covariance: λ1 = {}, λ2 = {} (the variances along the cloud's "
-                          "long and short axes).",
-                          number(lambda1), number(lambda2)));
+  chapter.say(fmt::format(
+      "Eigenvalues of the covariance: λ1 = {}, λ2 = {} (the variances along the cloud's "
+      "long and short axes).",
+      number(lambda1), number(lambda2)));
 
   // The library's transforms on the same points.
   data::MeanImage centre;
@@ -113,18 +118,22 @@ void two_d_cloud(Chapter& chapter) {
   Tensor library_normalised = standardise.fit_apply(x);
   Tensor library_decorrelated = pca.fit_apply(x);
   Tensor library_whitened = whiten.fit_apply(x);
-  double gap = std::max({max_abs_difference(centred, library_centred), max_abs_difference(normalised, library_normalised),
-                         max_abs_difference(decorrelated, align_signs(decorrelated, library_decorrelated)),
-                         max_abs_difference(whitened, align_signs(whitened, library_whitened))});
+  double gap =
+      std::max({max_abs_difference(centred, library_centred),
+                max_abs_difference(normalised, library_normalised),
+                max_abs_difference(decorrelated, align_signs(decorrelated, library_decorrelated)),
+                max_abs_difference(whitened, align_signs(whitened, library_whitened))});
   chapter.table({"check", "value"},
-                {{"library eigenvalues", fmt::format("{}, {}", number(pca.eigenvalues()[0]), number(pca.eigenvalues()[1]))},
+                {{"library eigenvalues", fmt::format("{}, {}", number(pca.eigenvalues()[0]),
+                                                     number(pca.eigenvalues()[1]))},
                  {"max |by hand − library| over the four stages", number(gap, 2)}});
 
   {
     std::ofstream csv(chapter.path("cloud.csv"));
     csv << "x1,x2,centred1,centred2,normalised1,normalised2,pca1,pca2,white1,white2\n";
-    std::vector<std::vector<double>> stages = {x.to_vector(), centred.to_vector(), normalised.to_vector(),
-                                               decorrelated.to_vector(), whitened.to_vector()};
+    std::vector<std::vector<double>> stages = {x.to_vector(), centred.to_vector(),
+                                               normalised.to_vector(), decorrelated.to_vector(),
+                                               whitened.to_vector()};
     for (std::int64_t i = 0; i < n; ++i) {
       for (std::size_t s = 0; s < stages.size(); ++s) {
         csv << (s ? "," : "") << stages[s][2 * i] << "," << stages[s][2 * i + 1];
@@ -133,44 +142,53 @@ void two_d_cloud(Chapter& chapter) {
     }
   }
   std::string script =
-      "set terminal pngcairo size 1500,1000 font ',10'\nset output 'cloud.png'\nset datafile separator ','\n"
-      "set multiplot layout 2,3 title 'Preprocessing a correlated 2-D cloud'\nset grid\nset size ratio -1\n"
+      "set terminal pngcairo size 1500,1000 font ',10'\nset output 'cloud.png'\nset datafile "
+      "separator ','\n"
+      "set multiplot layout 2,3 title 'Preprocessing a correlated 2-D cloud'\nset grid\nset size "
+      "ratio -1\n"
       "set xrange [-8:8]\nset yrange [-8:8]\nset xzeroaxis lt -1\nset yzeroaxis lt -1\n";
-  const char* titles[] = {"original data", "zero-centred", "normalised (std 1 per axis)", "decorrelated (PCA)",
-                          "whitened (covariance = I)"};
+  const char* titles[] = {"original data", "zero-centred", "normalised (std 1 per axis)",
+                          "decorrelated (PCA)", "whitened (covariance = I)"};
   for (int s = 0; s < 5; ++s) {
-    script += fmt::format("set title '{}'\nplot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n", titles[s],
-                          1 + 2 * s, 2 + 2 * s);
+    script += fmt::format(
+        "set title '{}'\nplot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n", titles[s],
+        1 + 2 * s, 2 + 2 * s);
   }
   script += "unset multiplot\n";
-  chapter.draw_with_gnuplot("cloud", script, "the cloud: original, zero-centred, normalised, decorrelated, whitened");
+  chapter.draw_with_gnuplot(
+      "cloud", script, "the cloud: original, zero-centred, normalised, decorrelated, whitened");
 
   std::vector<double> cn = covariance(normalised), cd = covariance(decorrelated),
                       cw = covariance(whitened);
   std::vector<double> m = centred.mean(0).to_vector();
-  chapter.notice("centring moves the cloud, normalising squeezes the axes to equal spread but keeps the tilt; "
-                 "PCA rotates the tilt away (a diagonal covariance); whitening also equalises the spread, "
-                 "leaving a round cloud with the identity as covariance.");
+  chapter.notice(
+      "centring moves the cloud, normalising squeezes the axes to equal spread but keeps the tilt; "
+      "PCA rotates the tilt away (a diagonal covariance); whitening also equalises the spread, "
+      "leaving a round cloud with the identity as covariance.");
   chapter.claim("zero-centred data has mean 0", std::abs(m[0]) < 1e-5 && std::abs(m[1]) < 1e-5,
                 fmt::format("({:.1e}, {:.1e})", m[0], m[1]));
-  chapter.claim("normalised data has variance 1 per axis", std::abs(cn[0] - 1) < 1e-4 && std::abs(cn[3] - 1) < 1e-4,
+  chapter.claim("normalised data has variance 1 per axis",
+                std::abs(cn[0] - 1) < 1e-4 && std::abs(cn[3] - 1) < 1e-4,
                 fmt::format("{:.6f}, {:.6f}", cn[0], cn[3]));
-  chapter.claim("normalising keeps the correlation (off-diagonal ≠ 0)", std::abs(cn[1]) > 0.3, number(cn[1]));
+  chapter.claim("normalising keeps the correlation (off-diagonal ≠ 0)", std::abs(cn[1]) > 0.3,
+                number(cn[1]));
   chapter.claim("PCA makes the covariance diagonal", std::abs(cd[1]) < 1e-4 * cd[0],
                 fmt::format("off-diagonal {:.1e} vs λ1 {:.3f}", cd[1], cd[0]));
   chapter.claim("whitening makes the covariance ≈ identity",
-                std::abs(cw[0] - 1) < 1e-3 && std::abs(cw[3] - 1) < 1e-3 && std::abs(cw[1]) < 1e-3, matrix_text(cw));
+                std::abs(cw[0] - 1) < 1e-3 && std::abs(cw[3] - 1) < 1e-3 && std::abs(cw[1]) < 1e-3,
+                matrix_text(cw));
   chapter.claim("by hand and the library agree", gap < 1e-4, number(gap, 2));
 }
 
 void images(Chapter& chapter) {
   chapter.step("Images: the mean image and the per-channel mean");
-  const std::string dir = chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
+  const std::string dir =
+      chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
   data::Dataset all = data::load_fashion_mnist(dir, data::Split::train);
   const std::int64_t used = chapter.quick() ? 6000 : all.size();
   const std::int64_t validation_size = used / 12;
-  data::TrainValidation parts = data::split_train_validation(data::slice(all, 0, used), validation_size,
-                                                             chapter.options().seed);
+  data::TrainValidation parts = data::split_train_validation(
+      data::slice(all, 0, used), validation_size, chapter.options().seed);
   chapter.say(fmt::format(
       "For images one rarely goes beyond centring. Two ways: subtract the mean image (one mean per "
       "pixel position, AlexNet's choice; for CIFAR-10 a 32×32×3 array), or subtract one mean per "
@@ -187,26 +205,34 @@ void images(Chapter& chapter) {
   {
     std::ofstream matrix(chapter.path("mean_image.txt"));
     for (std::int64_t r = 0; r < 28; ++r) {
-      for (std::int64_t col = 0; col < 28; ++col) matrix << (col ? " " : "") << pixels[r * 28 + col];
+      for (std::int64_t col = 0; col < 28; ++col)
+        matrix << (col ? " " : "") << pixels[r * 28 + col];
       matrix << "\n";
     }
   }
-  chapter.draw_with_gnuplot("mean_image",
-                    "set terminal pngcairo size 560,520\nset output 'mean_image.png'\nset title 'Mean training image "
-                    "(Fashion-MNIST)'\nset yrange [27.5:-0.5]\nset xrange [-0.5:27.5]\nset size ratio -1\n"
-                    "set palette grey\nplot 'mean_image.txt' matrix with image notitle\n",
-                    "the mean image μ (28×28) of the training split");
-  chapter.table({"statistic", "numbers", "value(s)"},
-                {{"mean image", std::to_string(mean_image.mean().numel()),
-                  fmt::format("from {} to {}", number(*std::min_element(pixels.begin(), pixels.end()), 3),
-                              number(*std::max_element(pixels.begin(), pixels.end()), 3))},
-                 {"per-channel mean", std::to_string(channel_mean.channel_means().size()), number(channel_mean.channel_means()[0])},
-                 {"average of the mean image", "1", number(average_of_mean_image)}});
+  chapter.draw_with_gnuplot(
+      "mean_image",
+      "set terminal pngcairo size 560,520\nset output 'mean_image.png'\nset title 'Mean training "
+      "image "
+      "(Fashion-MNIST)'\nset yrange [27.5:-0.5]\nset xrange [-0.5:27.5]\nset size ratio -1\n"
+      "set palette grey\nplot 'mean_image.txt' matrix with image notitle\n",
+      "the mean image μ (28×28) of the training split");
+  chapter.table(
+      {"statistic", "numbers", "value(s)"},
+      {{"mean image", std::to_string(mean_image.mean().numel()),
+        fmt::format("from {} to {}", number(*std::min_element(pixels.begin(), pixels.end()), 3),
+                    number(*std::max_element(pixels.begin(), pixels.end()), 3))},
+       {"per-channel mean", std::to_string(channel_mean.channel_means().size()),
+        number(channel_mean.channel_means()[0])},
+       {"average of the mean image", "1", number(average_of_mean_image)}});
   chapter.say(
-      "Fashion-MNIST is grey-scale: it has one channel, so 'per-channel mean' is a single number (the "
-      "average of the mean image). To see the colour case, we dress the same images up as a 3-channel "
+      "Fashion-MNIST is grey-scale: it has one channel, so 'per-channel mean' is a single number "
+      "(the "
+      "average of the mean image). To see the colour case, we dress the same images up as a "
+      "3-channel "
       "batch: red = x, green = 0.6·x + 0.2, blue = 1 − x, stored plane after plane like CIFAR-10.");
-  const std::int64_t colour_count = std::min<std::int64_t>(parts.train.size(), chapter.quick() ? 1000 : 5000);
+  const std::int64_t colour_count =
+      std::min<std::int64_t>(parts.train.size(), chapter.quick() ? 1000 : 5000);
   std::vector<double> grey = data::slice(parts.train, 0, colour_count).images.to_vector();
   std::vector<double> colour(static_cast<std::size_t>(colour_count * 3 * 784));
   for (std::int64_t i = 0; i < colour_count; ++i) {
@@ -230,17 +256,23 @@ void images(Chapter& chapter) {
     double average = 0;
     for (int p = 0; p < 784; ++p) average += colour_pixels[ch * 784 + p] / 784.0;
     worst = std::max(worst, std::abs(average - colour_channel_mean.channel_means()[ch]));
-    rows.push_back({channel_names[ch], number(colour_channel_mean.channel_means()[ch]), number(average)});
+    rows.push_back(
+        {channel_names[ch], number(colour_channel_mean.channel_means()[ch]), number(average)});
   }
-  chapter.table({"channel", "per-channel mean (3 numbers)", "average of that channel's mean-image plane"}, rows);
-  chapter.notice(fmt::format("the mean image keeps {} numbers ({}), the per-channel mean 3; the latter is the "
-                             "former averaged over each channel's pixels. Images are rarely normalised, "
-                             "decorrelated or whitened: their pixels already share one scale.",
-                             colour_mean_image.mean().numel(), "3×28×28"));
-  chapter.claim("grey-scale: the one channel mean equals the average of the mean image",
-                std::abs(channel_mean.channel_means()[0] - average_of_mean_image) < 1e-5,
-                fmt::format("{:.6f} vs {:.6f}", channel_mean.channel_means()[0], average_of_mean_image));
-  chapter.claim("3 channels: each channel mean equals its mean-image plane's average", worst < 1e-5, number(worst, 2));
+  chapter.table(
+      {"channel", "per-channel mean (3 numbers)", "average of that channel's mean-image plane"},
+      rows);
+  chapter.notice(
+      fmt::format("the mean image keeps {} numbers ({}), the per-channel mean 3; the latter is the "
+                  "former averaged over each channel's pixels. Images are rarely normalised, "
+                  "decorrelated or whitened: their pixels already share one scale.",
+                  colour_mean_image.mean().numel(), "3×28×28"));
+  chapter.claim(
+      "grey-scale: the one channel mean equals the average of the mean image",
+      std::abs(channel_mean.channel_means()[0] - average_of_mean_image) < 1e-5,
+      fmt::format("{:.6f} vs {:.6f}", channel_mean.channel_means()[0], average_of_mean_image));
+  chapter.claim("3 channels: each channel mean equals its mean-image plane's average", worst < 1e-5,
+                number(worst, 2));
 
   chapter.step("Statistics come from the training split only");
   chapter.say(
@@ -258,29 +290,37 @@ void images(Chapter& chapter) {
   };
   auto [train_mean, train_largest] = stats(train_centred);
   auto [validation_mean, validation_largest] = stats(validation_centred);
-  chapter.table({"split, minus the TRAIN mean image", "mean of all pixels", "largest |per-pixel mean|"},
-                {{fmt::format("train ({} images)", parts.train.size()), fmt::format("{:.2e}", train_mean),
-                  fmt::format("{:.2e}", train_largest)},
-                 {fmt::format("validation ({} images)", parts.validation.size()), fmt::format("{:.2e}", validation_mean),
-                  fmt::format("{:.2e}", validation_largest)}});
-  chapter.notice("the validation images keep a small offset: they are a different sample. That offset "
-                 "is honest; the model will meet the same kind of offset on new data.");
-  chapter.claim("train mean after centring is ~0", std::abs(train_mean) < 1e-5 && train_largest < 1e-4,
+  chapter.table(
+      {"split, minus the TRAIN mean image", "mean of all pixels", "largest |per-pixel mean|"},
+      {{fmt::format("train ({} images)", parts.train.size()), fmt::format("{:.2e}", train_mean),
+        fmt::format("{:.2e}", train_largest)},
+       {fmt::format("validation ({} images)", parts.validation.size()),
+        fmt::format("{:.2e}", validation_mean), fmt::format("{:.2e}", validation_largest)}});
+  chapter.notice(
+      "the validation images keep a small offset: they are a different sample. That offset "
+      "is honest; the model will meet the same kind of offset on new data.");
+  chapter.claim("train mean after centring is ~0",
+                std::abs(train_mean) < 1e-5 && train_largest < 1e-4,
                 fmt::format("{:.1e} (per pixel ≤ {:.1e})", train_mean, train_largest));
-  chapter.claim("validation mean after subtracting the TRAIN mean is small but not 0",
-                std::abs(validation_mean) < 0.05 && validation_largest > 10 * train_largest && validation_largest > 1e-4,
-                fmt::format("{:.1e} (per pixel up to {:.1e})", validation_mean, validation_largest));
+  chapter.claim(
+      "validation mean after subtracting the TRAIN mean is small but not 0",
+      std::abs(validation_mean) < 0.05 && validation_largest > 10 * train_largest &&
+          validation_largest > 1e-4,
+      fmt::format("{:.1e} (per pixel up to {:.1e})", validation_mean, validation_largest));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return gradlab::tutorial::run_chapter(argc, argv, {5, "data_preprocessing", "Data preprocessing"}, [](Chapter& chapter) {
-    two_d_cloud(chapter);
-    images(chapter);
-    chapter.summary(
-        "zero-centre → normalise → PCA (diagonal covariance) → whiten (identity covariance), by hand = library; "
-        "for images subtract the mean image or per-channel mean, fitted on the training split only (val mean ≈ 0 "
-        "but not 0).");
-  });
+  return gradlab::tutorial::run_chapter(
+      argc, argv, {5, "data_preprocessing", "Data preprocessing"}, [](Chapter& chapter) {
+        two_d_cloud(chapter);
+        images(chapter);
+        chapter.summary(
+            "zero-centre → normalise → PCA (diagonal covariance) → whiten (identity covariance), "
+            "by hand = library; "
+            "for images subtract the mean image or per-channel mean, fitted on the training split "
+            "only (val mean ≈ 0 "
+            "but not 0).");
+      });
 }

@@ -53,9 +53,9 @@ Summary summarise(const std::vector<double>& values) {
 /// A tiny 2-layer net, scores = tanh(x · W1 + b1) · W2 + b2, whose weights all start at `value`
 /// (0 is the lecture's W = 0), trained for `steps` steps of plain SGD on a toy problem.
 struct SymmetryRun {
-  Tensor hidden;             // tanh(x · W1 + b1) at the last step, [N, H]
-  Tensor last_grad_w1;       // dL/dW1 at the last step, [D, H]
-  Tensor final_w1;           // W1 after training, [D, H]
+  Tensor hidden;               // tanh(x · W1 + b1) at the last step, [N, H]
+  Tensor last_grad_w1;         // dL/dW1 at the last step, [D, H]
+  Tensor final_w1;             // W1 after training, [D, H]
   double largest_grad_w1 = 0;  // max |dL/dW1| over all steps
   double first_loss = 0;
   double final_loss = 0;
@@ -84,7 +84,8 @@ SymmetryRun train_tiny_net(const Tensor& x, const Tensor& y, std::int64_t hidden
     run.final_loss = loss.item();
     run.hidden = hidden.detach().clone();
     run.last_grad_w1 = w1.grad().clone();
-    for (double g : run.last_grad_w1.to_vector()) run.largest_grad_w1 = std::max(run.largest_grad_w1, std::abs(g));
+    for (double g : run.last_grad_w1.to_vector())
+      run.largest_grad_w1 = std::max(run.largest_grad_w1, std::abs(g));
     optimizer.step();  // plain SGD: x ← x − lr · dx
   }
   run.final_w1 = w1.detach().clone();
@@ -105,7 +106,8 @@ double spread_across_units(const Tensor& matrix) {
 void symmetry_step(Chapter& chapter) {
   chapter.step("W = 0: every hidden unit becomes the same unit");
   chapter.say(
-      "Start with the most innocent choice: all weights zero. We build a tiny net (4 inputs, 5 tanh "
+      "Start with the most innocent choice: all weights zero. We build a tiny net (4 inputs, 5 "
+      "tanh "
       "hidden units, 3 classes) on 12 random examples and train it for 50 steps of SGD. Then we "
       "repeat with every weight set to the same non-zero number, 0.3, to see whether the units can "
       "ever tell themselves apart.");
@@ -113,12 +115,15 @@ void symmetry_step(Chapter& chapter) {
   Tensor y = labels({0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2});
   const std::int64_t units = 5;
 
-  SymmetryRun zero = train_tiny_net(x, y, units, [](Tensor& w) { nn::init::zeros_(w); }, 50);
-  chapter.say("With W = 0, at step 50: the hidden outputs for example 0, the gradient of W1 (row 0) and W1:");
+  SymmetryRun zero = train_tiny_net(
+      x, y, units, [](Tensor& w) { nn::init::zeros_(w); }, 50);
+  chapter.say(
+      "With W = 0, at step 50: the hidden outputs for example 0, the gradient of W1 (row 0) and "
+      "W1:");
   std::vector<std::vector<std::string>> rows;
   for (std::int64_t u = 0; u < units; ++u) {
-    rows.push_back({fmt::format("unit {}", u), number(zero.hidden.at(u)), number(zero.last_grad_w1.at(u)),
-                    number(zero.final_w1.at(u))});
+    rows.push_back({fmt::format("unit {}", u), number(zero.hidden.at(u)),
+                    number(zero.last_grad_w1.at(u)), number(zero.final_w1.at(u))});
   }
   chapter.table({"hidden unit", "h (example 0)", "dL/dW1[0, unit]", "W1[0, unit]"}, rows);
   chapter.notice(
@@ -126,30 +131,41 @@ void symmetry_step(Chapter& chapter) {
       "since W2 = 0 no gradient reaches W1 either: both weight matrices stay 0 for ever. Only the "
       "output bias could learn, and with 4 examples of each class even its gradient is 0: the loss "
       "stays at ln 3 = 1.0986.");
-  chapter.claim("with W = 0 every gradient of W1 is exactly 0, at every step", zero.largest_grad_w1 == 0.0,
+  chapter.claim("with W = 0 every gradient of W1 is exactly 0, at every step",
+                zero.largest_grad_w1 == 0.0,
                 fmt::format("max |dL/dW1| over 50 steps = {}", zero.largest_grad_w1));
 
-  SymmetryRun same = train_tiny_net(x, y, units, [](Tensor& w) { nn::init::constant_(w, 0.3); }, 50);
-  SymmetryRun random = train_tiny_net(x, y, units, [](Tensor& w) { nn::init::normal_(w, 0.3); }, 50);
+  SymmetryRun same = train_tiny_net(
+      x, y, units, [](Tensor& w) { nn::init::constant_(w, 0.3); }, 50);
+  SymmetryRun random = train_tiny_net(
+      x, y, units, [](Tensor& w) { nn::init::normal_(w, 0.3); }, 50);
   rows.clear();
   for (std::int64_t u = 0; u < units; ++u) {
-    rows.push_back({fmt::format("unit {}", u), number(same.hidden.at(u)), number(same.last_grad_w1.at(u)),
-                    number(same.final_w1.at(u)), number(random.final_w1.at(u))});
+    rows.push_back({fmt::format("unit {}", u), number(same.hidden.at(u)),
+                    number(same.last_grad_w1.at(u)), number(same.final_w1.at(u)),
+                    number(random.final_w1.at(u))});
   }
-  chapter.say("Now every weight starts at 0.3; again at step 50 (last column: W1 when the weights start "
-              "as N(0, 0.3²) random numbers instead):");
-  chapter.table({"hidden unit", "h (example 0)", "dL/dW1[0, unit]", "W1[0, unit]", "W1[0, unit], random start"},
+  chapter.say(
+      "Now every weight starts at 0.3; again at step 50 (last column: W1 when the weights start "
+      "as N(0, 0.3²) random numbers instead):");
+  chapter.table({"hidden unit", "h (example 0)", "dL/dW1[0, unit]", "W1[0, unit]",
+                 "W1[0, unit], random start"},
                 rows);
   const double same_spread = spread_across_units(same.final_w1);
   const double random_spread = spread_across_units(random.final_w1);
-  chapter.table({"start", "loss at step 0", "loss after 50 steps", "max difference between units' W1 columns"},
-                {{"all weights 0", number(zero.first_loss), number(zero.final_loss), number(spread_across_units(zero.final_w1))},
-                 {"all weights 0.3", number(same.first_loss), number(same.final_loss), number(same_spread)},
-                 {"random N(0, 0.3²)", number(random.first_loss), number(random.final_loss), number(random_spread)}});
+  chapter.table(
+      {"start", "loss at step 0", "loss after 50 steps",
+       "max difference between units' W1 columns"},
+      {{"all weights 0", number(zero.first_loss), number(zero.final_loss),
+        number(spread_across_units(zero.final_w1))},
+       {"all weights 0.3", number(same.first_loss), number(same.final_loss), number(same_spread)},
+       {"random N(0, 0.3²)", number(random.first_loss), number(random.final_loss),
+        number(random_spread)}});
   chapter.notice(
       "with equal weights all five units compute the same number, receive the same gradient and "
       "take the same step, so after 50 steps they are still identical: the net has the power of "
-      "one hidden unit. Random numbers break this symmetry; that is the whole reason we draw them.");
+      "one hidden unit. Random numbers break this symmetry; that is the whole reason we draw "
+      "them.");
   chapter.claim("equal starting weights stay equal across units after training", same_spread < 1e-6,
                 fmt::format("max column difference {}", number(same_spread)));
   chapter.claim("random starting weights make the units differ", random_spread > 1e-2,
@@ -160,10 +176,10 @@ void symmetry_step(Chapter& chapter) {
 
 /// One initialisation of the experiment.
 struct Scheme {
-  std::string key;          // file name part
-  std::string title;        // shown in headers
-  std::string formula;      // what the weights are
-  std::string activation;   // "tanh" or "relu"
+  std::string key;         // file name part
+  std::string title;       // shown in headers
+  std::string formula;     // what the weights are
+  std::string activation;  // "tanh" or "relu"
   std::function<void(Tensor&)> init;
 };
 
@@ -171,7 +187,7 @@ struct Scheme {
 struct LayerRecord {
   Summary activations;
   double local_gradient = 0;  // mean of the activation's derivative: tanh: 1 − h², ReLU: [h > 0]
-  double weight_grad_std = 0; // std of dL/dW of this layer
+  double weight_grad_std = 0;  // std of dL/dW of this layer
 };
 
 struct ExperimentResult {
@@ -205,7 +221,8 @@ ExperimentResult run_experiment(const Scheme& scheme, const Tensor& input, std::
     LayerRecord record;
     record.activations = summarise(values);
     double slope = 0;
-    for (double v : values) slope += scheme.activation == "tanh" ? 1.0 - v * v : (v > 0 ? 1.0 : 0.0);
+    for (double v : values)
+      slope += scheme.activation == "tanh" ? 1.0 - v * v : (v > 0 ? 1.0 : 0.0);
     record.local_gradient = slope / double(values.size());
     record.weight_grad_std = summarise(weights[layer].grad().to_vector()).std;
     saturated_total += record.activations.saturated;
@@ -224,12 +241,13 @@ void print_experiment(Chapter& chapter, const Scheme& scheme, const ExperimentRe
   std::vector<std::vector<std::string>> rows;
   for (std::size_t layer = 0; layer < result.layers.size(); ++layer) {
     const LayerRecord& r = result.layers[layer];
-    rows.push_back({fmt::format("{}", layer + 1), number(r.activations.mean), number(r.activations.std),
-                    fmt::format("{:.1f}%", 100 * (is_tanh ? r.activations.saturated : r.activations.zero)),
-                    number(r.local_gradient, 3), number(r.weight_grad_std)});
+    rows.push_back(
+        {fmt::format("{}", layer + 1), number(r.activations.mean), number(r.activations.std),
+         fmt::format("{:.1f}%", 100 * (is_tanh ? r.activations.saturated : r.activations.zero)),
+         number(r.local_gradient, 3), number(r.weight_grad_std)});
   }
-  chapter.table({"layer", "mean", "std", is_tanh ? "|h| > 0.9" : "h = 0", is_tanh ? "mean 1 − h²" : "mean [h > 0]",
-                 "std dL/dW"},
+  chapter.table({"layer", "mean", "std", is_tanh ? "|h| > 0.9" : "h = 0",
+                 is_tanh ? "mean 1 − h²" : "mean [h > 0]", "std dL/dW"},
                 rows);
   const std::string png = chapter.path("activations_" + scheme.key + ".png");
   plots::PlotResult plot = plots::activation_histograms(result.histograms, png, 40);
@@ -242,16 +260,19 @@ void write_summary_csv(Chapter& chapter, const std::vector<Scheme>& schemes,
   const std::string csv = chapter.path("layer_statistics.csv");
   std::FILE* file = std::fopen(csv.c_str(), "w");
   if (file == nullptr) throw Error("chapter 06: cannot write " + csv);
-  std::fputs("init,activation,layer,mean,std,saturated_fraction,zero_fraction,mean_local_gradient,weight_grad_std\n",
-             file);
+  std::fputs(
+      "init,activation,layer,mean,std,saturated_fraction,zero_fraction,mean_local_gradient,weight_"
+      "grad_std\n",
+      file);
   for (std::size_t s = 0; s < schemes.size(); ++s) {
     for (std::size_t layer = 0; layer < results[s].layers.size(); ++layer) {
       const LayerRecord& r = results[s].layers[layer];
-      std::fputs(fmt::format("{},{},{},{},{},{},{},{},{}\n", schemes[s].key, schemes[s].activation, layer + 1,
-                             r.activations.mean, r.activations.std, r.activations.saturated, r.activations.zero,
-                             r.local_gradient, r.weight_grad_std)
-                     .c_str(),
-                 file);
+      std::fputs(
+          fmt::format("{},{},{},{},{},{},{},{},{}\n", schemes[s].key, schemes[s].activation,
+                      layer + 1, r.activations.mean, r.activations.std, r.activations.saturated,
+                      r.activations.zero, r.local_gradient, r.weight_grad_std)
+              .c_str(),
+          file);
     }
   }
   std::fclose(file);
@@ -261,140 +282,181 @@ void write_summary_csv(Chapter& chapter, const std::vector<Scheme>& schemes,
 }  // namespace
 
 int main(int argc, char** argv) {
-  return tutorial::run_chapter(argc, argv, {6, "weight_initialisation", "Weight initialisation"}, [](Chapter& chapter) {
-    symmetry_step(chapter);
+  return tutorial::run_chapter(
+      argc, argv, {6, "weight_initialisation", "Weight initialisation"}, [](Chapter& chapter) {
+        symmetry_step(chapter);
 
-    const std::int64_t examples = chapter.quick() ? 200 : 1000;
-    const std::int64_t width = chapter.quick() ? 100 : 500;
-    const std::int64_t depth = 10;
+        const std::int64_t examples = chapter.quick() ? 200 : 1000;
+        const std::int64_t width = chapter.quick() ? 100 : 500;
+        const std::int64_t depth = 10;
 
-    chapter.step("The experiment: a deep net and the statistics of its activations");
-    chapter.say(fmt::format(
-        "Small random numbers fix the symmetry, but how small? We feed {} examples of {} unit-Gaussian "
-        "inputs through {} layers of {} units, h ← f(h · W) with no biases, and record each layer's "
-        "outputs: their mean and standard deviation, how many sit in the flat tails of the "
-        "nonlinearity, the average local gradient f′ that backpropagation will multiply by, and the "
-        "size (std) of the weight gradients dL/dW when a unit-Gaussian gradient arrives at the top.",
-        examples, width, depth, width));
-    Tensor input = randn({examples, width});
+        chapter.step("The experiment: a deep net and the statistics of its activations");
+        chapter.say(fmt::format(
+            "Small random numbers fix the symmetry, but how small? We feed {} examples of {} "
+            "unit-Gaussian "
+            "inputs through {} layers of {} units, h ← f(h · W) with no biases, and record each "
+            "layer's "
+            "outputs: their mean and standard deviation, how many sit in the flat tails of the "
+            "nonlinearity, the average local gradient f′ that backpropagation will multiply by, "
+            "and the "
+            "size (std) of the weight gradients dL/dW when a unit-Gaussian gradient arrives at the "
+            "top.",
+            examples, width, depth, width));
+        Tensor input = randn({examples, width});
 
-    auto normal_with = [](double std) { return [std](Tensor& w) { nn::init::normal_(w, std); }; };
-    const std::vector<Scheme> schemes = {
-        {"normal_0.01_tanh", "W ~ N(0, 0.01²), tanh", "W = 0.01 · randn(fan_in, fan_out)", "tanh", normal_with(0.01)},
-        {"normal_1.0_tanh", "W ~ N(0, 1), tanh", "W = 1.0 · randn(fan_in, fan_out)", "tanh", normal_with(1.0)},
-        {"xavier_tanh", "Xavier, tanh", "W = randn(fan_in, fan_out) / √fan_in   (nn::init::xavier_lecture_)", "tanh",
-         [](Tensor& w) { nn::init::xavier_lecture_(w); }},
-        {"xavier_relu", "Xavier, ReLU", "W = randn(fan_in, fan_out) / √fan_in   (nn::init::xavier_lecture_)", "relu",
-         [](Tensor& w) { nn::init::xavier_lecture_(w); }},
-        {"he_relu", "He, ReLU", "W = randn(fan_in, fan_out) · √(2 / fan_in)   (nn::init::he_normal_)", "relu",
-         [](Tensor& w) { nn::init::he_normal_(w); }},
-    };
-    const std::vector<std::string> explanations = {
-        "Each layer multiplies the spread of its input by about 0.01 · √fan_in = " +
-            number(0.01 * std::sqrt(double(width)), 2) +
-            ", less than 1, so the outputs shrink towards 0 layer after layer.",
-        "Now each weighted sum has a spread of about √fan_in = " + number(std::sqrt(double(width)), 1) +
-            " times its input's: far beyond where tanh bends, so the units pile up at ±1.",
-        "Var(Σ x·w) = fan_in · Var(x) · Var(w); choosing Var(w) = 1/fan_in keeps the variance of the "
-        "weighted sums equal to the variance of the inputs (Glorot & Bengio 2010; the derivation assumes "
-        "a linear unit, and tanh is nearly linear around 0).",
-        "The same Xavier scale, but with ReLU. ReLU sets half of its inputs to 0, which halves the "
-        "second moment at every layer.",
-        "He et al. (2015) put the lost factor back: Var(w) = 2/fan_in, the lecture's 'additional /2' "
-        "inside the square root of the scale.",
-    };
+        auto normal_with = [](double std) {
+          return [std](Tensor& w) { nn::init::normal_(w, std); };
+        };
+        const std::vector<Scheme> schemes = {
+            {"normal_0.01_tanh", "W ~ N(0, 0.01²), tanh", "W = 0.01 · randn(fan_in, fan_out)",
+             "tanh", normal_with(0.01)},
+            {"normal_1.0_tanh", "W ~ N(0, 1), tanh", "W = 1.0 · randn(fan_in, fan_out)", "tanh",
+             normal_with(1.0)},
+            {"xavier_tanh", "Xavier, tanh",
+             "W = randn(fan_in, fan_out) / √fan_in   (nn::init::xavier_lecture_)", "tanh",
+             [](Tensor& w) { nn::init::xavier_lecture_(w); }},
+            {"xavier_relu", "Xavier, ReLU",
+             "W = randn(fan_in, fan_out) / √fan_in   (nn::init::xavier_lecture_)", "relu",
+             [](Tensor& w) { nn::init::xavier_lecture_(w); }},
+            {"he_relu", "He, ReLU",
+             "W = randn(fan_in, fan_out) · √(2 / fan_in)   (nn::init::he_normal_)", "relu",
+             [](Tensor& w) { nn::init::he_normal_(w); }},
+        };
+        const std::vector<std::string> explanations = {
+            "Each layer multiplies the spread of its input by about 0.01 · √fan_in = " +
+                number(0.01 * std::sqrt(double(width)), 2) +
+                ", less than 1, so the outputs shrink towards 0 layer after layer.",
+            "Now each weighted sum has a spread of about √fan_in = " +
+                number(std::sqrt(double(width)), 1) +
+                " times its input's: far beyond where tanh bends, so the units pile up at ±1.",
+            "Var(Σ x·w) = fan_in · Var(x) · Var(w); choosing Var(w) = 1/fan_in keeps the variance "
+            "of the "
+            "weighted sums equal to the variance of the inputs (Glorot & Bengio 2010; the "
+            "derivation assumes "
+            "a linear unit, and tanh is nearly linear around 0).",
+            "The same Xavier scale, but with ReLU. ReLU sets half of its inputs to 0, which halves "
+            "the "
+            "second moment at every layer.",
+            "He et al. (2015) put the lost factor back: Var(w) = 2/fan_in, the lecture's "
+            "'additional /2' "
+            "inside the square root of the scale.",
+        };
 
-    std::vector<ExperimentResult> results;
-    for (std::size_t s = 0; s < schemes.size(); ++s) {
-      const Scheme& scheme = schemes[s];
-      chapter.step("Initialisation: " + scheme.title);
-      chapter.say(scheme.formula);
-      chapter.say(explanations[s]);
-      manual_seed(chapter.options().seed + 100 + s);
-      results.push_back(run_experiment(scheme, input, depth, width));
-      print_experiment(chapter, scheme, results.back());
-      const auto& layers = results.back().layers;
-      const double first = layers.front().activations.std, last = layers.back().activations.std;
-      switch (s) {
-        case 0:
-          chapter.notice(
-              "the std falls by the same factor at every layer until the last layers output "
-              "practically 0. The weight gradient dL/dW = hᵀ · δ is built from those tiny h (and δ "
-              "shrinks on the way down through the small W), so the weights barely get a signal.");
-          chapter.claim("std 0.01: the last layer's std is below 1% of the first's", last < 0.01 * first,
-                        fmt::format("first {} → last {} (ratio {})", number(first), number(last),
-                                    number(last / first)));
-          break;
-        case 1: {
-          double steepest = 0;
-          for (const auto& layer : layers) steepest = std::max(steepest, layer.local_gradient);
-          chapter.notice(fmt::format(
-              "most outputs sit near −1 or +1 (the U-shaped histograms), where tanh is flat: the local "
-              "gradient 1 − h² averages below {} in every layer, so through most units almost nothing "
-              "flows back. What does flow back through the few unsaturated units is multiplied by the "
-              "large weights, so the weight gradients differ by a factor {} between layer 1 and layer "
-              "{}: no single learning rate suits both ends. The net is stuck in the flat tails either way.",
-              number(steepest, 2), number(layers.front().weight_grad_std / layers.back().weight_grad_std, 0),
-              depth));
-          chapter.claim("std 1.0: most tanh outputs have |h| > 0.9", results.back().all_layers_saturated > 0.5,
-                        fmt::format("{:.1f}% of all hidden outputs", 100 * results.back().all_layers_saturated));
-          chapter.claim("std 1.0: the average local gradient 1 − h² is below 0.2 in every layer", steepest < 0.2,
-                        fmt::format("largest layer average {}", number(steepest, 3)));
-          break;
+        std::vector<ExperimentResult> results;
+        for (std::size_t s = 0; s < schemes.size(); ++s) {
+          const Scheme& scheme = schemes[s];
+          chapter.step("Initialisation: " + scheme.title);
+          chapter.say(scheme.formula);
+          chapter.say(explanations[s]);
+          manual_seed(chapter.options().seed + 100 + s);
+          results.push_back(run_experiment(scheme, input, depth, width));
+          print_experiment(chapter, scheme, results.back());
+          const auto& layers = results.back().layers;
+          const double first = layers.front().activations.std, last = layers.back().activations.std;
+          switch (s) {
+            case 0:
+              chapter.notice(
+                  "the std falls by the same factor at every layer until the last layers output "
+                  "practically 0. The weight gradient dL/dW = hᵀ · δ is built from those tiny h "
+                  "(and δ "
+                  "shrinks on the way down through the small W), so the weights barely get a "
+                  "signal.");
+              chapter.claim("std 0.01: the last layer's std is below 1% of the first's",
+                            last < 0.01 * first,
+                            fmt::format("first {} → last {} (ratio {})", number(first),
+                                        number(last), number(last / first)));
+              break;
+            case 1: {
+              double steepest = 0;
+              for (const auto& layer : layers) steepest = std::max(steepest, layer.local_gradient);
+              chapter.notice(fmt::format(
+                  "most outputs sit near −1 or +1 (the U-shaped histograms), where tanh is flat: "
+                  "the local "
+                  "gradient 1 − h² averages below {} in every layer, so through most units almost "
+                  "nothing "
+                  "flows back. What does flow back through the few unsaturated units is multiplied "
+                  "by the "
+                  "large weights, so the weight gradients differ by a factor {} between layer 1 "
+                  "and layer "
+                  "{}: no single learning rate suits both ends. The net is stuck in the flat tails "
+                  "either way.",
+                  number(steepest, 2),
+                  number(layers.front().weight_grad_std / layers.back().weight_grad_std, 0),
+                  depth));
+              chapter.claim("std 1.0: most tanh outputs have |h| > 0.9",
+                            results.back().all_layers_saturated > 0.5,
+                            fmt::format("{:.1f}% of all hidden outputs",
+                                        100 * results.back().all_layers_saturated));
+              chapter.claim(
+                  "std 1.0: the average local gradient 1 − h² is below 0.2 in every layer",
+                  steepest < 0.2, fmt::format("largest layer average {}", number(steepest, 3)));
+              break;
+            }
+            case 2:
+              chapter.notice(
+                  "no collapse and no saturation: the std shrinks only slowly (tanh is a little "
+                  "flatter "
+                  "than the linear unit the derivation assumes, so each layer loses a bit), every "
+                  "layer "
+                  "works in tanh's useful range, and the weight gradients are of the same size in "
+                  "every layer.");
+              chapter.claim("Xavier with tanh: the last layer's std is within 10× of the first's",
+                            last > first / 10 && last < first * 10,
+                            fmt::format("first {} → last {}", number(first), number(last)));
+              break;
+            case 3:
+              chapter.notice(
+                  "the std roughly drops by a factor √2 per layer and the distribution squeezes "
+                  "towards 0 "
+                  "(the histogram's spike at 0 is the half of the units that ReLU switched off).");
+              break;
+            case 4: {
+              const double xavier_last = results[3].layers.back().activations.std;
+              chapter.notice(
+                  "with the factor 2 the std stays of the same size through all ten layers, while "
+                  "about "
+                  "half the outputs are 0 at every layer, as expected of ReLU.");
+              chapter.claim("ReLU: Xavier's last-layer std is much smaller (< 1/10) than He's",
+                            xavier_last < 0.1 * last,
+                            fmt::format("Xavier {} vs He {} (ratio {})", number(xavier_last),
+                                        number(last), number(xavier_last / last)));
+              break;
+            }
+            default: break;
+          }
         }
-        case 2:
-          chapter.notice(
-              "no collapse and no saturation: the std shrinks only slowly (tanh is a little flatter "
-              "than the linear unit the derivation assumes, so each layer loses a bit), every layer "
-              "works in tanh's useful range, and the weight gradients are of the same size in every layer.");
-          chapter.claim("Xavier with tanh: the last layer's std is within 10× of the first's",
-                        last > first / 10 && last < first * 10,
-                        fmt::format("first {} → last {}", number(first), number(last)));
-          break;
-        case 3:
-          chapter.notice(
-              "the std roughly drops by a factor √2 per layer and the distribution squeezes towards 0 "
-              "(the histogram's spike at 0 is the half of the units that ReLU switched off).");
-          break;
-        case 4: {
-          const double xavier_last = results[3].layers.back().activations.std;
-          chapter.notice(
-              "with the factor 2 the std stays of the same size through all ten layers, while about "
-              "half the outputs are 0 at every layer, as expected of ReLU.");
-          chapter.claim("ReLU: Xavier's last-layer std is much smaller (< 1/10) than He's",
-                        xavier_last < 0.1 * last,
-                        fmt::format("Xavier {} vs He {} (ratio {})", number(xavier_last), number(last),
-                                    number(xavier_last / last)));
-          break;
+
+        chapter.step("All five side by side");
+        std::vector<std::vector<std::string>> rows;
+        for (std::size_t s = 0; s < schemes.size(); ++s) {
+          const auto& layers = results[s].layers;
+          rows.push_back({schemes[s].title, number(layers.front().activations.std),
+                          number(layers.back().activations.std),
+                          number(layers.back().activations.std / layers.front().activations.std),
+                          number(layers.front().weight_grad_std),
+                          number(layers.back().weight_grad_std)});
         }
-        default:
-          break;
-      }
-    }
+        chapter.table({"initialisation", "std layer 1", "std layer 10", "ratio 10/1",
+                       "std dL/dW layer 1", "std dL/dW layer 10"},
+                      rows);
+        chapter.notice(
+            "a good initialisation keeps the ratio near 1: the signal reaches the top forward and "
+            "the "
+            "gradient reaches the bottom backward. For tanh use Xavier (1/√fan_in), for ReLU use "
+            "He "
+            "(√(2/fan_in)). Chapter 07 shows batch normalisation, which makes the net far less "
+            "sensitive to this choice.");
+        write_summary_csv(chapter, schemes, results);
 
-    chapter.step("All five side by side");
-    std::vector<std::vector<std::string>> rows;
-    for (std::size_t s = 0; s < schemes.size(); ++s) {
-      const auto& layers = results[s].layers;
-      rows.push_back({schemes[s].title, number(layers.front().activations.std), number(layers.back().activations.std),
-                      number(layers.back().activations.std / layers.front().activations.std),
-                      number(layers.front().weight_grad_std), number(layers.back().weight_grad_std)});
-    }
-    chapter.table({"initialisation", "std layer 1", "std layer 10", "ratio 10/1", "std dL/dW layer 1",
-                   "std dL/dW layer 10"},
-                  rows);
-    chapter.notice(
-        "a good initialisation keeps the ratio near 1: the signal reaches the top forward and the "
-        "gradient reaches the bottom backward. For tanh use Xavier (1/√fan_in), for ReLU use He "
-        "(√(2/fan_in)). Chapter 07 shows batch normalisation, which makes the net far less "
-        "sensitive to this choice.");
-    write_summary_csv(chapter, schemes, results);
-
-    const double ratio_small = results[0].layers.back().activations.std / results[0].layers.front().activations.std;
-    const double ratio_xavier = results[2].layers.back().activations.std / results[2].layers.front().activations.std;
-    chapter.summary(fmt::format(
-        "W = 0 leaves all units identical; across 10 tanh layers std 0.01 shrinks activations (last/first std "
-        "{}), std 1.0 saturates {:.0f}% of outputs, Xavier keeps them ({}); ReLU needs He's factor 2",
-        number(ratio_small), 100 * results[1].all_layers_saturated, number(ratio_xavier, 2)));
-  });
+        const double ratio_small =
+            results[0].layers.back().activations.std / results[0].layers.front().activations.std;
+        const double ratio_xavier =
+            results[2].layers.back().activations.std / results[2].layers.front().activations.std;
+        chapter.summary(fmt::format(
+            "W = 0 leaves all units identical; across 10 tanh layers std 0.01 shrinks activations "
+            "(last/first std "
+            "{}), std 1.0 saturates {:.0f}% of outputs, Xavier keeps them ({}); ReLU needs He's "
+            "factor 2",
+            number(ratio_small), 100 * results[1].all_layers_saturated, number(ratio_xavier, 2)));
+      });
 }

@@ -43,12 +43,13 @@ constexpr double kEps = 1e-5;  // added to the variance before the square root
 struct BatchNormByHand : Function<BatchNormByHand> {
   static constexpr const char* name = "batch_norm_by_hand";
 
-  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta) {
-    Tensor mu = mean(x, 0);                         // [C]
-    Tensor centred = x - mu;                        // [N, C], μ broadcast over the rows
-    Tensor variance = mean(centred * centred, 0);   // [C], divides by N (biased)
-    Tensor inv_std = 1.0 / sqrt(variance + kEps);   // [C]
-    Tensor normalised = centred * inv_std;          // x̂: each column has mean 0, variance ≈ 1
+  static Tensor forward(FunctionContext& ctx, const Tensor& x, const Tensor& gamma,
+                        const Tensor& beta) {
+    Tensor mu = mean(x, 0);                        // [C]
+    Tensor centred = x - mu;                       // [N, C], μ broadcast over the rows
+    Tensor variance = mean(centred * centred, 0);  // [C], divides by N (biased)
+    Tensor inv_std = 1.0 / sqrt(variance + kEps);  // [C]
+    Tensor normalised = centred * inv_std;         // x̂: each column has mean 0, variance ≈ 1
     ctx.save_for_backward({normalised, gamma, inv_std});
     return normalised * gamma + beta;
   }
@@ -77,7 +78,8 @@ ColumnStats column_stats(const Tensor& x) {
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t c = 0; c < cols; ++c) s.mean[c] += v[r * cols + c] / double(rows);
   for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c) s.std[c] += std::pow(v[r * cols + c] - s.mean[c], 2) / double(rows);
+    for (std::int64_t c = 0; c < cols; ++c)
+      s.std[c] += std::pow(v[r * cols + c] - s.mean[c], 2) / double(rows);
   for (double& value : s.std) value = std::sqrt(value);
   return s;
 }
@@ -109,7 +111,8 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
 void assign(Tensor& target, const Tensor& source) {
   NoGradGuard no_grad;
   const std::vector<double> values = source.to_vector();
-  std::transform(values.begin(), values.end(), target.data<float>(), [](double v) { return float(v); });
+  std::transform(values.begin(), values.end(), target.data<float>(),
+                 [](double v) { return float(v); });
 }
 
 // --- step 1–2: by hand, gradchecked, equal to the library ---------------------------------------
@@ -117,11 +120,13 @@ void assign(Tensor& target, const Tensor& source) {
 void by_hand_step(Chapter& chapter) {
   chapter.step("Batch normalisation by hand");
   chapter.say(
-      "Take a mini-batch of activations x with N rows (examples) and C columns (features). For each "
+      "Take a mini-batch of activations x with N rows (examples) and C columns (features). For "
+      "each "
       "column separately we compute the batch mean μ and the biased variance σ² (divide by N), "
       "normalise x̂ = (x − μ) / √(σ² + eps) so that the column has mean 0 and variance 1, and then "
       "let the net choose its own scale and offset again: y = γ ⊙ x̂ + β, with learnable γ and β. "
-      "We write it as a custom op with a hand-derived backward (tutorials/07_batch_normalisation.cpp, "
+      "We write it as a custom op with a hand-derived backward "
+      "(tutorials/07_batch_normalisation.cpp, "
       "struct BatchNormByHand).");
   const std::int64_t rows = 8, cols = 4;
   Tensor x = randn({rows, cols}) * 2.0 + 3.0;  // features far from mean 0, variance 1
@@ -135,13 +140,16 @@ void by_hand_step(Chapter& chapter) {
   std::vector<std::vector<std::string>> rows_out;
   for (std::int64_t c = 0; c < cols; ++c) {
     rows_out.push_back({fmt::format("feature {}", c), number(before.mean[c]), number(before.std[c]),
-                        number(normalised.mean[c]), number(normalised.std[c]), number(gamma.at(c), 2),
-                        number(beta.at(c), 2), number(after.mean[c]), number(after.std[c])});
+                        number(normalised.mean[c]), number(normalised.std[c]),
+                        number(gamma.at(c), 2), number(beta.at(c), 2), number(after.mean[c]),
+                        number(after.std[c])});
   }
-  chapter.table({"column", "mean x", "std x", "mean x̂", "std x̂", "γ", "β", "mean y", "std y"}, rows_out);
+  chapter.table({"column", "mean x", "std x", "mean x̂", "std x̂", "γ", "β", "mean y", "std y"},
+                rows_out);
   chapter.notice(
       "after normalising, every column has mean 0 and std 1 whatever it had before; then y has "
-      "exactly mean β and std γ (up to eps): γ and β are the only things that decide the output's scale.");
+      "exactly mean β and std γ (up to eps): γ and β are the only things that decide the output's "
+      "scale.");
 
   chapter.step("Gradcheck the hand-written backward");
   chapter.say(
@@ -182,7 +190,8 @@ void library_step(Chapter& chapter) {
   Tensor upstream = randn({rows, cols});
   Tensor hand = BatchNormByHand::apply(x, gamma, beta);
   hand.backward(upstream);
-  Tensor hand_dx = x.grad().clone(), hand_dgamma = gamma.grad().clone(), hand_dbeta = beta.grad().clone();
+  Tensor hand_dx = x.grad().clone(), hand_dgamma = gamma.grad().clone(),
+         hand_dbeta = beta.grad().clone();
   x.zero_grad();
   gamma.zero_grad();
   beta.zero_grad();
@@ -193,14 +202,14 @@ void library_step(Chapter& chapter) {
   assign(layer.bias, beta);
   Tensor from_layer = layer(x.detach());
   const double dy = max_abs_difference(hand, library), dl = max_abs_difference(hand, from_layer);
-  const double ddx = max_abs_difference(hand_dx, x.grad()), ddg = max_abs_difference(hand_dgamma, gamma.grad()),
+  const double ddx = max_abs_difference(hand_dx, x.grad()),
+               ddg = max_abs_difference(hand_dgamma, gamma.grad()),
                ddb = max_abs_difference(hand_dbeta, beta.grad());
-  chapter.table({"quantity", "max |by hand − library|"},
-                {{"y = batch_norm(x)", number(dy)},
-                 {"y = nn::BatchNorm1d(x)", number(dl)},
-                 {"dL/dx", number(ddx)},
-                 {"dL/dγ", number(ddg)},
-                 {"dL/dβ", number(ddb)}});
+  chapter.table({"quantity", "max |by hand − library|"}, {{"y = batch_norm(x)", number(dy)},
+                                                          {"y = nn::BatchNorm1d(x)", number(dl)},
+                                                          {"dL/dx", number(ddx)},
+                                                          {"dL/dγ", number(ddg)},
+                                                          {"dL/dβ", number(ddb)}});
   const double largest = std::max({dy, dl, ddx, ddg, ddb});
   chapter.claim("by hand and library agree to float32 rounding (< 1e-4)", largest < 1e-4,
                 fmt::format("largest difference {}", number(largest)));
@@ -216,13 +225,14 @@ void library_step(Chapter& chapter) {
   Tensor variance = mean((xd - mu) * (xd - mu), 0);
   Tensor identity = batch_norm(xd, sqrt(variance + kEps), mu, Tensor(), Tensor(), true);
   const double identity_error = max_abs_difference(identity, xd);
-  chapter.table({"", "feature 0", "feature 1", "feature 2", "feature 3"},
-                {{"γ = √(σ² + eps)", number(sqrt(variance + kEps).at(0)), number(sqrt(variance + kEps).at(1)),
-                  number(sqrt(variance + kEps).at(2)), number(sqrt(variance + kEps).at(3))},
-                 {"β = μ", number(mu.at(0)), number(mu.at(1)), number(mu.at(2)), number(mu.at(3))},
-                 {"x (row 0)", number(xd.at(0)), number(xd.at(1)), number(xd.at(2)), number(xd.at(3))},
-                 {"y (row 0)", number(identity.at(0)), number(identity.at(1)), number(identity.at(2)),
-                  number(identity.at(3))}});
+  chapter.table(
+      {"", "feature 0", "feature 1", "feature 2", "feature 3"},
+      {{"γ = √(σ² + eps)", number(sqrt(variance + kEps).at(0)), number(sqrt(variance + kEps).at(1)),
+        number(sqrt(variance + kEps).at(2)), number(sqrt(variance + kEps).at(3))},
+       {"β = μ", number(mu.at(0)), number(mu.at(1)), number(mu.at(2)), number(mu.at(3))},
+       {"x (row 0)", number(xd.at(0)), number(xd.at(1)), number(xd.at(2)), number(xd.at(3))},
+       {"y (row 0)", number(identity.at(0)), number(identity.at(1)), number(identity.at(2)),
+        number(identity.at(3))}});
   chapter.claim("with γ = √(σ² + eps), β = μ batch norm is the identity", identity_error < 1e-5,
                 fmt::format("max |y − x| = {}", number(identity_error)));
 }
@@ -247,7 +257,8 @@ void layer_step(Chapter& chapter) {
   std::vector<std::vector<std::string>> table_rows;
   auto add = [&](const std::string& what, const Tensor& t) {
     Spread s = spread_of(t.to_vector());
-    table_rows.push_back({what, number(s.mean), number(s.std), fmt::format("{:.1f}%", 100 * s.saturated)});
+    table_rows.push_back(
+        {what, number(s.mean), number(s.std), fmt::format("{:.1f}%", 100 * s.saturated)});
     return s;
   };
   add("FC output", pre);
@@ -259,8 +270,10 @@ void layer_step(Chapter& chapter) {
   chapter.notice(
       "without batch norm most tanh outputs sit at ±1 where its slope is nearly 0; with it the "
       "pre-activations are unit Gaussian and only the tails (|z| > 1.5, about 14%) saturate.");
-  chapter.claim("BN before tanh cuts the saturated fraction at least in half", good.saturated < 0.5 * bad.saturated,
-                fmt::format("{:.1f}% without BN, {:.1f}% with BN", 100 * bad.saturated, 100 * good.saturated));
+  chapter.claim("BN before tanh cuts the saturated fraction at least in half",
+                good.saturated < 0.5 * bad.saturated,
+                fmt::format("{:.1f}% without BN, {:.1f}% with BN", 100 * bad.saturated,
+                            100 * good.saturated));
   std::cout << "\n" << block.to_string();
 }
 
@@ -272,7 +285,8 @@ void modes_step(Chapter& chapter) {
       "In training mode, batch norm uses the statistics of the current batch, so one example's "
       "output depends on which other examples share its batch. At test time we want one answer per "
       "example, so the layer keeps running averages of the batch statistics while it trains, "
-      "running ← 0.9 · running + 0.1 · batch value (gradlab's momentum 0.1 is the weight of the new "
+      "running ← 0.9 · running + 0.1 · batch value (gradlab's momentum 0.1 is the weight of the "
+      "new "
       "batch, as in PyTorch), and uses those in eval mode. We train-mode 200 batches of 32 "
       "examples drawn from a distribution with mean 5 and std 3 per feature.");
   const std::int64_t features = 3, batch = 32;
@@ -282,12 +296,13 @@ void modes_step(Chapter& chapter) {
     layer(randn({batch, features}) * 3.0 + 5.0);
   }
   chapter.table({"", "feature 0", "feature 1", "feature 2", "true value"},
-                {{"running_mean", number(layer.running_mean.at(0)), number(layer.running_mean.at(1)),
-                  number(layer.running_mean.at(2)), "5"},
+                {{"running_mean", number(layer.running_mean.at(0)),
+                  number(layer.running_mean.at(1)), number(layer.running_mean.at(2)), "5"},
                  {"running_var", number(layer.running_var.at(0)), number(layer.running_var.at(1)),
                   number(layer.running_var.at(2)), "9"}});
   double mean_error = 0;
-  for (int c = 0; c < features; ++c) mean_error = std::max(mean_error, std::abs(layer.running_mean.at(c) - 5.0));
+  for (int c = 0; c < features; ++c)
+    mean_error = std::max(mean_error, std::abs(layer.running_mean.at(c) - 5.0));
   chapter.claim("the running mean has learned the data's mean (within 0.5)", mean_error < 0.5,
                 fmt::format("max |running_mean − 5| = {}", number(mean_error)));
 
@@ -307,20 +322,24 @@ void modes_step(Chapter& chapter) {
   std::vector<double> by_formula;
   for (int c = 0; c < features; ++c)
     by_formula.push_back(layer.weight.at(c) * (example.at(c) - layer.running_mean.at(c)) /
-                             std::sqrt(layer.running_var.at(c) + kEps) + layer.bias.at(c));
+                             std::sqrt(layer.running_var.at(c) + kEps) +
+                         layer.bias.at(c));
   auto row = [&](const std::string& what, const Tensor& t) {
     return std::vector<std::string>{what, number(t.at(0)), number(t.at(1)), number(t.at(2))};
   };
   chapter.table({"output for x₀", "feature 0", "feature 1", "feature 2"},
-                {row("train mode, batch A", train_a), row("train mode, batch B", train_b),
-                 row("eval mode, batch A", eval_a), row("eval mode, batch B", eval_b),
+                {row("train mode, batch A", train_a),
+                 row("train mode, batch B", train_b),
+                 row("eval mode, batch A", eval_a),
+                 row("eval mode, batch B", eval_b),
                  row("eval mode, x₀ alone", eval_alone),
-                 {"γ(x₀ − running_mean)/√(running_var + eps) + β", number(by_formula[0]), number(by_formula[1]),
-                  number(by_formula[2])}});
+                 {"γ(x₀ − running_mean)/√(running_var + eps) + β", number(by_formula[0]),
+                  number(by_formula[1]), number(by_formula[2])}});
   double train_gap = 0, eval_gap = 0, formula_gap = 0;
   for (int c = 0; c < features; ++c) {
     train_gap = std::max(train_gap, std::abs(train_a.at(c) - train_b.at(c)));
-    eval_gap = std::max({eval_gap, std::abs(eval_a.at(c) - eval_b.at(c)), std::abs(eval_a.at(c) - eval_alone.at(c))});
+    eval_gap = std::max({eval_gap, std::abs(eval_a.at(c) - eval_b.at(c)),
+                         std::abs(eval_a.at(c) - eval_alone.at(c))});
     formula_gap = std::max(formula_gap, std::abs(eval_alone.at(c) - by_formula[c]));
   }
   chapter.notice(
@@ -342,15 +361,18 @@ struct DeepStats {
   std::vector<plots::LayerActivations> activations;
 };
 
-DeepStats deep_activations(bool with_bn, const Tensor& input, std::int64_t width, std::uint64_t seed) {
+DeepStats deep_activations(bool with_bn, const Tensor& input, std::int64_t width,
+                           std::uint64_t seed) {
   manual_seed(seed);  // the same weights with and without BN
   std::vector<std::int64_t> dims(11, width);
   dims.push_back(10);
-  nn::Sequential net = nn::MLP(dims, {.activation = "tanh", .batchnorm = with_bn, .init = "normal"});
+  nn::Sequential net =
+      nn::MLP(dims, {.activation = "tanh", .batchnorm = with_bn, .init = "normal"});
   DeepStats stats;
   stats.activations = plots::collect_activations(net, input);
   for (const auto& layer : stats.activations) {
-    stats.layers.push_back(spread_of(std::vector<double>(layer.values.begin(), layer.values.end())));
+    stats.layers.push_back(
+        spread_of(std::vector<double>(layer.values.begin(), layer.values.end())));
   }
   return stats;
 }
@@ -370,11 +392,12 @@ void rescue_step(Chapter& chapter) {
   DeepStats normalised = deep_activations(true, input, width, seed);
   std::vector<std::vector<std::string>> rows;
   for (std::size_t layer = 0; layer < plain.layers.size(); ++layer) {
-    rows.push_back({fmt::format("{}", layer + 1), number(plain.layers[layer].std), number(normalised.layers[layer].mean),
-                    number(normalised.layers[layer].std),
+    rows.push_back({fmt::format("{}", layer + 1), number(plain.layers[layer].std),
+                    number(normalised.layers[layer].mean), number(normalised.layers[layer].std),
                     fmt::format("{:.1f}%", 100 * normalised.layers[layer].saturated)});
   }
-  chapter.table({"layer", "std without BN", "mean with BN", "std with BN", "|h| > 0.9 with BN"}, rows);
+  chapter.table({"layer", "std without BN", "mean with BN", "std with BN", "|h| > 0.9 with BN"},
+                rows);
   const std::string png = chapter.path("activations_normal_0.01_with_bn.png");
   plots::PlotResult plot = plots::activation_histograms(normalised.activations, png, 40);
   chapter.picture(png, "histograms of the 10 tanh layers with std-0.01 weights and batch norm");
@@ -401,20 +424,23 @@ struct TrainingRun {
   double seconds = 0;
 };
 
-TrainingRun train_deep_net(bool with_bn, const data::Dataset& train, const Tensor& test_images, const Tensor& test_labels,
-                           std::int64_t width, std::int64_t depth, std::int64_t iterations, std::uint64_t seed) {
+TrainingRun train_deep_net(bool with_bn, const data::Dataset& train, const Tensor& test_images,
+                           const Tensor& test_labels, std::int64_t width, std::int64_t depth,
+                           std::int64_t iterations, std::uint64_t seed) {
   manual_seed(seed);
   std::vector<std::int64_t> dims{train.features()};
   for (std::int64_t i = 0; i < depth; ++i) dims.push_back(width);
   dims.push_back(10);
-  nn::Sequential net = nn::MLP(dims, {.activation = "tanh", .batchnorm = with_bn, .init = "normal"});
+  nn::Sequential net =
+      nn::MLP(dims, {.activation = "tanh", .batchnorm = with_bn, .init = "normal"});
   optim::SGD optimizer(net.parameters(), {.lr = 0.02, .momentum = 0.9});
   nn::CrossEntropyLoss criterion;
   TrainingRun run;
   const std::int64_t batch_size = 128;
   std::int64_t epoch = 0;
   while (std::int64_t(run.loss.size()) < iterations) {
-    for (const data::Batch& batch : data::BatchIterator(train, batch_size, seed + 1000 + epoch, true)) {
+    for (const data::Batch& batch :
+         data::BatchIterator(train, batch_size, seed + 1000 + epoch, true)) {
       if (std::int64_t(run.loss.size()) >= iterations) break;
       optimizer.zero_grad();
       Tensor loss = criterion(net(batch.images), batch.labels);
@@ -440,7 +466,8 @@ void training_step(Chapter& chapter) {
   const bool quick = chapter.quick();
   const std::int64_t width = quick ? 48 : 128, depth = 10, iterations = quick ? 80 : 250;
   chapter.step("Training the bad-init net on Fashion-MNIST, without and with batch norm");
-  const std::string dir = chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
+  const std::string dir =
+      chapter.options().data.empty() ? data::default_fashion_mnist_dir : chapter.options().data;
   data::Dataset train = data::load_fashion_mnist(dir, data::Split::train);
   data::Dataset test = data::load_fashion_mnist(dir, data::Split::test);
   if (quick) {
@@ -453,27 +480,35 @@ void training_step(Chapter& chapter) {
   Tensor test_images = (test.images - mean_image).detach();
   chapter.say(fmt::format(
       "A {}-layer tanh net of {} units per layer, weights N(0, 0.01²), on {} centred Fashion-MNIST "
-      "training images: {} iterations of SGD with momentum 0.9, learning rate 0.02, batches of 128. "
+      "training images: {} iterations of SGD with momentum 0.9, learning rate 0.02, batches of "
+      "128. "
       "Then the accuracy on {} test images (in eval mode).",
       depth, width, train.size(), iterations, test.size()));
-  TrainingRun plain = train_deep_net(false, train, test_images, test.labels, width, depth, iterations, chapter.options().seed);
-  TrainingRun normalised = train_deep_net(true, train, test_images, test.labels, width, depth, iterations, chapter.options().seed);
+  TrainingRun plain = train_deep_net(false, train, test_images, test.labels, width, depth,
+                                     iterations, chapter.options().seed);
+  TrainingRun normalised = train_deep_net(true, train, test_images, test.labels, width, depth,
+                                          iterations, chapter.options().seed);
 
   const std::size_t window = 20, n = plain.loss.size();
-  auto drop = [&](const TrainingRun& run) { return average(run.loss, 0, window) - average(run.loss, n - window, n); };
+  auto drop = [&](const TrainingRun& run) {
+    return average(run.loss, 0, window) - average(run.loss, n - window, n);
+  };
   chapter.table({"net", "loss, first 20 it.", "loss, last 20 it.", "drop", "test accuracy"},
-                {{"no batch norm", number(average(plain.loss, 0, window), 3), number(average(plain.loss, n - window, n), 3),
-                  number(drop(plain), 3), number(plain.test_accuracy, 3)},
+                {{"no batch norm", number(average(plain.loss, 0, window), 3),
+                  number(average(plain.loss, n - window, n), 3), number(drop(plain), 3),
+                  number(plain.test_accuracy, 3)},
                  {"with batch norm", number(average(normalised.loss, 0, window), 3),
                   number(average(normalised.loss, n - window, n), 3), number(drop(normalised), 3),
                   number(normalised.test_accuracy, 3)}});
-  chapter.say("loss, no batch norm:   " + plots::sparkline(plain.loss, 40) + "  (each curve scaled to its own range)");
+  chapter.say("loss, no batch norm:   " + plots::sparkline(plain.loss, 40) +
+              "  (each curve scaled to its own range)");
   chapter.say("loss, with batch norm: " + plots::sparkline(normalised.loss, 40));
-  for (const auto& [key, run] : {std::pair{std::string("no_bn"), &plain}, std::pair{std::string("with_bn"), &normalised}}) {
+  for (const auto& [key, run] :
+       {std::pair{std::string("no_bn"), &plain}, std::pair{std::string("with_bn"), &normalised}}) {
     const std::string png = chapter.path("loss_" + key + ".png");
     plots::PlotResult plot = plots::loss_curve(run->loss, png);
     chapter.picture(png, key == "no_bn" ? "training loss of the std-0.01 net without batch norm"
-                                       : "training loss of the same net with batch norm");
+                                        : "training loss of the same net with batch norm");
     if (!plot.drawn) chapter.say(plot.note);
   }
   chapter.notice(
@@ -484,24 +519,28 @@ void training_step(Chapter& chapter) {
                 fmt::format("drop {}", number(drop(normalised), 3)));
   chapter.claim("without BN the net barely learns (loss drop < 0.1)", drop(plain) < 0.1,
                 fmt::format("drop {}", number(drop(plain), 3)));
-  chapter.claim("BN's test accuracy beats the plain net's by more than 30 points",
-                normalised.test_accuracy > plain.test_accuracy + 0.3,
-                fmt::format("{:.1f}% vs {:.1f}%", 100 * normalised.test_accuracy, 100 * plain.test_accuracy));
-  chapter.summary(fmt::format(
-      "BN by hand = library (gradcheck passed); train mode depends on the batch, eval mode uses running "
-      "averages; with std-0.01 weights a 10-layer tanh net reaches {:.1f}% test accuracy with BN vs {:.1f}% without",
-      100 * normalised.test_accuracy, 100 * plain.test_accuracy));
+  chapter.claim(
+      "BN's test accuracy beats the plain net's by more than 30 points",
+      normalised.test_accuracy > plain.test_accuracy + 0.3,
+      fmt::format("{:.1f}% vs {:.1f}%", 100 * normalised.test_accuracy, 100 * plain.test_accuracy));
+  chapter.summary(
+      fmt::format("BN by hand = library (gradcheck passed); train mode depends on the batch, eval "
+                  "mode uses running "
+                  "averages; with std-0.01 weights a 10-layer tanh net reaches {:.1f}% test "
+                  "accuracy with BN vs {:.1f}% without",
+                  100 * normalised.test_accuracy, 100 * plain.test_accuracy));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return tutorial::run_chapter(argc, argv, {7, "batch_normalisation", "Batch normalisation"}, [](Chapter& chapter) {
-    by_hand_step(chapter);
-    library_step(chapter);
-    layer_step(chapter);
-    modes_step(chapter);
-    rescue_step(chapter);
-    training_step(chapter);
-  });
+  return tutorial::run_chapter(argc, argv, {7, "batch_normalisation", "Batch normalisation"},
+                               [](Chapter& chapter) {
+                                 by_hand_step(chapter);
+                                 library_step(chapter);
+                                 layer_step(chapter);
+                                 modes_step(chapter);
+                                 rescue_step(chapter);
+                                 training_step(chapter);
+                               });
 }

@@ -38,95 +38,120 @@ std::size_t distinct(const train::SearchResult& result, const std::string& name)
 }  // namespace
 
 int main(int argc, char** argv) {
-  return tutorial::run_chapter(argc, argv, {9, "hyperparameter_search", "Hyperparameter search"},
-                               [](Chapter& chapter) {
-    const bool quick = chapter.quick();
-    const std::uint64_t seed = chapter.options().seed;
-    const std::int64_t train_size = quick ? 1500 : 8000, val_size = quick ? 500 : 2000;
-    data::TrainValidation parts = chapter.centred_fashion_mnist(train_size, val_size);
+  return tutorial::run_chapter(
+      argc, argv, {9, "hyperparameter_search", "Hyperparameter search"}, [](Chapter& chapter) {
+        const bool quick = chapter.quick();
+        const std::uint64_t seed = chapter.options().seed;
+        const std::int64_t train_size = quick ? 1500 : 8000, val_size = quick ? 500 : 2000;
+        data::TrainValidation parts = chapter.centred_fashion_mnist(train_size, val_size);
 
-    train::TrialFunction trial = train::trainer_trial({
-        .make_model = [](const train::HyperParameters&) {
-          return std::make_shared<nn::Sequential>(nn::MLP({784, 50, 10}, {.activation = "relu", .init = "he"}));
-        },
-        .train = &parts.train,
-        .validation = &parts.validation,
-        .config = {.epochs = 1, .batch_size = 100, .seed = seed, .train_eval_size = 500, .ratio_every = 0,
-                   .progress = train::ProgressStyle::none},
-        .model_seed = seed,
-    });
+        train::TrialFunction trial = train::trainer_trial({
+            .make_model =
+                [](const train::HyperParameters&) {
+                  return std::make_shared<nn::Sequential>(
+                      nn::MLP({784, 50, 10}, {.activation = "relu", .init = "he"}));
+                },
+            .train = &parts.train,
+            .validation = &parts.validation,
+            .config = {.epochs = 1,
+                       .batch_size = 100,
+                       .seed = seed,
+                       .train_eval_size = 500,
+                       .ratio_every = 0,
+                       .progress = train::ProgressStyle::none},
+            .model_seed = seed,
+        });
 
-    chapter.step("One trial, and the 3× early stop");
-    chapter.say(fmt::format(
-        "A trial trains a fresh 784 → 50 → 10 net (SGD, momentum 0.9) for one epoch on {} images and "
-        "scores it by its validation accuracy on {} others. If the loss exceeds 3 × its first value "
-        "the trial stops at once and counts as diverged: no time is wasted on hopeless values.",
-        parts.train.size(), parts.validation.size()));
-    train::TrialOutcome fine = trial({{"lr", 1e-2}, {"reg", 1e-4}});
-    train::TrialOutcome boom = trial({{"lr", 10.0}, {"reg", 1e-4}});
-    chapter.table({"lr", "reg", "val acc", "status"},
-                  {{"0.01", "1e-4", number(fine.score, 3), fine.diverged ? "diverged" : "ok"},
-                   {"10", "1e-4", boom.diverged ? "—" : number(boom.score, 3), boom.diverged ? boom.note : "ok"}});
-    chapter.claim("a trial with lr = 10 is stopped early by the explosion guard", boom.diverged, boom.note);
+        chapter.step("One trial, and the 3× early stop");
+        chapter.say(fmt::format(
+            "A trial trains a fresh 784 → 50 → 10 net (SGD, momentum 0.9) for one epoch on {} "
+            "images and "
+            "scores it by its validation accuracy on {} others. If the loss exceeds 3 × its first "
+            "value "
+            "the trial stops at once and counts as diverged: no time is wasted on hopeless values.",
+            parts.train.size(), parts.validation.size()));
+        train::TrialOutcome fine = trial({{"lr", 1e-2}, {"reg", 1e-4}});
+        train::TrialOutcome boom = trial({{"lr", 10.0}, {"reg", 1e-4}});
+        chapter.table({"lr", "reg", "val acc", "status"},
+                      {{"0.01", "1e-4", number(fine.score, 3), fine.diverged ? "diverged" : "ok"},
+                       {"10", "1e-4", boom.diverged ? "—" : number(boom.score, 3),
+                        boom.diverged ? boom.note : "ok"}});
+        chapter.claim("a trial with lr = 10 is stopped early by the explosion guard", boom.diverged,
+                      boom.note);
 
-    chapter.step("Coarse → fine random search in log space");
-    chapter.say(
-        "Stage 1 draws lr = 10^U(−5, 0) and reg = 10^U(−5, 1): each order of magnitude is equally "
-        "likely, which is what matters for these two. Stage 2 searches a range a quarter as wide "
-        "(in log units) around the best trial so far.");
-    const std::vector<train::ParameterRange> ranges{{"lr", 1e-5, 1.0}, {"reg", 1e-5, 10.0}};
-    train::SearchResult search =
-        train::random_search(ranges, trial, {.stages = 2, .trials_per_stage = quick ? 6 : 12, .seed = seed});
-    for (std::size_t s = 0; s < search.stage_ranges.size(); ++s)
-      chapter.say(fmt::format("stage {}: lr {}, reg {}", s + 1, search.stage_ranges[s][0].to_string(),
-                              search.stage_ranges[s][1].to_string()));
-    std::cout << search.table(quick ? 8 : 12);
-    std::size_t diverged = 0;
-    for (const auto& t : search.trials) diverged += t.outcome.diverged ? 1 : 0;
-    const auto& best = search.best();
-    chapter.say(fmt::format("{} trials, {} diverged; best: lr = {}, reg = {}, val acc {:.3f}.", search.trials.size(),
-                            diverged, number(best.values.at("lr")), number(best.values.at("reg")), best.outcome.score));
-    const auto scatter = plots::hyperparameter_scatter(search, "lr", "reg", chapter.path("search_scatter.png"));
-    chapter.picture(scatter.drawn ? "search_scatter.png" : "search_scatter.csv",
-                    "validation accuracy over lr and reg (diverged trials as crosses)");
-    chapter.claim("the search finds a setting well above chance (val acc > 0.6)", best.outcome.score > 0.6,
-                  number(best.outcome.score, 3));
+        chapter.step("Coarse → fine random search in log space");
+        chapter.say(
+            "Stage 1 draws lr = 10^U(−5, 0) and reg = 10^U(−5, 1): each order of magnitude is "
+            "equally "
+            "likely, which is what matters for these two. Stage 2 searches a range a quarter as "
+            "wide "
+            "(in log units) around the best trial so far.");
+        const std::vector<train::ParameterRange> ranges{{"lr", 1e-5, 1.0}, {"reg", 1e-5, 10.0}};
+        train::SearchResult search = train::random_search(
+            ranges, trial, {.stages = 2, .trials_per_stage = quick ? 6 : 12, .seed = seed});
+        for (std::size_t s = 0; s < search.stage_ranges.size(); ++s)
+          chapter.say(fmt::format("stage {}: lr {}, reg {}", s + 1,
+                                  search.stage_ranges[s][0].to_string(),
+                                  search.stage_ranges[s][1].to_string()));
+        std::cout << search.table(quick ? 8 : 12);
+        std::size_t diverged = 0;
+        for (const auto& t : search.trials) diverged += t.outcome.diverged ? 1 : 0;
+        const auto& best = search.best();
+        chapter.say(fmt::format("{} trials, {} diverged; best: lr = {}, reg = {}, val acc {:.3f}.",
+                                search.trials.size(), diverged, number(best.values.at("lr")),
+                                number(best.values.at("reg")), best.outcome.score));
+        const auto scatter =
+            plots::hyperparameter_scatter(search, "lr", "reg", chapter.path("search_scatter.png"));
+        chapter.picture(scatter.drawn ? "search_scatter.png" : "search_scatter.csv",
+                        "validation accuracy over lr and reg (diverged trials as crosses)");
+        chapter.claim("the search finds a setting well above chance (val acc > 0.6)",
+                      best.outcome.score > 0.6, number(best.outcome.score, 3));
 
-    chapter.step("A best value at the edge of the range");
-    chapter.say(
-        "Now a coarse range that is too low: lr = 10^U(−6, −3). The best lr lands near the top, and "
-        "the search says so — the optimum probably lies beyond the range.");
-    train::SearchResult edge = train::random_search({{"lr", 1e-6, 1e-3}, {"reg", 1e-5, 1e-3}}, trial,
-                                                    {.stages = 1, .trials_per_stage = quick ? 5 : 8, .seed = seed + 1});
-    for (const std::string& w : edge.warnings) chapter.say(w);
-    bool lr_warning = false;
-    for (const std::string& w : edge.warnings) lr_warning = lr_warning || w.find("lr") != std::string::npos;
-    chapter.claim("the search warns that the best lr sits at the edge of its range", lr_warning,
-                  fmt::format("best lr {}", number(edge.best().values.at("lr"))));
+        chapter.step("A best value at the edge of the range");
+        chapter.say(
+            "Now a coarse range that is too low: lr = 10^U(−6, −3). The best lr lands near the "
+            "top, and "
+            "the search says so — the optimum probably lies beyond the range.");
+        train::SearchResult edge = train::random_search(
+            {{"lr", 1e-6, 1e-3}, {"reg", 1e-5, 1e-3}}, trial,
+            {.stages = 1, .trials_per_stage = quick ? 5 : 8, .seed = seed + 1});
+        for (const std::string& w : edge.warnings) chapter.say(w);
+        bool lr_warning = false;
+        for (const std::string& w : edge.warnings)
+          lr_warning = lr_warning || w.find("lr") != std::string::npos;
+        chapter.claim("the search warns that the best lr sits at the edge of its range", lr_warning,
+                      fmt::format("best lr {}", number(edge.best().values.at("lr"))));
 
-    chapter.step("Random vs grid search with the same budget");
-    chapter.say(
-        "Nine trials each over lr ∈ [1e-4, 1] and reg ∈ [1e-6, 1e-3] (here reg hardly matters): a 3 × 3 "
-        "grid tries only 3 different learning rates, random search tries 9.");
-    const std::vector<train::ParameterRange> two{{"lr", 1e-4, 1.0}, {"reg", 1e-6, 1e-3}};
-    train::SearchResult grid = train::grid_search(two, trial, {.stages = 1, .grid_points = 3});
-    train::SearchResult random = train::random_search(two, trial, {.stages = 1, .trials_per_stage = 9, .seed = seed + 2});
-    chapter.table({"search", "trials", "distinct lr values", "distinct reg values", "best val acc"},
-                  {{"grid 3 × 3", std::to_string(grid.trials.size()), std::to_string(distinct(grid, "lr")),
-                    std::to_string(distinct(grid, "reg")), number(grid.best().outcome.score, 3)},
-                   {"random", std::to_string(random.trials.size()), std::to_string(distinct(random, "lr")),
-                    std::to_string(distinct(random, "reg")), number(random.best().outcome.score, 3)}});
-    chapter.claim("with the same budget random search tries more distinct learning rates",
-                  distinct(random, "lr") > distinct(grid, "lr"),
-                  fmt::format("{} vs {}", distinct(random, "lr"), distinct(grid, "lr")));
-    chapter.notice(
-        "which search finds the better accuracy in one run is partly luck; the point is the coverage "
-        "of the parameter that matters.");
+        chapter.step("Random vs grid search with the same budget");
+        chapter.say(
+            "Nine trials each over lr ∈ [1e-4, 1] and reg ∈ [1e-6, 1e-3] (here reg hardly "
+            "matters): a 3 × 3 "
+            "grid tries only 3 different learning rates, random search tries 9.");
+        const std::vector<train::ParameterRange> two{{"lr", 1e-4, 1.0}, {"reg", 1e-6, 1e-3}};
+        train::SearchResult grid = train::grid_search(two, trial, {.stages = 1, .grid_points = 3});
+        train::SearchResult random = train::random_search(
+            two, trial, {.stages = 1, .trials_per_stage = 9, .seed = seed + 2});
+        chapter.table(
+            {"search", "trials", "distinct lr values", "distinct reg values", "best val acc"},
+            {{"grid 3 × 3", std::to_string(grid.trials.size()),
+              std::to_string(distinct(grid, "lr")), std::to_string(distinct(grid, "reg")),
+              number(grid.best().outcome.score, 3)},
+             {"random", std::to_string(random.trials.size()),
+              std::to_string(distinct(random, "lr")), std::to_string(distinct(random, "reg")),
+              number(random.best().outcome.score, 3)}});
+        chapter.claim("with the same budget random search tries more distinct learning rates",
+                      distinct(random, "lr") > distinct(grid, "lr"),
+                      fmt::format("{} vs {}", distinct(random, "lr"), distinct(grid, "lr")));
+        chapter.notice(
+            "which search finds the better accuracy in one run is partly luck; the point is the "
+            "coverage "
+            "of the parameter that matters.");
 
-    chapter.summary(fmt::format("lr 10 stopped by the 3× guard; best lr {} reg {} → val acc {:.3f}; edge warning "
-                                "shown; random tried {} lrs vs grid {} (best {:.3f} vs {:.3f})",
-                                number(best.values.at("lr")), number(best.values.at("reg")), best.outcome.score,
-                                distinct(random, "lr"), distinct(grid, "lr"), random.best().outcome.score,
-                                grid.best().outcome.score));
-  });
+        chapter.summary(fmt::format(
+            "lr 10 stopped by the 3× guard; best lr {} reg {} → val acc {:.3f}; edge warning "
+            "shown; random tried {} lrs vs grid {} (best {:.3f} vs {:.3f})",
+            number(best.values.at("lr")), number(best.values.at("reg")), best.outcome.score,
+            distinct(random, "lr"), distinct(grid, "lr"), random.best().outcome.score,
+            grid.best().outcome.score));
+      });
 }

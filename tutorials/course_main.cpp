@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> arguments(argv + 1, argv + argc);
   for (const std::string& argument : arguments) {
     if (argument == "--help" || argument == "-h") {
-      std::cout << "gradlab course [flags]: runs chapters 01 to 13 in order; every flag goes to every chapter\n"
+      std::cout << "gradlab course [flags]: runs chapters 01 to 13 in order; every flag goes to "
+                   "every chapter\n"
                    "(see ./gradlab chapter 1 --help). --pause waits for Enter between steps.\n";
       return 0;
     }
@@ -42,8 +43,10 @@ int main(int argc, char** argv) {
   std::vector<std::filesystem::path> chapters;
   for (const auto& entry : std::filesystem::directory_iterator(GRADLAB_CHAPTER_DIR)) {
     std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && name.size() > 3 && std::isdigit(name[0]) && std::isdigit(name[1]) && name[2] == '_' &&
-        (entry.status().permissions() & std::filesystem::perms::owner_exec) != std::filesystem::perms::none) {
+    if (entry.is_regular_file() && name.size() > 3 && std::isdigit(name[0]) &&
+        std::isdigit(name[1]) && name[2] == '_' &&
+        (entry.status().permissions() & std::filesystem::perms::owner_exec) !=
+            std::filesystem::perms::none) {
       chapters.push_back(entry.path());
     }
   }
@@ -80,12 +83,14 @@ int main(int argc, char** argv) {
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     runs.push_back(run);
   }
-  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - course_start).count();
+  double total =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - course_start).count();
 
   std::cout << "\n\n################ The course in one page ################\n";
   int failures = 0;
   for (const ChapterRun& run : runs) {
-    std::cout << fmt::format("\n{}  ({:.1f} s){}\n", run.name, run.seconds, run.status == 0 ? "" : "  [FAILED]");
+    std::cout << fmt::format("\n{}  ({:.1f} s){}\n", run.name, run.seconds,
+                             run.status == 0 ? "" : "  [FAILED]");
     if (!run.summary.empty()) std::cout << "  " << run.summary << "\n";
     for (const std::string& picture : run.pictures) std::cout << "    picture: " << picture << "\n";
     failures += run.status != 0;

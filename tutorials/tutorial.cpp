@@ -58,7 +58,8 @@ std::string wrap(const std::string& text, std::size_t width, const std::string& 
 
 Chapter::Chapter(ChapterInfo info, cli::CommonOptions options)
     : info_(std::move(info)), options_(std::move(options)) {
-  out_dir_ = options_.out.empty() ? fmt::format("out/{:02d}_{}", info_.number, info_.slug) : options_.out;
+  out_dir_ =
+      options_.out.empty() ? fmt::format("out/{:02d}_{}", info_.number, info_.slug) : options_.out;
   std::error_code error;
   std::filesystem::create_directories(out_dir_, error);
   if (error) throw Error("cannot create the output folder " + out_dir_ + ": " + error.message());
@@ -66,7 +67,8 @@ Chapter::Chapter(ChapterInfo info, cli::CommonOptions options)
 
 std::string Chapter::path(const std::string& file) const { return out_dir_ + "/" + file; }
 
-data::TrainValidation Chapter::centred_fashion_mnist(std::int64_t train_size, std::int64_t val_size) const {
+data::TrainValidation Chapter::centred_fashion_mnist(std::int64_t train_size,
+                                                     std::int64_t val_size) const {
   const std::string dir = options_.data.empty() ? data::default_fashion_mnist_dir : options_.data;
   const data::Dataset all = data::load_fashion_mnist(dir);
   std::vector<std::int64_t> order = data::shuffled_indices(all.size(), options_.seed);
@@ -87,9 +89,12 @@ void Chapter::step(const std::string& title) {
 
 void Chapter::say(const std::string& text) { std::cout << wrap(text, 96, "  "); }
 
-void Chapter::notice(const std::string& text) { std::cout << wrap("What to notice: " + text, 96, "  » "); }
+void Chapter::notice(const std::string& text) {
+  std::cout << wrap("What to notice: " + text, 96, "  » ");
+}
 
-void Chapter::table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void Chapter::table(const std::vector<std::string>& header,
+                    const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths(header.size());
   for (std::size_t c = 0; c < header.size(); ++c) widths[c] = display_width(header[c]);
   for (const auto& row : rows) {
@@ -119,7 +124,8 @@ void Chapter::picture(const std::string& file, const std::string& what) {
   std::cout << "  [picture] " << shown << " — " << what << "\n";
 }
 
-void Chapter::draw_with_gnuplot(const std::string& name, const std::string& script, const std::string& what) {
+void Chapter::draw_with_gnuplot(const std::string& name, const std::string& script,
+                                const std::string& what) {
   const plots::PlotResult result = plots::draw_script(path(name + ".png"), script);
   if (result.drawn) {
     picture(result.png.string(), what);
@@ -130,7 +136,8 @@ void Chapter::draw_with_gnuplot(const std::string& name, const std::string& scri
 
 bool Chapter::claim(const std::string& what, bool holds, const std::string& measured) {
   if (!holds) ++failed_claims_;
-  std::cout << fmt::format("  {} {} (measured: {})\n", holds ? "✓" : "✗ CLAIM FAILED:", what, measured);
+  std::cout << fmt::format("  {} {} (measured: {})\n", holds ? "✓" : "✗ CLAIM FAILED:", what,
+                           measured);
   return holds;
 }
 
@@ -139,7 +146,8 @@ void Chapter::summary(const std::string& text) { summary_ = text; }
 int Chapter::finish() {
   std::cout << fmt::format("\n══ Chapter {:02d} done: {}\n", info_.number, info_.title);
   if (!summary_.empty()) std::cout << "summary: " << summary_ << "\n";
-  for (const auto& [file, what] : pictures_) std::cout << "picture: " << file << " — " << what << "\n";
+  for (const auto& [file, what] : pictures_)
+    std::cout << "picture: " << file << " — " << what << "\n";
   if (failed_claims_ > 0) {
     std::cout << failed_claims_ << " claim(s) failed\n";
     return 1;
@@ -147,7 +155,8 @@ int Chapter::finish() {
   return 0;
 }
 
-int run_chapter(int argc, char** argv, const ChapterInfo& info, const std::function<void(Chapter&)>& body,
+int run_chapter(int argc, char** argv, const ChapterInfo& info,
+                const std::function<void(Chapter&)>& body,
                 const std::function<void(CLI::App&)>& extra_flags) {
   cli::CommonOptions options;
   CLI::App app{fmt::format("gradlab chapter {:02d}: {}", info.number, info.title)};
@@ -167,7 +176,8 @@ int run_chapter(int argc, char** argv, const ChapterInfo& info, const std::funct
     body(chapter);
     return chapter.finish();
   } catch (const std::exception& error) {
-    std::cerr << fmt::format("chapter {:02d} ({}): error: {}\n", info.number, info.slug, error.what());
+    std::cerr << fmt::format("chapter {:02d} ({}): error: {}\n", info.number, info.slug,
+                             error.what());
     return 2;
   }
 }
@@ -176,7 +186,8 @@ std::string number(double value, int digits) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
   double magnitude = std::abs(value);
-  if (value != 0 && (magnitude < std::pow(10.0, -digits) || magnitude >= 1e6)) return fmt::format("{:.{}e}", value, std::max(1, digits - 2));
+  if (value != 0 && (magnitude < std::pow(10.0, -digits) || magnitude >= 1e6))
+    return fmt::format("{:.{}e}", value, std::max(1, digits - 2));
   return fmt::format("{:.{}f}", value, digits);
 }
 

@@ -65,14 +65,16 @@ class Chapter {
   /// "What to notice": the point of the step.
   void notice(const std::string& text);
   /// A table with a header row; columns are right-aligned except the first.
-  void table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+  void table(const std::vector<std::string>& header,
+             const std::vector<std::vector<std::string>>& rows);
   /// Records a picture (or CSV) the chapter wrote, for the summary; a bare file name means a
   /// file in the output folder.
   void picture(const std::string& file, const std::string& what);
   /// Runs gnuplot (the plots module's command) on `script`, saved as `name`.gp in the output
   /// folder beside its CSV (the script's paths are relative to that folder), and records
   /// `name`.png as a picture; without gnuplot it says that the script and CSV were written.
-  void draw_with_gnuplot(const std::string& name, const std::string& script, const std::string& what);
+  void draw_with_gnuplot(const std::string& name, const std::string& script,
+                         const std::string& what);
   /// A key claim of the chapter, checked live; printed with ✓ or ✗. A failed claim makes the
   /// program exit with status 1.
   bool claim(const std::string& what, bool holds, const std::string& measured);
@@ -95,7 +97,8 @@ class Chapter {
 /// Parses the common tutorial flags (plus any the chapter adds through `extra_flags`), applies
 /// them, prints the banner and the chapter header, runs `body` and returns the exit status.
 /// Errors are printed with the chapter's name and give status 2.
-int run_chapter(int argc, char** argv, const ChapterInfo& info, const std::function<void(Chapter&)>& body,
+int run_chapter(int argc, char** argv, const ChapterInfo& info,
+                const std::function<void(Chapter&)>& body,
                 const std::function<void(CLI::App&)>& extra_flags = {});
 
 /// Formats a number for a table: fixed with `digits` decimals, or scientific when tiny or huge.

@@ -69,9 +69,9 @@ class BackwardFunction {
   BackwardFunction() noexcept = default;
   /// Wraps `f`, a callable taking `(const Tensor& upstream, GradientSink& grads)`.
   template <class F>
-    requires(!std::is_same_v<std::decay_t<F>, BackwardFunction> &&
-             std::is_invocable_v<std::decay_t<F>&, const Tensor&, GradientSink&>)
-  BackwardFunction(F&& f) {  // NOLINT: implicit, like std::function
+  requires(!std::is_same_v<std::decay_t<F>, BackwardFunction> &&
+           std::is_invocable_v<std::decay_t<F>&, const Tensor&, GradientSink&>)
+      BackwardFunction(F&& f) {  // NOLINT: implicit, like std::function
     using Callable = std::decay_t<F>;
     static_assert(alignof(Callable) <= 64, "BackwardFunction: over-aligned closure");
     if constexpr (fits_inline<Callable>()) {

@@ -129,9 +129,15 @@ class NodeArena {
                                                    reinterpret_cast<const std::byte*>(this));
       return static_cast<std::uint32_t>(offset / kSlotBytes - kHeaderSlots);
     }
-    bool is_live(std::uint32_t index) const { return (live_slots[index / 64] >> (index % 64)) & 1U; }
-    void set_live(std::uint32_t index) { live_slots[index / 64] |= std::uint64_t{1} << (index % 64); }
-    void set_dead(std::uint32_t index) { live_slots[index / 64] &= ~(std::uint64_t{1} << (index % 64)); }
+    bool is_live(std::uint32_t index) const {
+      return (live_slots[index / 64] >> (index % 64)) & 1U;
+    }
+    void set_live(std::uint32_t index) {
+      live_slots[index / 64] |= std::uint64_t{1} << (index % 64);
+    }
+    void set_dead(std::uint32_t index) {
+      live_slots[index / 64] &= ~(std::uint64_t{1} << (index % 64));
+    }
 
     static Chunk* of(const void* node) {
       return reinterpret_cast<Chunk*>(reinterpret_cast<std::uintptr_t>(node) &
@@ -221,8 +227,8 @@ inline EngineState& engine() {
 // Adds an owner (a handle or a parent node) to `node`, refusing to overflow the count.
 void add_owner(ValueNode& node) {
   if (node.owners == ValueNode::kMaxOwners) {
-    throw Error("Value: a value can be used by at most " +
-                std::to_string(ValueNode::kMaxOwners) + " handles and nodes at once");
+    throw Error("Value: a value can be used by at most " + std::to_string(ValueNode::kMaxOwners) +
+                " handles and nodes at once");
   }
   ++node.owners;
 }
@@ -238,9 +244,7 @@ void add_child(ValueNode& parent, const Value& child, double local_gradient) {
 }
 
 // A handle to a new node for the output of `op`, holding `out`, without inputs yet.
-Value new_op(ValueOp op, double out) {
-  return Value::adopt(new ValueNode(op, out));
-}
+Value new_op(ValueOp op, double out) { return Value::adopt(new ValueNode(op, out)); }
 
 // An op with one Value input: out = f(x), with ∂out/∂x = local.
 Value unary(ValueOp op, double out, const Value& x, double local) {
@@ -447,13 +451,9 @@ void* ValueNode::operator new([[maybe_unused]] std::size_t size) {
   return engine().arena.allocate();
 }
 
-void ValueNode::operator delete(void* block) noexcept {
-  NodeArena::deallocate(block);
-}
+void ValueNode::operator delete(void* block) noexcept { NodeArena::deallocate(block); }
 
-std::int64_t value_nodes_alive() {
-  return engine().arena.nodes_alive();
-}
+std::int64_t value_nodes_alive() { return engine().arena.nodes_alive(); }
 
 Value::Value() : Value(0.0) {}
 
@@ -477,9 +477,7 @@ Value Value::adopt(ValueNode* node) {
   return Value(node, Adopting{});
 }
 
-Value::Value(const Value& other) : node_(other.node_) {
-  add_owner(*node_);
-}
+Value::Value(const Value& other) : node_(other.node_) { add_owner(*node_); }
 
 Value::Value(Value&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
 
@@ -498,20 +496,16 @@ Value& Value::operator=(Value&& other) noexcept {
   return *this;
 }
 
-Value::~Value() {
-  release(node_);
-}
+Value::~Value() { release(node_); }
 
 std::string Value::op_name() const {
   const char* symbol = op_symbol(static_cast<ValueOp>(node_->op));
-  const double constant = node_->local_gradients[1];  // ops with a plain-number operand keep it here
+  const double constant =
+      node_->local_gradients[1];  // ops with a plain-number operand keep it here
   switch (static_cast<ConstantSide>(node_->constant_side)) {
-    case ConstantSide::left:
-      return format_number(constant) + " " + symbol;
-    case ConstantSide::right:
-      return std::string(symbol) + " " + format_number(constant);
-    case ConstantSide::none:
-      break;
+    case ConstantSide::left: return format_number(constant) + " " + symbol;
+    case ConstantSide::right: return std::string(symbol) + " " + format_number(constant);
+    case ConstantSide::none: break;
   }
   return symbol;
 }
@@ -550,7 +544,7 @@ void Value::backward() const {
   // contribution) from the other live nodes, which are skipped.
   const std::uint32_t mark = next_visit_mark();
   node_->visit_mark = mark;
-  node_->upstream = 1.0;          // d root / d root
+  node_->upstream = 1.0;             // d root / d root
   std::size_t reached_not_done = 1;  // the walk stops once every reached node is done
   NodeArena::walk_back_from(node_, [&](ValueNode* node) {
     if (node->visit_mark != mark) {
@@ -604,9 +598,7 @@ Value operator/(const Value& a, const Value& b) {
   return binary(ValueOp::div, a.data() * inverse, a, inverse, b, -a.data() * inverse * inverse);
 }
 
-Value operator-(const Value& a) {
-  return unary(ValueOp::neg, -a.data(), a, -1.0);
-}
+Value operator-(const Value& a) { return unary(ValueOp::neg, -a.data(), a, -1.0); }
 
 Value operator+(const Value& a, double s) {
   return with_constant(ValueOp::add, ConstantSide::right, s, a.data() + s, a, 1.0);
@@ -644,7 +636,8 @@ Value operator/(double s, const Value& a) {
     throw Error("Value /: division by zero (" + format_number(s) + " / 0)");
   }
   const double x = a.data();
-  return with_constant(ValueOp::div, ConstantSide::left, s, s / x, a, -s / (x * x));  // d(s/x)/dx = −s/x²
+  return with_constant(ValueOp::div, ConstantSide::left, s, s / x, a,
+                       -s / (x * x));  // d(s/x)/dx = −s/x²
 }
 
 // --- functions -----------------------------------------------------------------------------
@@ -693,7 +686,8 @@ Value relu(const Value& x) {
 
 Value max(const Value& a, const Value& b) {
   const bool a_wins = a.data() >= b.data();  // the winner takes the whole gradient
-  return binary(ValueOp::max, a_wins ? a.data() : b.data(), a, a_wins ? 1.0 : 0.0, b, a_wins ? 0.0 : 1.0);
+  return binary(ValueOp::max, a_wins ? a.data() : b.data(), a, a_wins ? 1.0 : 0.0, b,
+                a_wins ? 0.0 : 1.0);
 }
 
 // --- inspecting a graph --------------------------------------------------------------------

@@ -80,19 +80,19 @@ enum class ConstantSide : std::uint8_t {
 
 /// The op that made a node (what it prints as, and how many inputs it has).
 enum class ValueOp : std::uint8_t {
-  leaf,      ///< Made by the user, not computed.
-  add,       ///< a + b, a + s
-  sub,       ///< a − b, a − s, s − a
-  mul,       ///< a · b, a · s
-  div,       ///< a / b, a / s, s / a
-  neg,       ///< −a
-  pow,       ///< a ^ p
-  exp,       ///< eᵃ
-  log,       ///< ln a
-  tanh,      ///< tanh a
-  sigmoid,   ///< σ(a)
-  relu,      ///< max(0, a)
-  max,       ///< max(a, b)
+  leaf,     ///< Made by the user, not computed.
+  add,      ///< a + b, a + s
+  sub,      ///< a − b, a − s, s − a
+  mul,      ///< a · b, a · s
+  div,      ///< a / b, a / s, s / a
+  neg,      ///< −a
+  pow,      ///< a ^ p
+  exp,      ///< eᵃ
+  log,      ///< ln a
+  tanh,     ///< tanh a
+  sigmoid,  ///< σ(a)
+  relu,     ///< max(0, a)
+  max,      ///< max(a, b)
 };
 
 /// The shared state behind a `Value` handle. Not part of the learner-facing API: use `Value`.
@@ -110,16 +110,16 @@ struct alignas(64) ValueNode final {
   /// The most owners a node can have (the count has 24 bits).
   static constexpr std::uint32_t kMaxOwners = (1U << 24) - 1;
 
-  std::array<ValueNode*, 2> children{};     ///< Inputs of the op; null when unused. Owned.
+  std::array<ValueNode*, 2> children{};  ///< Inputs of the op; null when unused. Owned.
   /// ∂data/∂children[i].data, fixed at forward time. An op with a plain-number operand
   /// (`a + 2`, `a ^ 3`) has one input, and keeps the number in `local_gradients[1]`.
   std::array<double, 2> local_gradients{};
-  double data = 0.0;             ///< The number this node holds.
-  double upstream = 0.0;         ///< d root / d this node in the most recent backward pass alone.
-  double grad = 0.0;             ///< Sum of d root / d this node over all backward passes so far.
-  std::uint32_t visit_mark = 0;  ///< Tells the nodes reached by the current graph walk.
-  std::uint32_t owners : 24 = 0;        ///< Handles and parent nodes that keep this alive.
-  std::uint32_t op : 4 = 0;             ///< The `ValueOp` that made this node.
+  double data = 0.0;              ///< The number this node holds.
+  double upstream = 0.0;          ///< d root / d this node in the most recent backward pass alone.
+  double grad = 0.0;              ///< Sum of d root / d this node over all backward passes so far.
+  std::uint32_t visit_mark = 0;   ///< Tells the nodes reached by the current graph walk.
+  std::uint32_t owners : 24 = 0;  ///< Handles and parent nodes that keep this alive.
+  std::uint32_t op : 4 = 0;       ///< The `ValueOp` that made this node.
   std::uint32_t constant_side : 2 = 0;  ///< The `ConstantSide` of its plain-number operand.
   /// 1 when this node or one of its inputs, at any depth, was made on another thread (in
   /// another thread's arena): `backward()` then sorts the graph instead of walking the arena.
@@ -136,8 +136,12 @@ struct alignas(64) ValueNode final {
   /// them one by one and then reading their shared word back stalls the processor, which showed
   /// up as a tenth of the time spent building graphs.)
   ValueNode(ValueOp op, double data)
-      : data(data), owners(1), op(static_cast<std::uint32_t>(op)), constant_side(0),
-        spans_arenas(0), has_label(0) {}
+      : data(data),
+        owners(1),
+        op(static_cast<std::uint32_t>(op)),
+        constant_side(0),
+        spans_arenas(0),
+        has_label(0) {}
   ValueNode(const ValueNode&) = delete;
   ValueNode& operator=(const ValueNode&) = delete;
   /// Drops the node's label, if it has one.

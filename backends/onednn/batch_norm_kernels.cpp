@@ -25,7 +25,6 @@ memory::desc channels_last_md(std::span<const std::int64_t> shape) {
   return memory::desc({shape[0], shape[1], 1, 1}, memory::data_type::f32, memory::format_tag::nhwc);
 }
 
-
 /// Checks x [N, C] and returns C.
 std::int64_t check_batch(const char* kernel, ConstView x) {
   require_float32(kernel, "x", x.dtype);
@@ -89,18 +88,22 @@ void batch_norm_train(Context& context, ConstView x, ConstView gamma, ConstView 
                                          {DNNL_ARG_DST, built.bind(data)}};
     args[DNNL_ARG_MEAN] = built.bind_or_own(vector, want_mean);
     args[DNNL_ARG_VARIANCE] = built.bind_or_own(vector, want_variance);
-    if (scale) args[DNNL_ARG_SCALE] = built.bind(vector); else built.skip();
-    if (shift) args[DNNL_ARG_SHIFT] = built.bind(vector); else built.skip();
+    if (scale)
+      args[DNNL_ARG_SCALE] = built.bind(vector);
+    else
+      built.skip();
+    if (shift)
+      args[DNNL_ARG_SHIFT] = built.bind(vector);
+    else
+      built.skip();
     built.add_step(dnnl::batch_normalization_forward(pd), std::move(args));
     return built;
   });
-  plan->run(context.stream,
-            {x.data, y.data, mean.data, variance.data, gamma.data, beta.data});
+  plan->run(context.stream, {x.data, y.data, mean.data, variance.data, gamma.data, beta.data});
 }
 
 void batch_norm_inference(Context& context, ConstView x, ConstView gamma, ConstView beta,
-                          ConstView running_mean, ConstView running_variance, double eps,
-                          View y) {
+                          ConstView running_mean, ConstView running_variance, double eps, View y) {
   constexpr const char* kernel = "batch_norm_inference";
   const std::int64_t features = check_batch(kernel, x);
   check_feature_vector(kernel, "gamma", gamma, features);
@@ -126,13 +129,19 @@ void batch_norm_inference(Context& context, ConstView x, ConstView gamma, ConstV
                                          {DNNL_ARG_DST, built.bind(data)},
                                          {DNNL_ARG_MEAN, built.bind(vector)},
                                          {DNNL_ARG_VARIANCE, built.bind(vector)}};
-    if (scale) args[DNNL_ARG_SCALE] = built.bind(vector); else built.skip();
-    if (shift) args[DNNL_ARG_SHIFT] = built.bind(vector); else built.skip();
+    if (scale)
+      args[DNNL_ARG_SCALE] = built.bind(vector);
+    else
+      built.skip();
+    if (shift)
+      args[DNNL_ARG_SHIFT] = built.bind(vector);
+    else
+      built.skip();
     built.add_step(dnnl::batch_normalization_forward(pd), std::move(args));
     return built;
   });
-  plan->run(context.stream, {x.data, y.data, running_mean.data, running_variance.data,
-                             gamma.data, beta.data});
+  plan->run(context.stream,
+            {x.data, y.data, running_mean.data, running_variance.data, gamma.data, beta.data});
 }
 
 void batch_norm_backward(Context& context, ConstView x, ConstView dy, ConstView gamma,

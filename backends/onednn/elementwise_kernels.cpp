@@ -243,8 +243,8 @@ void require_binary_shapes(BinaryOp op, ConstView a, ConstView b, View y) {
   }
   if (!ok) {
     throw Error(std::string("onednn backend: binary ") + binary_op_name(op) + ": " +
-                shape_string(a.shape) + " and " + shape_string(b.shape) +
-                " do not broadcast to " + shape_string(y.shape));
+                shape_string(a.shape) + " and " + shape_string(b.shape) + " do not broadcast to " +
+                shape_string(y.shape));
   }
 }
 
@@ -353,8 +353,8 @@ void reduce_trailing_host(ReduceOp op, ConstView x, View y, std::int64_t rows) {
     } else {
       double total = 0.0;
       for (std::int64_t j = 0; j < columns; ++j) total += row[j];
-      py[r] = static_cast<float>(op == ReduceOp::mean ? total / static_cast<double>(columns)
-                                                      : total);
+      py[r] =
+          static_cast<float>(op == ReduceOp::mean ? total / static_cast<double>(columns) : total);
     }
   }
 }
@@ -380,9 +380,8 @@ void fill(View out, double value) {
   require_float32("fill", "out", out.dtype);
   float* p = out.as<float>();
   const float v = static_cast<float>(value);
-  for_each_chunk(out.numel(), [&](std::int64_t begin, std::int64_t end) {
-    std::fill(p + begin, p + end, v);
-  });
+  for_each_chunk(out.numel(),
+                 [&](std::int64_t begin, std::int64_t end) { std::fill(p + begin, p + end, v); });
 }
 
 void arange(View out, double start, double step) {
@@ -491,8 +490,8 @@ void unary(Context& context, UnaryOp op, ConstView x, View y, double alpha) {
   plan->run(context.stream, {x.data, y.data});
 }
 
-void unary_backward(Context& context, UnaryOp op, ConstView x, ConstView y, ConstView dy,
-                    View dx, double alpha) {
+void unary_backward(Context& context, UnaryOp op, ConstView x, ConstView y, ConstView dy, View dx,
+                    double alpha) {
   constexpr const char* kernel = "unary_backward";
   require_float32(kernel, "x", x.dtype);
   require_elementwise(kernel, "dy", dy, x.shape);
@@ -569,7 +568,8 @@ void binary(Context& context, BinaryOp op, ConstView a, ConstView b, View y) {
     dnnl::binary::primitive_desc pd(
         dnnl::binary::desc(binary_algorithm(op), m0.get_desc(), m1.get_desc(), md.get_desc()),
         context.engine);
-    built.add_step(dnnl::binary(pd), {{DNNL_ARG_SRC_0, m0}, {DNNL_ARG_SRC_1, m1}, {DNNL_ARG_DST, md}});
+    built.add_step(dnnl::binary(pd),
+                   {{DNNL_ARG_SRC_0, m0}, {DNNL_ARG_SRC_1, m1}, {DNNL_ARG_DST, md}});
     return built;
   });
   plan->run(context.stream, {src0.data, src1.data, y.data});
@@ -605,8 +605,7 @@ void reduce(Context& context, ReduceOp op, ConstView x, View y) {
     memory src = built.bind(row_major_md(dims_of(x.shape)));
     memory dst = built.bind(row_major_md(dims_of(y.shape)));
     dnnl::reduction::primitive_desc pd(
-        dnnl::reduction::desc(reduction_algorithm(op), src.get_desc(), dst.get_desc(), 0.0f,
-                              0.0f),
+        dnnl::reduction::desc(reduction_algorithm(op), src.get_desc(), dst.get_desc(), 0.0f, 0.0f),
         context.engine);
     built.add_step(dnnl::reduction(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
     return built;

@@ -88,13 +88,12 @@ void matmul(Context& context, ConstView a, bool transpose_a, ConstView b, bool t
       memory c_mem = built.bind(row_major_md({m, n}));
       if (bf16) {
         // Reorders also undo the transposes: the bf16 copies are plain row-major op(A), op(B).
-        memory a16 = reorder_into_owned(built, context.engine, a_mem,
-                                        row_major_md({m, k}, data_type::bf16));
-        memory b16 = reorder_into_owned(built, context.engine, b_mem,
-                                        row_major_md({k, n}, data_type::bf16));
+        memory a16 =
+            reorder_into_owned(built, context.engine, a_mem, row_major_md({m, k}, data_type::bf16));
+        memory b16 =
+            reorder_into_owned(built, context.engine, b_mem, row_major_md({k, n}, data_type::bf16));
         dnnl::matmul::primitive_desc pd(
-            dnnl::matmul::desc(a16.get_desc(), b16.get_desc(), c_mem.get_desc()),
-            context.engine);
+            dnnl::matmul::desc(a16.get_desc(), b16.get_desc(), c_mem.get_desc()), context.engine);
         built.add_step(dnnl::matmul(pd),
                        {{DNNL_ARG_SRC, a16}, {DNNL_ARG_WEIGHTS, b16}, {DNNL_ARG_DST, c_mem}});
       } else {
@@ -153,15 +152,14 @@ struct LinearDescs {
 /// The forward primitive descriptor, used by the forward kernel and as the hint of the backward
 /// ones. In bf16 mode src and weights are bf16 (weights in the layout the primitive prefers),
 /// bias and dst stay f32.
-dnnl::inner_product_forward::primitive_desc forward_pd(const Context& context,
-                                                       const LinearDescs& d, bool with_bias,
-                                                       bool bf16) {
+dnnl::inner_product_forward::primitive_desc forward_pd(const Context& context, const LinearDescs& d,
+                                                       bool with_bias, bool bf16) {
   const memory::desc src = bf16 ? memory::desc(d.src.dims(), data_type::bf16, tag::ab) : d.src;
   const memory::desc weights = bf16 ? bf16_any(d.weights) : d.weights;
-  auto desc = with_bias ? dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training,
-                                                            src, weights, d.bias, d.dst)
-                        : dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training,
-                                                            src, weights, d.dst);
+  auto desc = with_bias ? dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, src,
+                                                            weights, d.bias, d.dst)
+                        : dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, src,
+                                                            weights, d.dst);
   return dnnl::inner_product_forward::primitive_desc(desc, context.engine);
 }
 

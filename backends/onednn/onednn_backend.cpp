@@ -174,8 +174,7 @@ class OnednnBackend final : public Backend {
     Lock lock(mutex_);
     onednn::softmax_backward(context_, y, dy, dx, log);
   }
-  void cross_entropy(ConstView scores, ConstView labels, View probabilities,
-                     View loss) override {
+  void cross_entropy(ConstView scores, ConstView labels, View probabilities, View loss) override {
     Lock lock(mutex_);
     onednn::cross_entropy(context_, scores, labels, probabilities, loss);
   }
@@ -197,17 +196,15 @@ class OnednnBackend final : public Backend {
 
   // --- layers -----------------------------------------------------------------------------
 
-  void batch_norm_train(ConstView x, ConstView gamma, ConstView beta, double eps, View y,
-                        View mean, View variance) override {
+  void batch_norm_train(ConstView x, ConstView gamma, ConstView beta, double eps, View y, View mean,
+                        View variance) override {
     Lock lock(mutex_);
     onednn::batch_norm_train(context_, x, gamma, beta, eps, y, mean, variance);
   }
-  void batch_norm_inference(ConstView x, ConstView gamma, ConstView beta,
-                            ConstView running_mean, ConstView running_variance, double eps,
-                            View y) override {
+  void batch_norm_inference(ConstView x, ConstView gamma, ConstView beta, ConstView running_mean,
+                            ConstView running_variance, double eps, View y) override {
     Lock lock(mutex_);
-    onednn::batch_norm_inference(context_, x, gamma, beta, running_mean, running_variance, eps,
-                                 y);
+    onednn::batch_norm_inference(context_, x, gamma, beta, running_mean, running_variance, eps, y);
   }
   void batch_norm_backward(ConstView x, ConstView dy, ConstView gamma, ConstView mean,
                            ConstView variance, double eps, View dx, View dgamma,

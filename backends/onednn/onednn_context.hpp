@@ -154,8 +154,8 @@ struct Context {
   dnnl::stream stream{engine};                      ///< An in-order stream on it.
   PrimitiveCache cache;                             ///< Ready plans.
   std::unique_ptr<Backend> reference;               ///< Target of the documented fallbacks.
-  bool bf16_hardware = false;   ///< The CPU has AVX512-BF16 or AMX (oneDNN's effective ISA).
-  bool force_bf16 = false;      ///< Test override: attempt bf16 even without the hardware.
+  bool bf16_hardware = false;  ///< The CPU has AVX512-BF16 or AMX (oneDNN's effective ISA).
+  bool force_bf16 = false;     ///< Test override: attempt bf16 even without the hardware.
 
   /// True when matrix products should compute in bf16: bf16 precision was requested and the
   /// CPU supports it (or the test override is on).
@@ -184,8 +184,7 @@ void for_each_chunk(std::int64_t count,
 
 // --- kernel families (one .cpp each) ------------------------------------------------------
 
-void matmul(Context& context, ConstView a, bool transpose_a, ConstView b, bool transpose_b,
-            View c);
+void matmul(Context& context, ConstView a, bool transpose_a, ConstView b, bool transpose_b, View c);
 void linear_forward(Context& context, ConstView x, ConstView weight, ConstView bias, View y);
 void linear_backward(Context& context, ConstView x, ConstView weight, ConstView dy, View dx,
                      View dweight, View dbias);
@@ -196,8 +195,8 @@ void broadcast_to(ConstView in, View out);
 void transpose2d(Context& context, ConstView in, View out);
 void axpby(double a, ConstView x, double b, View y);
 void unary(Context& context, UnaryOp op, ConstView x, View y, double alpha);
-void unary_backward(Context& context, UnaryOp op, ConstView x, ConstView y, ConstView dy,
-                    View dx, double alpha);
+void unary_backward(Context& context, UnaryOp op, ConstView x, ConstView y, ConstView dy, View dx,
+                    double alpha);
 void binary(Context& context, BinaryOp op, ConstView a, ConstView b, View y);
 void reduce(Context& context, ReduceOp op, ConstView x, View y);
 
@@ -205,8 +204,7 @@ void softmax(Context& context, ConstView x, View y, bool log);
 void softmax_backward(Context& context, ConstView y, ConstView dy, View dx, bool log);
 void cross_entropy(Context& context, ConstView scores, ConstView labels, View probabilities,
                    View loss);
-void cross_entropy_backward(ConstView probabilities, ConstView labels, double dloss,
-                            View dscores);
+void cross_entropy_backward(ConstView probabilities, ConstView labels, double dloss, View dscores);
 
 void batch_norm_train(Context& context, ConstView x, ConstView gamma, ConstView beta, double eps,
                       View y, View mean, View variance);
@@ -220,7 +218,7 @@ void sgd_update(View param, ConstView grad, View velocity, double lr, double mom
                 bool nesterov);
 void adagrad_update(View param, ConstView grad, View cache, double lr, double eps);
 void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay, double eps);
-void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1,
-                 double beta2, double eps, std::int64_t t);
+void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1, double beta2,
+                 double eps, std::int64_t t);
 
 }  // namespace gradlab::onednn

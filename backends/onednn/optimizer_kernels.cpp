@@ -63,14 +63,13 @@ void adagrad_update(View param, ConstView grad, View cache, double lr, double ep
   const float rate = static_cast<float>(lr), epsilon = static_cast<float>(eps);
   for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
-      c[i] += dx[i] * dx[i];                              // cache ← cache + dx²
+      c[i] += dx[i] * dx[i];                               // cache ← cache + dx²
       x[i] -= rate * dx[i] / (std::sqrt(c[i]) + epsilon);  // x ← x − lr · dx / (√cache + eps)
     }
   });
 }
 
-void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay,
-                    double eps) {
+void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay, double eps) {
   constexpr const char* kernel = "rmsprop_update";
   require_float32(kernel, "param", param.dtype);
   require_like_param(kernel, "grad", grad, param);
@@ -88,21 +87,23 @@ void rmsprop_update(View param, ConstView grad, View cache, double lr, double de
   });
 }
 
-void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1,
-                 double beta2, double eps, std::int64_t t) {
+void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1, double beta2,
+                 double eps, std::int64_t t) {
   constexpr const char* kernel = "adam_update";
   require_float32(kernel, "param", param.dtype);
   require_like_param(kernel, "grad", grad, param);
   require_like_param(kernel, "m", m, param);
   require_like_param(kernel, "v", v, param);
-  if (t < 1) throw Error("onednn backend: adam_update: step t must be ≥ 1, got " + std::to_string(t));
+  if (t < 1)
+    throw Error("onednn backend: adam_update: step t must be ≥ 1, got " + std::to_string(t));
   float* x = param.as<float>();
   const float* dx = grad.as<float>();
   float* pm = m.as<float>();
   float* pv = v.as<float>();
   const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
   // 1 − β is formed in double: in float, 1 − 0.999f is off by 1.3e-5 relative.
-  const float one_minus_b1 = static_cast<float>(1.0 - beta1), one_minus_b2 = static_cast<float>(1.0 - beta2);
+  const float one_minus_b1 = static_cast<float>(1.0 - beta1),
+              one_minus_b2 = static_cast<float>(1.0 - beta2);
   // The bias corrections 1/(1 − βᵗ), computed once in double.
   const float correction1 = static_cast<float>(1.0 / (1.0 - std::pow(beta1, double(t))));
   const float correction2 = static_cast<float>(1.0 / (1.0 - std::pow(beta2, double(t))));

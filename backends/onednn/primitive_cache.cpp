@@ -56,8 +56,8 @@ void Plan::add_step(dnnl::primitive primitive, std::unordered_map<int, dnnl::mem
 
 void Plan::run(dnnl::stream& stream, std::initializer_list<const void*> buffers) const {
   if (buffers.size() != slots_.size()) {
-    throw std::logic_error("onednn Plan::run: " + std::to_string(buffers.size()) +
-                           " buffers for " + std::to_string(slots_.size()) + " slots");
+    throw std::logic_error("onednn Plan::run: " + std::to_string(buffers.size()) + " buffers for " +
+                           std::to_string(slots_.size()) + " slots");
   }
   auto buffer = buffers.begin();
   for (const dnnl::memory& slot : slots_) {
@@ -105,8 +105,7 @@ dnnl::memory::dims dims_of(std::span<const std::int64_t> shape) {
   return dnnl::memory::dims(shape.begin(), shape.end());
 }
 
-dnnl::memory::desc row_major_md(const dnnl::memory::dims& dims,
-                                dnnl::memory::data_type type) {
+dnnl::memory::desc row_major_md(const dnnl::memory::dims& dims, dnnl::memory::data_type type) {
   // Strides of a dense row-major array: the last dimension has stride 1, each earlier one the
   // product of the extents after it.
   dnnl::memory::dims strides(dims.size());

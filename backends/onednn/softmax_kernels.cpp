@@ -35,8 +35,8 @@ algorithm softmax_algorithm(bool log) {
 dnnl::softmax_v2_forward::primitive_desc softmax_forward_pd(const dnnl::engine& engine,
                                                             const memory::desc& md, bool log) {
   return dnnl::softmax_v2_forward::primitive_desc(
-      dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training, softmax_algorithm(log),
-                                     md, md, /*axis=*/1),
+      dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training, softmax_algorithm(log), md,
+                                     md, /*axis=*/1),
       engine);
 }
 
@@ -67,8 +67,8 @@ void require_labels(const char* kernel, ConstView labels, RowShape s) {
   for (std::int64_t n = 0; n < s.rows; ++n) {
     if (y[n] < 0 || y[n] >= s.classes) {
       throw Error(std::string("onednn backend: ") + kernel + ": label " + std::to_string(y[n]) +
-                  " of row " + std::to_string(n) + " is outside [0, " +
-                  std::to_string(s.classes) + ")");
+                  " of row " + std::to_string(n) + " is outside [0, " + std::to_string(s.classes) +
+                  ")");
     }
   }
 }
@@ -103,9 +103,9 @@ void softmax_backward(Context& context, ConstView y, ConstView dy, View dx, bool
     dnnl::softmax_v2_backward::primitive_desc pd(
         dnnl::softmax_v2_backward::desc(softmax_algorithm(log), md, md, md, /*axis=*/1),
         context.engine, hint);
-    built.add_step(dnnl::softmax_v2_backward(pd), {{DNNL_ARG_DST, dst},
-                                                    {DNNL_ARG_DIFF_DST, diff_dst},
-                                                    {DNNL_ARG_DIFF_SRC, diff_src}});
+    built.add_step(
+        dnnl::softmax_v2_backward(pd),
+        {{DNNL_ARG_DST, dst}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}});
     return built;
   });
   plan->run(context.stream, {y.data, dy.data, dx.data});
@@ -138,8 +138,7 @@ void cross_entropy(Context& context, ConstView scores, ConstView labels, View pr
   unary(context, UnaryOp::exp, probabilities, probabilities, 0.0);
 }
 
-void cross_entropy_backward(ConstView probabilities, ConstView labels, double dloss,
-                            View dscores) {
+void cross_entropy_backward(ConstView probabilities, ConstView labels, double dloss, View dscores) {
   constexpr const char* kernel = "cross_entropy_backward";
   require_float32(kernel, "probabilities", probabilities.dtype);
   require_float32(kernel, "dscores", dscores.dtype);

@@ -66,10 +66,8 @@ bool gradient_reads_input(UnaryOp op) {
     case UnaryOp::pow:
     case UnaryOp::relu:
     case UnaryOp::leaky_relu:
-    case UnaryOp::elu:
-      return true;
-    default:
-      return false;
+    case UnaryOp::elu: return true;
+    default: return false;
   }
 }
 bool gradient_reads_output(UnaryOp op) {
@@ -78,10 +76,8 @@ bool gradient_reads_output(UnaryOp op) {
     case UnaryOp::sqrt:
     case UnaryOp::sigmoid:
     case UnaryOp::tanh:
-    case UnaryOp::elu:
-      return true;
-    default:
-      return false;
+    case UnaryOp::elu: return true;
+    default: return false;
   }
 }
 

@@ -99,7 +99,7 @@ void ReferenceBackend::adam_update(View param, ConstView grad, View m, View v, d
     // The bias corrections 1 − βᵗ, computed in double: β₂ᵗ is close to 1 for small t.
     const T correction1 = static_cast<T>(1 - std::pow(beta1, static_cast<double>(t)));
     const T correction2 = static_cast<T>(1 - std::pow(beta2, static_cast<double>(t)));
-    xt::noalias(first) = b1 * first + one_minus_b1 * dx;     // m ← β₁m + (1−β₁)dx
+    xt::noalias(first) = b1 * first + one_minus_b1 * dx;         // m ← β₁m + (1−β₁)dx
     xt::noalias(second) = b2 * second + one_minus_b2 * dx * dx;  // v ← β₂v + (1−β₂)dx²
     // x ← x − lr · m̂ / (√v̂ + eps) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)
     xt::noalias(x) -= static_cast<T>(lr) * (first / correction1) /

@@ -92,15 +92,9 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
         for (std::int64_t i = 0; i < y.numel(); ++i) {
           const auto group = row(input + i * group_size, group_size);
           switch (op) {
-            case ReduceOp::sum:
-              output[i] = sum_of(group);
-              break;
-            case ReduceOp::mean:
-              output[i] = sum_of(group) / static_cast<T>(group_size);
-              break;
-            case ReduceOp::max:
-              output[i] = max_of(group);
-              break;
+            case ReduceOp::sum: output[i] = sum_of(group); break;
+            case ReduceOp::mean: output[i] = sum_of(group) / static_cast<T>(group_size); break;
+            case ReduceOp::max: output[i] = max_of(group); break;
           }
         }
         break;
@@ -116,15 +110,9 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
         auto output = tensor<T>(View{y.data, kept_shape, y.dtype});
         const auto all = tensor<T>(x);
         switch (op) {
-          case ReduceOp::sum:
-            xt::noalias(output) = xt::sum(all, axes);
-            break;
-          case ReduceOp::mean:
-            xt::noalias(output) = xt::mean(all, axes);
-            break;
-          case ReduceOp::max:
-            xt::noalias(output) = xt::amax(all, axes);
-            break;
+          case ReduceOp::sum: xt::noalias(output) = xt::sum(all, axes); break;
+          case ReduceOp::mean: xt::noalias(output) = xt::mean(all, axes); break;
+          case ReduceOp::max: xt::noalias(output) = xt::amax(all, axes); break;
         }
         break;
       }

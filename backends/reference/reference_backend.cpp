@@ -9,9 +9,7 @@
 
 namespace gradlab {
 
-std::string ReferenceBackend::name() const {
-  return "reference";
-}
+std::string ReferenceBackend::name() const { return "reference"; }
 
 std::string ReferenceBackend::description() const {
   // openblas_get_config() reads like "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell ...":
@@ -33,13 +31,9 @@ bool ReferenceBackend::supports(DType dtype) const {
   return dtype == DType::float32 || dtype == DType::float64;
 }
 
-Precision ReferenceBackend::effective_precision() const {
-  return precision();
-}
+Precision ReferenceBackend::effective_precision() const { return precision(); }
 
-std::unique_ptr<Backend> make_reference_backend() {
-  return std::make_unique<ReferenceBackend>();
-}
+std::unique_ptr<Backend> make_reference_backend() { return std::make_unique<ReferenceBackend>(); }
 
 namespace {
 /// Registers "reference" with the registry when the library is loaded.

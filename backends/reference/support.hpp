@@ -77,10 +77,8 @@ class KernelNames {
 template <class Body>
 decltype(auto) dispatch_float(DType dtype, const char* kernel, Body&& kernel_body) {
   switch (dtype) {
-    case DType::float32:
-      return kernel_body(float{});
-    case DType::float64:
-      return kernel_body(double{});
+    case DType::float32: return kernel_body(float{});
+    case DType::float64: return kernel_body(double{});
     default:
       throw Error(std::string("reference ") + kernel + ": unsupported dtype " + dtype_name(dtype) +
                   " (the reference backend computes in float32 and float64)");
@@ -91,12 +89,9 @@ decltype(auto) dispatch_float(DType dtype, const char* kernel, Body&& kernel_bod
 template <class Body>
 decltype(auto) dispatch_any(DType dtype, Body&& kernel_body) {
   switch (dtype) {
-    case DType::float32:
-      return kernel_body(float{});
-    case DType::float64:
-      return kernel_body(double{});
-    case DType::int64:
-      return kernel_body(std::int64_t{});
+    case DType::float32: return kernel_body(float{});
+    case DType::float64: return kernel_body(double{});
+    case DType::int64: return kernel_body(std::int64_t{});
   }
   throw Error("reference: unknown dtype");
 }

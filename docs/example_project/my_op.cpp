@@ -26,7 +26,8 @@ int main() {
   Tensor x = randn({4, 3}, {.dtype = DType::float64, .requires_grad = true});
   GradcheckOptions options;
   options.name = "swish";
-  GradcheckResult result = gradcheck([](const std::vector<Tensor>& in) { return Swish::apply(in[0]); }, {x}, options);
+  GradcheckResult result =
+      gradcheck([](const std::vector<Tensor>& in) { return Swish::apply(in[0]); }, {x}, options);
   std::cout << result.report();
   return result.passed ? 0 : 1;
 }

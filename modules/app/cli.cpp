@@ -15,7 +15,8 @@
 namespace gradlab::cli {
 
 std::string default_backend() {
-  if (const char* name = std::getenv("GRADLAB_BACKEND"); name != nullptr && *name != '\0') return name;
+  if (const char* name = std::getenv("GRADLAB_BACKEND"); name != nullptr && *name != '\0')
+    return name;
   auto names = available_backends();
   return std::find(names.begin(), names.end(), "onednn") != names.end() ? "onednn" : "reference";
 }
@@ -39,8 +40,9 @@ void apply(CommonOptions& options) {
     throw Error(std::string("--backend: ") + error.what());
   }
   set_precision(chosen_precision);
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = options.threads > 0
+                    ? options.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   set_num_threads(threads);
   manual_seed(options.seed);
 }

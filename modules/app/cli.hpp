@@ -22,14 +22,14 @@ namespace gradlab::cli {
 
 /// The shared flags and their values.
 struct CommonOptions {
-  std::string backend;             ///< "reference" or "onednn" (default: see default_backend()).
-  std::string precision = "f32";   ///< "f32" or "bf16".
-  int threads = 0;                 ///< OpenMP threads for oneDNN and OpenBLAS (0: all cores).
-  std::uint64_t seed = 42;         ///< Seeds gradlab's global generator.
-  std::string data;                ///< Dataset folder ("" = the default for the dataset).
-  std::string out;                 ///< Output folder for pictures, CSV and logs.
-  bool quick = false;              ///< Small sizes, for CI.
-  bool pause = false;              ///< Wait for Enter between steps.
+  std::string backend;            ///< "reference" or "onednn" (default: see default_backend()).
+  std::string precision = "f32";  ///< "f32" or "bf16".
+  int threads = 0;                ///< OpenMP threads for oneDNN and OpenBLAS (0: all cores).
+  std::uint64_t seed = 42;        ///< Seeds gradlab's global generator.
+  std::string data;               ///< Dataset folder ("" = the default for the dataset).
+  std::string out;                ///< Output folder for pictures, CSV and logs.
+  bool quick = false;             ///< Small sizes, for CI.
+  bool pause = false;             ///< Wait for Enter between steps.
 };
 
 /// The backend a program uses when `--backend` is not given: `GRADLAB_BACKEND` if set, else

@@ -17,7 +17,8 @@ namespace gradlab::cli {
 /// tested by `accept`). It replaces CLI11's `PositiveNumber` and `Range`, which let "nan" through
 /// (every comparison with NaN is false) and print their limits as 300-digit numbers. CLI11
 /// prefixes the flag, so the user reads e.g. "--lr: must be a finite number > 0, got -1".
-inline CLI::Validator number_check(const std::string& requirement, std::function<bool(double)> accept) {
+inline CLI::Validator number_check(const std::string& requirement,
+                                   std::function<bool(double)> accept) {
   return CLI::Validator(
       [requirement, accept](std::string& text) -> std::string {
         double value = 0.0;
@@ -35,7 +36,8 @@ inline const CLI::Validator positive = number_check("> 0", [](double v) { return
 /// Values ≥ 0 (counts where 0 means "none" or "all").
 inline const CLI::Validator non_negative = number_check(">= 0", [](double v) { return v >= 0; });
 /// Values in [0, 1) (probabilities that must leave something, momentum).
-inline const CLI::Validator unit_interval = number_check("in [0, 1)", [](double v) { return v >= 0 && v < 1; });
+inline const CLI::Validator unit_interval =
+    number_check("in [0, 1)", [](double v) { return v >= 0 && v < 1; });
 
 /// Adds --backend, --precision, --threads, --seed; with `tutorial_flags` also --data, --out,
 /// --quick and --pause.
@@ -54,7 +56,8 @@ inline void add_common_flags(CLI::App& app, CommonOptions& options, bool tutoria
       ->capture_default_str();
   if (tutorial_flags) {
     app.add_option("--data", options.data, "Dataset folder (default: the Debian package's)");
-    app.add_option("--out", options.out, "Output folder for pictures and CSV")->capture_default_str();
+    app.add_option("--out", options.out, "Output folder for pictures and CSV")
+        ->capture_default_str();
     app.add_flag("--quick", options.quick, "Small sizes (what CI runs)");
     app.add_flag("--pause", options.pause, "Wait for Enter between steps");
   }

@@ -80,9 +80,10 @@ std::vector<std::int64_t> parse_hidden(const std::string& text) {
       used = 0;
     }
     if (used != item.size() || value < 1)
-      throw Error(fmt::format("--hidden: expected positive layer sizes separated by commas (e.g. 1024,1024), "
-                              "got '{}'",
-                              text));
+      throw Error(fmt::format(
+          "--hidden: expected positive layer sizes separated by commas (e.g. 1024,1024), "
+          "got '{}'",
+          text));
     sizes.push_back(value);
   }
   return sizes;
@@ -96,13 +97,17 @@ double default_lr(const std::string& optimizer) {
   return 1e-3;  // rmsprop, adam
 }
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, std::vector<Tensor> parameters, double lr) {
-  if (o.optimizer == "sgd") return std::make_unique<optim::SGD>(std::move(parameters), optim::SGDOptions{.lr = lr});
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
+                                                 std::vector<Tensor> parameters, double lr) {
+  if (o.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(std::move(parameters), optim::SGDOptions{.lr = lr});
   if (o.optimizer == "momentum")
-    return std::make_unique<optim::SGD>(std::move(parameters), optim::SGDOptions{.lr = lr, .momentum = o.momentum});
-  if (o.optimizer == "nesterov")
     return std::make_unique<optim::SGD>(std::move(parameters),
-                                        optim::SGDOptions{.lr = lr, .momentum = o.momentum, .nesterov = true});
+                                        optim::SGDOptions{.lr = lr, .momentum = o.momentum});
+  if (o.optimizer == "nesterov")
+    return std::make_unique<optim::SGD>(
+        std::move(parameters),
+        optim::SGDOptions{.lr = lr, .momentum = o.momentum, .nesterov = true});
   if (o.optimizer == "adagrad")
     return std::make_unique<optim::AdaGrad>(std::move(parameters), optim::AdaGradOptions{.lr = lr});
   if (o.optimizer == "rmsprop")
@@ -132,12 +137,14 @@ void check_writable_folder(const std::string& what, const std::filesystem::path&
     throw Error(fmt::format("{}: '{}' is a file, not a folder", what, existing.string()));
   fs::create_directories(folder, error);
   if (error)
-    throw Error(fmt::format("{}: cannot create the folder '{}': {}", what, folder.string(), error.message()));
+    throw Error(fmt::format("{}: cannot create the folder '{}': {}", what, folder.string(),
+                            error.message()));
   const fs::path probe = folder / fmt::format(".gradlab-write-test-{}", ::getpid());
   const bool writable = static_cast<bool>(std::ofstream(probe));
   fs::remove(probe, error);
   if (!first_missing.empty()) fs::remove_all(first_missing, error);
-  if (!writable) throw Error(fmt::format("{}: cannot write into the folder '{}'", what, folder.string()));
+  if (!writable)
+    throw Error(fmt::format("{}: cannot write into the folder '{}'", what, folder.string()));
 }
 
 // Freezes the first `count` Linear layers of `net` together with the layers that follow each of
@@ -146,11 +153,13 @@ void check_writable_folder(const std::string& what, const std::filesystem::path&
 void freeze_first_layers(nn::Sequential& net, std::int64_t count) {
   std::int64_t linear_seen = 0;
   std::int64_t linear_total = 0;
-  for (std::size_t i = 0; i < net.size(); ++i) linear_total += net[i].type_name() == "Linear" ? 1 : 0;
+  for (std::size_t i = 0; i < net.size(); ++i)
+    linear_total += net[i].type_name() == "Linear" ? 1 : 0;
   if (count >= linear_total)
-    throw Error(fmt::format("--freeze {}: the net has {} Linear layers, so at most {} can be frozen (the "
-                            "classifier must keep learning)",
-                            count, linear_total, linear_total - 1));
+    throw Error(
+        fmt::format("--freeze {}: the net has {} Linear layers, so at most {} can be frozen (the "
+                    "classifier must keep learning)",
+                    count, linear_total, linear_total - 1));
   for (std::size_t i = 0; i < net.size(); ++i) {
     if (net[i].type_name() == "Linear") ++linear_seen;
     if (linear_seen > count) break;
@@ -162,79 +171,103 @@ int run(int argc, char** argv) {
   cli::CommonOptions common;
   TrainOptions o;
   CLI::App app{
-      "gradlab train: trains a fully connected net (Linear [→ BatchNorm] → activation [→ Dropout] per hidden "
-      "layer, then a Linear classifier) on Fashion-MNIST with mini-batch gradient descent, and reports the test "
-      "accuracy. Preprocessing: pixels scaled to [0, 1], minus the mean image of the training part. Logs "
-      "(history.csv, epochs.csv, update_ratios.csv, summary.json) and plots (loss, accuracy, update/weight "
+      "gradlab train: trains a fully connected net (Linear [→ BatchNorm] → activation [→ Dropout] "
+      "per hidden "
+      "layer, then a Linear classifier) on Fashion-MNIST with mini-batch gradient descent, and "
+      "reports the test "
+      "accuracy. Preprocessing: pixels scaled to [0, 1], minus the mean image of the training "
+      "part. Logs "
+      "(history.csv, epochs.csv, update_ratios.csv, summary.json) and plots (loss, accuracy, "
+      "update/weight "
       "ratios, activation histograms; PNG when gnuplot is installed, CSV always) go to --out.",
       "gradlab_train"};
   cli::add_common_flags(app, common);
   app.add_option("--data", common.data,
-                 "Dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist, from the Debian "
+                 "Dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist, "
+                 "from the Debian "
                  "package dataset-fashion-mnist)");
   common.out = "runs/train";
-  app.add_option("--out", common.out, "Output folder for the logs and plots")->capture_default_str();
-  app.add_option("--dataset", o.dataset, "Which dataset --data holds: fashion-mnist | mnist | cifar10")
+  app.add_option("--out", common.out, "Output folder for the logs and plots")
+      ->capture_default_str();
+  app.add_option("--dataset", o.dataset,
+                 "Which dataset --data holds: fashion-mnist | mnist | cifar10")
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}))
       ->capture_default_str();
   app.add_option("--hidden", o.hidden,
-                 "Hidden layer sizes, comma-separated (e.g. 1024,1024 or 50; 'none' for a linear classifier)")
+                 "Hidden layer sizes, comma-separated (e.g. 1024,1024 or 50; 'none' for a linear "
+                 "classifier)")
       ->capture_default_str();
-  app.add_option("--activation", o.activation, "Hidden activation: relu | tanh | sigmoid | leaky_relu | elu | prelu")
+  app.add_option("--activation", o.activation,
+                 "Hidden activation: relu | tanh | sigmoid | leaky_relu | elu | prelu")
       ->check(CLI::IsMember({"relu", "tanh", "sigmoid", "leaky_relu", "elu", "prelu"}))
       ->capture_default_str();
-  app.add_flag("--batchnorm", o.batchnorm, "Insert BatchNorm1d between each hidden Linear and its activation");
-  app.add_option("--dropout", o.dropout, "Dropout probability after each hidden activation, in [0, 1) (0 = none)")
+  app.add_flag("--batchnorm", o.batchnorm,
+               "Insert BatchNorm1d between each hidden Linear and its activation");
+  app.add_option("--dropout", o.dropout,
+                 "Dropout probability after each hidden activation, in [0, 1) (0 = none)")
       ->check(cli::unit_interval)
       ->capture_default_str();
   app.add_option("--init", o.init,
-                 "Weight initialisation: he | xavier | xavier_glorot | xavier_glorot_uniform | he_uniform | normal | "
+                 "Weight initialisation: he | xavier | xavier_glorot | xavier_glorot_uniform | "
+                 "he_uniform | normal | "
                  "zeros")
       ->check(CLI::IsMember(nn::init::scheme_names()))
       ->capture_default_str();
-  app.add_option("--optimizer", o.optimizer, "Update rule: sgd | momentum | nesterov | adagrad | rmsprop | adam")
+  app.add_option("--optimizer", o.optimizer,
+                 "Update rule: sgd | momentum | nesterov | adagrad | rmsprop | adam")
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}))
       ->capture_default_str();
   app.add_option("--lr", o.lr,
-                 "Learning rate (default: 0.1 sgd, 0.05 momentum/nesterov, 0.01 adagrad, 0.001 rmsprop/adam)")
+                 "Learning rate (default: 0.1 sgd, 0.05 momentum/nesterov, 0.01 adagrad, 0.001 "
+                 "rmsprop/adam)")
       ->check(cli::positive);
   app.add_option("--momentum", o.momentum, "Momentum μ of --optimizer momentum/nesterov, in [0, 1)")
       ->check(cli::unit_interval)
       ->capture_default_str();
-  app.add_option("--reg", o.reg, "L2 regularisation strength λ (loss + ½λΣ‖W‖² over weight matrices)")
+  app.add_option("--reg", o.reg,
+                 "L2 regularisation strength λ (loss + ½λΣ‖W‖² over weight matrices)")
       ->check(cli::non_negative)
       ->capture_default_str();
-  app.add_option("--lr-decay", o.lr_decay, "Learning rate multiplier per epoch, in (0, 1] (1 = constant)")
+  app.add_option("--lr-decay", o.lr_decay,
+                 "Learning rate multiplier per epoch, in (0, 1] (1 = constant)")
       ->check(cli::number_check("in (0, 1]", [](double v) { return v > 0 && v <= 1; }))
       ->capture_default_str();
   app.add_option("--loss", o.loss, "Loss: cross_entropy (softmax) | svm (multiclass hinge)")
       ->check(CLI::IsMember({"cross_entropy", "svm"}))
       ->capture_default_str();
-  app.add_option("--epochs", o.epochs, "Passes over the training part (0: only evaluate, e.g. with --load)")
+  app.add_option("--epochs", o.epochs,
+                 "Passes over the training part (0: only evaluate, e.g. with --load)")
       ->check(cli::non_negative)
       ->capture_default_str();
-  app.add_option("--batch", o.batch, "Mini-batch size")->check(cli::positive)->capture_default_str();
+  app.add_option("--batch", o.batch, "Mini-batch size")
+      ->check(cli::positive)
+      ->capture_default_str();
   app.add_option("--val", o.validation, "Validation examples held out of the training file")
       ->check(cli::positive)
       ->capture_default_str();
-  app.add_option("--save", o.save, "Save the trained (best-validation) model to this checkpoint folder");
+  app.add_option("--save", o.save,
+                 "Save the trained (best-validation) model to this checkpoint folder");
   app.add_option("--load", o.load, "Load a checkpoint folder (same architecture) before training");
   app.add_option("--freeze", o.freeze,
-                 "Freeze the first N Linear layers with their BatchNorm/activation (finetuning after --load)")
+                 "Freeze the first N Linear layers with their BatchNorm/activation (finetuning "
+                 "after --load)")
       ->check(cli::non_negative)
       ->capture_default_str();
-  app.add_option("--train-eval", o.train_eval,
-                 "Training accuracy is measured on a fixed subset of this many training examples (0 = all)")
+  app.add_option(
+         "--train-eval", o.train_eval,
+         "Training accuracy is measured on a fixed subset of this many training examples (0 = all)")
       ->check(cli::non_negative)
       ->capture_default_str();
-  app.add_option("--ratio-every", o.ratio_every, "Record update/weight ratios every N iterations (0 = never)")
+  app.add_option("--ratio-every", o.ratio_every,
+                 "Record update/weight ratios every N iterations (0 = never)")
       ->check(cli::non_negative)
       ->capture_default_str();
   app.add_option("--progress", o.progress, "Progress display on stderr: auto | bar | lines | none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
       ->capture_default_str();
   app.add_flag("--no-plots", o.no_plots, "Write no plots (the CSV/JSON logs are still written)");
-  app.add_flag("--quick", common.quick, "Small run for CI: 10,000 training examples and at most 1 epoch");
+  app.add_flag("--quick", common.quick,
+               "Small run for CI: 10,000 training examples and at most 1 epoch");
 
   try {
     app.parse(argc, argv);
@@ -259,9 +292,11 @@ int run(int argc, char** argv) {
   data::Dataset test;
   {
     data::Dataset all = load_dataset(o.dataset, common.data, data::Split::train);
-    if (common.quick && all.size() > 10000 + o.validation) all = data::slice(all, 0, 10000 + o.validation);
+    if (common.quick && all.size() > 10000 + o.validation)
+      all = data::slice(all, 0, 10000 + o.validation);
     if (o.validation >= all.size())
-      throw Error(fmt::format("--val {}: the training file has only {} examples", o.validation, all.size()));
+      throw Error(fmt::format("--val {}: the training file has only {} examples", o.validation,
+                              all.size()));
     parts = data::split_train_validation(all, o.validation, common.seed);
     test = load_dataset(o.dataset, common.data, data::Split::test);
   }
@@ -270,17 +305,19 @@ int run(int argc, char** argv) {
   parts.train.images = centre.apply(parts.train.images);
   parts.validation.images = centre.apply(parts.validation.images);
   test.images = centre.apply(test.images);
-  std::cout << fmt::format("data: {} — {} training, {} validation, {} test examples of {} ({} classes); "
-                           "pixels / 255, minus the training mean image\n",
-                           o.dataset, parts.train.size(), parts.validation.size(), test.size(),
-                           parts.train.image_shape.to_string(), parts.train.num_classes());
+  std::cout << fmt::format(
+      "data: {} — {} training, {} validation, {} test examples of {} ({} classes); "
+      "pixels / 255, minus the training mean image\n",
+      o.dataset, parts.train.size(), parts.validation.size(), test.size(),
+      parts.train.image_shape.to_string(), parts.train.num_classes());
 
   // --- model and optimiser -------------------------------------------------------------------
   std::vector<std::int64_t> dims{parts.train.features()};
   dims.insert(dims.end(), hidden.begin(), hidden.end());
   dims.push_back(parts.train.num_classes());
-  nn::Sequential net = nn::MLP(dims, {.activation = o.activation, .batchnorm = o.batchnorm,
-                                      .dropout = o.dropout, .init = o.init});
+  nn::Sequential net = nn::MLP(
+      dims,
+      {.activation = o.activation, .batchnorm = o.batchnorm, .dropout = o.dropout, .init = o.init});
   if (!o.load.empty()) {
     net.load(o.load);
     std::cout << "loaded " << o.load << "\n";
@@ -289,11 +326,12 @@ int run(int argc, char** argv) {
   std::cout << net.to_string();
   const double lr = o.lr.value_or(default_lr(o.optimizer));
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(o, net.parameters(), lr);
-  std::cout << fmt::format("optimizer {} (lr {:g}{}), loss {}, reg {:g}, batch {}, {} epochs{}\n", o.optimizer, lr,
-                           o.optimizer == "momentum" || o.optimizer == "nesterov" ? fmt::format(", μ {:g}", o.momentum)
-                                                                                  : std::string(),
-                           o.loss, o.reg, o.batch, common.quick ? std::min<std::int64_t>(o.epochs, 1) : o.epochs,
-                           o.lr_decay != 1.0 ? fmt::format(", lr × {:g} per epoch", o.lr_decay) : std::string());
+  std::cout << fmt::format(
+      "optimizer {} (lr {:g}{}), loss {}, reg {:g}, batch {}, {} epochs{}\n", o.optimizer, lr,
+      o.optimizer == "momentum" || o.optimizer == "nesterov" ? fmt::format(", μ {:g}", o.momentum)
+                                                             : std::string(),
+      o.loss, o.reg, o.batch, common.quick ? std::min<std::int64_t>(o.epochs, 1) : o.epochs,
+      o.lr_decay != 1.0 ? fmt::format(", lr × {:g} per epoch", o.lr_decay) : std::string());
 
   // --- training ----------------------------------------------------------------------------
   train::Trainer trainer(net, *optimizer,
@@ -314,36 +352,44 @@ int run(int argc, char** argv) {
   std::cout << "\n";
   if (history.stopped_early()) std::cout << "stopped early: " << history.diagnosis << "\n";
   if (history.restored_best)
-    std::cout << fmt::format("restored the parameters of epoch {} (best validation accuracy {:.2f}%)\n",
-                             history.best_epoch, 100.0 * history.best_val_accuracy);
+    std::cout << fmt::format(
+        "restored the parameters of epoch {} (best validation accuracy {:.2f}%)\n",
+        history.best_epoch, 100.0 * history.best_val_accuracy);
   if (!history.loss.empty())
-    std::cout << fmt::format("loss  {:.3f} {} {:.3f}\n", history.loss.front(), plots::sparkline(history.loss, 60),
-                             history.loss.back());
+    std::cout << fmt::format("loss  {:.3f} {} {:.3f}\n", history.loss.front(),
+                             plots::sparkline(history.loss, 60), history.loss.back());
   std::cout << fmt::format("test accuracy: {:.2f}%\n", 100.0 * test_accuracy);
-  std::cout << fmt::format("training time: {:.2f} s ({} iterations; evaluation excluded), total {:.2f} s\n",
-                           history.training_seconds, history.iterations(),
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  std::cout << fmt::format(
+      "training time: {:.2f} s ({} iterations; evaluation excluded), total {:.2f} s\n",
+      history.training_seconds, history.iterations(),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 
   // --- outputs -----------------------------------------------------------------------------
   const std::filesystem::path out(common.out);
-  trainer.write_logs(out.string(), history,
-                     fmt::format(R"({{"test_accuracy": {}, "backend": "{}", "threads": {}, "model": {}}})",
-                                 test_accuracy, common.backend, num_threads(),
-                                 fmt::format("\"{}\"", o.hidden)));
-  std::cout << "logs: " << (out / "history.csv").string() << ", epochs.csv, update_ratios.csv, summary.json\n";
+  trainer.write_logs(
+      out.string(), history,
+      fmt::format(R"({{"test_accuracy": {}, "backend": "{}", "threads": {}, "model": {}}})",
+                  test_accuracy, common.backend, num_threads(), fmt::format("\"{}\"", o.hidden)));
+  std::cout << "logs: " << (out / "history.csv").string()
+            << ", epochs.csv, update_ratios.csv, summary.json\n";
   if (!o.no_plots) {
     std::vector<plots::PlotResult> results = plots::training_plots(history, out);
     net.eval();
     const std::int64_t probe = std::min<std::int64_t>(1000, test.size());
-    results.push_back(plots::activation_histograms(plots::collect_activations(net, data::slice(test, 0, probe).images),
-                                                   out / "activations.png"));
+    results.push_back(plots::activation_histograms(
+        plots::collect_activations(net, data::slice(test, 0, probe).images),
+        out / "activations.png"));
     std::string drawn;
     std::string note;
     for (const plots::PlotResult& result : results) {
-      if (result.drawn) drawn += (drawn.empty() ? "" : ", ") + result.png.filename().string();
-      else if (note.empty()) note = result.note;
+      if (result.drawn)
+        drawn += (drawn.empty() ? "" : ", ") + result.png.filename().string();
+      else if (note.empty())
+        note = result.note;
     }
-    if (!drawn.empty()) std::cout << "plots: " << out.string() << "/{" << drawn << "} (with .csv and .gp beside them)\n";
+    if (!drawn.empty())
+      std::cout << "plots: " << out.string() << "/{" << drawn
+                << "} (with .csv and .gp beside them)\n";
     if (!note.empty()) std::cout << "plots: " << note << "\n";
   }
   if (!o.save.empty()) {

@@ -103,9 +103,9 @@ IdxHeader parse_idx_header(const std::uint8_t* bytes, std::size_t size, const So
                         bytes[2], idx_type_name(bytes[2])));
   const std::size_t ndims = bytes[3];
   if (ndims == 0 || ndims > idx_max_dims)
-    fail_at(source, 3,
-            fmt::format("an IDX array with {} dimensions: gradlab reads 1 to {}", ndims,
-                        idx_max_dims));
+    fail_at(
+        source, 3,
+        fmt::format("an IDX array with {} dimensions: gradlab reads 1 to {}", ndims, idx_max_dims));
   const std::size_t header = 4 + 4 * ndims;
   if (size < header)
     fail_at(source, size,
@@ -132,8 +132,8 @@ IdxHeader parse_idx_header(const std::uint8_t* bytes, std::size_t size, const So
             fmt::format("short read: the extents {} need {} bytes of data after the {}-byte "
                         "header, the data holds only {} (truncated file?)",
                         shape_string(result.dims),
-                        overflow ? std::string("more than 2⁶⁴") : std::to_string(expected),
-                        header, available));
+                        overflow ? std::string("more than 2⁶⁴") : std::to_string(expected), header,
+                        available));
   if (expected < available)
     fail_at(source, header + expected,
             fmt::format("{} unexpected bytes after the last value of the extents {}",
@@ -217,12 +217,12 @@ std::size_t count_cifar10_records(const std::uint8_t* bytes, std::size_t size,
                                   const Source& source) {
   if (size == 0) fail_at(source, 0, "empty file: a CIFAR-10 batch holds records of 3073 bytes");
   if (size % cifar10_record_size != 0)
-    fail_at(source, size - size % cifar10_record_size,
-            fmt::format("short read: the last record has {} of its {} bytes (1 label byte + "
-                        "3072 pixel bytes); the file size {} is not a multiple of {} "
-                        "(truncated file?)",
-                        size % cifar10_record_size, cifar10_record_size, size,
-                        cifar10_record_size));
+    fail_at(
+        source, size - size % cifar10_record_size,
+        fmt::format("short read: the last record has {} of its {} bytes (1 label byte + "
+                    "3072 pixel bytes); the file size {} is not a multiple of {} "
+                    "(truncated file?)",
+                    size % cifar10_record_size, cifar10_record_size, size, cifar10_record_size));
   const std::size_t count = size / cifar10_record_size;
   for (std::size_t record = 0; record < count; ++record) {
     const std::uint8_t label = bytes[record * cifar10_record_size];
@@ -273,12 +273,12 @@ void check_dataset(const Dataset& dataset, const char* what) {
   if (dataset.images.dtype() != DType::float32 || dataset.images.dim() != 2 ||
       dataset.labels.dtype() != DType::int64 || dataset.labels.dim() != 1 ||
       dataset.labels.size(0) != dataset.images.size(0))
-    throw Error(fmt::format("{}: the dataset '{}' needs float32 images [N, D] and int64 labels "
-                            "[N]; it has {} images {} and {} labels {}",
-                            what, dataset.name, dtype_name(dataset.images.dtype()),
-                            shape_string(dataset.images.shape()),
-                            dtype_name(dataset.labels.dtype()),
-                            shape_string(dataset.labels.shape())));
+    throw Error(
+        fmt::format("{}: the dataset '{}' needs float32 images [N, D] and int64 labels "
+                    "[N]; it has {} images {} and {} labels {}",
+                    what, dataset.name, dtype_name(dataset.images.dtype()),
+                    shape_string(dataset.images.shape()), dtype_name(dataset.labels.dtype()),
+                    shape_string(dataset.labels.shape())));
 }
 
 }  // namespace
@@ -296,16 +296,15 @@ std::int64_t Dataset::features() const { return images.defined() ? images.size(1
 const char* split_name(Split split) { return split == Split::train ? "train" : "test"; }
 
 const std::vector<std::string>& fashion_mnist_class_names() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                 "Coat",        "Sandal",  "Shirt",    "Sneaker",
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                                  "Bag",         "Ankle boot"};
   return names;
 }
 
 const std::vector<std::string>& cifar10_class_names() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",
-                                                 "deer",     "dog",        "frog",  "horse",
-                                                 "ship",     "truck"};
+  static const std::vector<std::string> names = {
+      "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
   return names;
 }
 
@@ -411,9 +410,9 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
                           shape_string(images.dims)));
   }
   if (labels.dims.size() != 1)
-    fail_at(labels_source, 3,
-            fmt::format("a label file holds [N] values; this one is {}",
-                        shape_string(labels.dims)));
+    fail_at(
+        labels_source, 3,
+        fmt::format("a label file holds [N] values; this one is {}", shape_string(labels.dims)));
   const std::int64_t count = images.dims[0];
   if (count == 0) fail_at(images_source, 4, "the image file holds no images");
   if (shape.features() == 0)
@@ -504,8 +503,8 @@ Dataset load_cifar10(const std::string& dir, Split split) {
     const std::size_t records = count_cifar10_records(bytes.data(), bytes.size(), Source{path});
     if (done + records > static_cast<std::size_t>(count))
       throw Error(fmt::format("{}: the file grew while CIFAR-10 was being read", path));
-    convert_cifar10_records(bytes.data(), records,
-                            images + done * (cifar10_record_size - 1), labels + done);
+    convert_cifar10_records(bytes.data(), records, images + done * (cifar10_record_size - 1),
+                            labels + done);
     done += records;
   }
   if (done != static_cast<std::size_t>(count))
@@ -565,9 +564,10 @@ TrainValidation split_train_validation(const Dataset& dataset, std::int64_t vali
   check_dataset(dataset, "data::split_train_validation");
   const std::int64_t n = dataset.size();
   if (validation_size <= 0 || validation_size >= n)
-    throw Error(fmt::format("data::split_train_validation: a validation set of {} examples out "
-                            "of {} leaves no room for both splits (need 0 < size < {})",
-                            validation_size, n, n));
+    throw Error(
+        fmt::format("data::split_train_validation: a validation set of {} examples out "
+                    "of {} leaves no room for both splits (need 0 < size < {})",
+                    validation_size, n, n));
   std::vector<std::int64_t> order;
   if (shuffle_seed) {
     order = shuffled_indices(n, *shuffle_seed);

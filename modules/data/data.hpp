@@ -118,9 +118,9 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
 /// read here) and the number of dimensions — then each extent as a big-endian 32-bit integer,
 /// then the values, row-major.
 struct IdxArray {
-  std::string name;                 ///< Where the bytes came from (a path), for messages.
-  Shape dims;                       ///< Extents, outermost first.
-  bool gzipped = false;             ///< The source was a gzip stream (offsets count decompressed bytes).
+  std::string name;      ///< Where the bytes came from (a path), for messages.
+  Shape dims;            ///< Extents, outermost first.
+  bool gzipped = false;  ///< The source was a gzip stream (offsets count decompressed bytes).
   std::size_t data_offset = 0;      ///< Offset of the first value in the (decompressed) bytes.
   std::vector<std::uint8_t> bytes;  ///< The whole (decompressed) file: header then values.
 
@@ -188,10 +188,10 @@ TrainValidation split_train_validation(const Dataset& dataset, std::int64_t vali
 
 /// One mini-batch: copies of B rows of a dataset.
 struct Batch {
-  Tensor images;            ///< float32 [B, D], a fresh tensor (not a view of the dataset).
-  Tensor labels;            ///< int64 [B].
-  std::int64_t index = 0;   ///< Number of this batch in the epoch: 0, 1, …
-  std::int64_t first = 0;   ///< Position of the batch's first example in the epoch's order.
+  Tensor images;           ///< float32 [B, D], a fresh tensor (not a view of the dataset).
+  Tensor labels;           ///< int64 [B].
+  std::int64_t index = 0;  ///< Number of this batch in the epoch: 0, 1, …
+  std::int64_t first = 0;  ///< Position of the batch's first example in the epoch's order.
 };
 
 /// One epoch of mini-batches over a dataset, for a range-for loop:

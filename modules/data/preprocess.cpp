@@ -16,10 +16,9 @@
 // ships no LAPACKE header for the OpenMP build, so the Fortran symbol is declared here: every
 // argument by pointer, column-major storage, and the hidden lengths of the two character
 // arguments that gfortran appends.
-extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a,
-                        const int* lda, double* w, double* work, const int* lwork, int* iwork,
-                        const int* liwork, int* info, std::size_t jobz_length,
-                        std::size_t uplo_length);
+extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda,
+                        double* w, double* work, const int* lwork, int* iwork, const int* liwork,
+                        int* info, std::size_t jobz_length, std::size_t uplo_length);
 // OpenBLAS's own thread count (its OpenMP build also sets OpenMP's count for the calling thread).
 extern "C" int openblas_get_num_threads(void);
 extern "C" void openblas_set_num_threads(int threads);
@@ -70,9 +69,10 @@ std::vector<double> symmetric_eigen(std::vector<double>& matrix, int n) {
   // Workspace query first (lwork = liwork = −1), then the real call.
   int lwork = -1, liwork = -1, iwork_size = 0;
   double work_size = 0;
-  dsyevd_(&jobz, &uplo, &n, matrix.data(), &n, eigenvalues.data(), &work_size, &lwork,
-          &iwork_size, &liwork, &info, 1, 1);
-  if (info != 0) throw Error(fmt::format("PCA: LAPACK dsyevd workspace query failed (info {})", info));
+  dsyevd_(&jobz, &uplo, &n, matrix.data(), &n, eigenvalues.data(), &work_size, &lwork, &iwork_size,
+          &liwork, &info, 1, 1);
+  if (info != 0)
+    throw Error(fmt::format("PCA: LAPACK dsyevd workspace query failed (info {})", info));
   lwork = static_cast<int>(work_size);
   liwork = iwork_size;
   std::vector<double> work(static_cast<std::size_t>(std::max(lwork, 1)));
@@ -80,8 +80,8 @@ std::vector<double> symmetric_eigen(std::vector<double>& matrix, int n) {
   dsyevd_(&jobz, &uplo, &n, matrix.data(), &n, eigenvalues.data(), work.data(), &lwork,
           iwork.data(), &liwork, &info, 1, 1);
   if (info != 0)
-    throw Error(fmt::format("PCA: LAPACK dsyevd failed on the {}×{} covariance (info {})", n, n,
-                            info));
+    throw Error(
+        fmt::format("PCA: LAPACK dsyevd failed on the {}×{} covariance (info {})", n, n, info));
   return eigenvalues;
 }
 
@@ -98,30 +98,28 @@ void Transform::begin_fit(const Tensor& train, const char* op) {
   features_ = 0;  // unfitted until end_fit: a fit that fails half-way leaves nothing to apply
   if (!train.defined() || train.dtype() != DType::float32 || train.dim() != 2 ||
       train.size(0) < 1 || train.size(1) < 1)
-    throw Error(fmt::format("{}::fit: needs float32 training images [N, D] with N, D ≥ 1; got {}",
-                            op,
-                            train.defined() ? fmt::format("{} {}", dtype_name(train.dtype()),
-                                                          shape_string(train.shape()))
-                                            : std::string("an undefined tensor")));
+    throw Error(fmt::format(
+        "{}::fit: needs float32 training images [N, D] with N, D ≥ 1; got {}", op,
+        train.defined()
+            ? fmt::format("{} {}", dtype_name(train.dtype()), shape_string(train.shape()))
+            : std::string("an undefined tensor")));
   // Statistics fitted on a NaN or inf would poison every split they are applied to, silently.
   const float* values = train.data<float>();
   const std::int64_t columns = train.size(1);
   for (std::int64_t i = 0; i < train.numel(); ++i) {
     if (!std::isfinite(values[i]))
-      throw Error(fmt::format("{}::fit: the training images hold {} at example {}, feature {} (of {}); "
-                              "fit on finite data",
-                              op, values[i], i / columns, i % columns, shape_string(train.shape())));
+      throw Error(
+          fmt::format("{}::fit: the training images hold {} at example {}, feature {} (of {}); "
+                      "fit on finite data",
+                      op, values[i], i / columns, i % columns, shape_string(train.shape())));
   }
 }
 
-void Transform::end_fit(const Tensor& train) {
-  features_ = train.size(1);
-}
+void Transform::end_fit(const Tensor& train) { features_ = train.size(1); }
 
 void Transform::check_apply(const Tensor& x, const char* op) const {
   if (!fitted())
-    throw Error(fmt::format("{}::apply: called before fit(); fit on the training split first",
-                            op));
+    throw Error(fmt::format("{}::apply: called before fit(); fit on the training split first", op));
   if (!x.defined() || x.dtype() != DType::float32 || x.dim() != 2 || x.size(1) != features_)
     throw Error(fmt::format(
         "{}::apply: needs float32 [M, {}] (the D seen by fit); got {}", op, features_,
@@ -152,10 +150,10 @@ ChannelMean::ChannelMean(ImageShape shape) : shape_(shape) {
 void ChannelMean::fit(const Tensor& train) {
   begin_fit(train, "ChannelMean");
   if (train.size(1) != shape_.features())
-    throw Error(fmt::format("ChannelMean::fit: images of {} have {} features, the training "
-                            "images {} have {}",
-                            shape_.to_string(), shape_.features(), shape_string(train.shape()),
-                            train.size(1)));
+    throw Error(fmt::format(
+        "ChannelMean::fit: images of {} have {} features, the training "
+        "images {} have {}",
+        shape_.to_string(), shape_.features(), shape_string(train.shape()), train.size(1)));
   // μ_c = (1 / (N·H·W)) Σ over examples and pixels of channel c: the mean of the per-feature
   // means of that channel's features.
   const std::vector<double> means = feature_means(train);
@@ -220,11 +218,11 @@ void PCA::fit(const Tensor& train) {
   begin_fit(train, "PCA");
   const std::int64_t n = train.size(0), d = train.size(1);
   if (k_ > d)
-    throw Error(fmt::format("PCA::fit: cannot keep {} components of {}-dimensional data {}", k_,
-                            d, shape_string(train.shape())));
+    throw Error(fmt::format("PCA::fit: cannot keep {} components of {}-dimensional data {}", k_, d,
+                            shape_string(train.shape())));
   if (d > 46340)  // d² must fit in LAPACK's 32-bit int
-    throw Error(fmt::format("PCA::fit: {} features is more than LAPACK's 32-bit indexing allows",
-                            d));
+    throw Error(
+        fmt::format("PCA::fit: {} features is more than LAPACK's 32-bit indexing allows", d));
   mean_ = vector_tensor(feature_means(train));
 
   // Σ = (1/N) X̃ᵀ X̃ with X̃ = X − μ: one matrix product through the active backend.
@@ -234,9 +232,8 @@ void PCA::fit(const Tensor& train) {
   std::vector<double> covariance(static_cast<std::size_t>(d * d));
   for (std::int64_t r = 0; r < d; ++r)
     for (std::int64_t c = 0; c < d; ++c)  // symmetrise the float round-off
-      covariance[r * d + c] =
-          0.5 * (double{gram_data[r * d + c]} + double{gram_data[c * d + r]}) /
-          static_cast<double>(n);
+      covariance[r * d + c] = 0.5 * (double{gram_data[r * d + c]} + double{gram_data[c * d + r]}) /
+                              static_cast<double>(n);
 
   const std::vector<double> ascending = symmetric_eigen(covariance, static_cast<int>(d));
   eigenvalues_.assign(ascending.rbegin(), ascending.rend());
@@ -296,9 +293,10 @@ void Whitening::fit(const Tensor& train) {
   if (epsilon_ == 0)
     for (std::int64_t c = 0; c < k; ++c)
       if (pca_.eigenvalues()[c] == 0)
-        throw Error(fmt::format("Whitening::fit: eigenvalue {} is 0 and epsilon is 0: the "
-                                "division by √λ is undefined; use epsilon > 0",
-                                c));
+        throw Error(
+            fmt::format("Whitening::fit: eigenvalue {} is 0 and epsilon is 0: the "
+                        "division by √λ is undefined; use epsilon > 0",
+                        c));
   projection_ = pca_.components().clone();
   float* p = projection_.data<float>();
   for (std::int64_t j = 0; j < d; ++j)

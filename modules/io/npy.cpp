@@ -201,12 +201,9 @@ void read_exactly(std::ifstream& in, const std::string& source, std::uint64_t of
 
 const char* descr(DType dtype) {
   switch (dtype) {
-    case DType::float32:
-      return "<f4";
-    case DType::float64:
-      return "<f8";
-    case DType::int64:
-      return "<i8";
+    case DType::float32: return "<f4";
+    case DType::float64: return "<f8";
+    case DType::int64: return "<i8";
   }
   throw Error("npy: unknown dtype");
 }

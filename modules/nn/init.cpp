@@ -28,9 +28,10 @@ Fans checked_fans(const Tensor& tensor, const char* function) {
   const Fans f = fans(tensor);
   for (const auto& [fan, what] : {std::pair{f.in, "fan_in"}, std::pair{f.out, "fan_out"}}) {
     if (fan < 1)
-      throw Error(fmt::format("nn::init::{}: {} is {} for a tensor of shape {}; a fan-scaled "
-                              "initialisation needs fan_in and fan_out ≥ 1",
-                              function, what, fan, shape_string(tensor.shape())));
+      throw Error(
+          fmt::format("nn::init::{}: {} is {} for a tensor of shape {}; a fan-scaled "
+                      "initialisation needs fan_in and fan_out ≥ 1",
+                      function, what, fan, shape_string(tensor.shape())));
   }
   return f;
 }
@@ -45,9 +46,7 @@ Fans fans(const Tensor& tensor) {
                           shape_string(tensor.shape())));
 }
 
-void zeros_(Tensor& tensor) {
-  constant_(tensor, 0.0);
-}
+void zeros_(Tensor& tensor) { constant_(tensor, 0.0); }
 
 void constant_(Tensor& tensor, double value) {
   check_float(tensor, "constant_");

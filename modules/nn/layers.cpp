@@ -31,9 +31,7 @@ void check_input(const Tensor& x, std::int64_t features, const char* layer) {
         fmt::format("{}: expects input [N, {}], got {}", layer, features, shape_string(x.shape())));
 }
 
-std::string number(double value) {
-  return fmt::format("{:g}", value);
-}
+std::string number(double value) { return fmt::format("{:g}", value); }
 
 }  // namespace
 
@@ -58,10 +56,11 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, const std::s
 
 Tensor Linear::forward(const Tensor& input) {
   if (input.defined() && input.dim() == 2 && input.size(1) != in_features_)
-    throw Error(fmt::format("Linear: expects input [N, {}], got {}: the input has {} features but the "
-                            "layer expects {} (weight {})",
-                            in_features_, shape_string(input.shape()), input.size(1), in_features_,
-                            shape_string(weight.shape())));
+    throw Error(
+        fmt::format("Linear: expects input [N, {}], got {}: the input has {} features but the "
+                    "layer expects {} (weight {})",
+                    in_features_, shape_string(input.shape()), input.size(1), in_features_,
+                    shape_string(weight.shape())));
   check_input(input, in_features_, "Linear");
   return linear(input, weight, bias);
 }
@@ -73,36 +72,21 @@ std::string Linear::extra_repr() const {
 
 // --- activations without parameters --------------------------------------------------------
 
-Tensor Sigmoid::forward(const Tensor& input) {
-  return sigmoid(input);
-}
-Tensor Tanh::forward(const Tensor& input) {
-  return tanh(input);
-}
-Tensor ReLU::forward(const Tensor& input) {
-  return relu(input);
-}
+Tensor Sigmoid::forward(const Tensor& input) { return sigmoid(input); }
+Tensor Tanh::forward(const Tensor& input) { return tanh(input); }
+Tensor ReLU::forward(const Tensor& input) { return relu(input); }
 
-LeakyReLU::LeakyReLU(double negative_slope)
-    : Module("LeakyReLU"), negative_slope_(negative_slope) {
+LeakyReLU::LeakyReLU(double negative_slope) : Module("LeakyReLU"), negative_slope_(negative_slope) {
   if (!std::isfinite(negative_slope)) throw Error("LeakyReLU: negative_slope must be finite");
 }
-Tensor LeakyReLU::forward(const Tensor& input) {
-  return leaky_relu(input, negative_slope_);
-}
-std::string LeakyReLU::extra_repr() const {
-  return "negative_slope=" + number(negative_slope_);
-}
+Tensor LeakyReLU::forward(const Tensor& input) { return leaky_relu(input, negative_slope_); }
+std::string LeakyReLU::extra_repr() const { return "negative_slope=" + number(negative_slope_); }
 
 ELU::ELU(double alpha) : Module("ELU"), alpha_(alpha) {
   if (!std::isfinite(alpha)) throw Error("ELU: alpha must be finite");
 }
-Tensor ELU::forward(const Tensor& input) {
-  return elu(input, alpha_);
-}
-std::string ELU::extra_repr() const {
-  return "alpha=" + number(alpha_);
-}
+Tensor ELU::forward(const Tensor& input) { return elu(input, alpha_); }
+std::string ELU::extra_repr() const { return "alpha=" + number(alpha_); }
 
 // --- PReLU ---------------------------------------------------------------------------------
 
@@ -119,9 +103,7 @@ Tensor PReLU::forward(const Tensor& input) {
   return prelu(input, weight);
 }
 
-std::string PReLU::extra_repr() const {
-  return fmt::format("num_parameters={}", weight.size(0));
-}
+std::string PReLU::extra_repr() const { return fmt::format("num_parameters={}", weight.size(0)); }
 
 // --- Maxout --------------------------------------------------------------------------------
 
@@ -197,9 +179,7 @@ Tensor Dropout::forward(const Tensor& input) {
   return dropout(input, p_, true, seed);
 }
 
-std::string Dropout::extra_repr() const {
-  return "p=" + number(p_);
-}
+std::string Dropout::extra_repr() const { return "p=" + number(p_); }
 
 // --- Sequential ----------------------------------------------------------------------------
 

@@ -42,9 +42,7 @@ Tensor MultiClassSVMLoss::forward(const Tensor& scores, const Tensor& labels) {
   return svm_loss(scores, labels, margin_);
 }
 
-std::string MultiClassSVMLoss::extra_repr() const {
-  return fmt::format("margin={:g}", margin_);
-}
+std::string MultiClassSVMLoss::extra_repr() const { return fmt::format("margin={:g}", margin_); }
 
 Tensor l2_penalty(const std::vector<Tensor>& parameters, double lambda) {
   if (!std::isfinite(lambda) || lambda < 0.0)
@@ -71,8 +69,8 @@ double accuracy(const Tensor& scores, const Tensor& labels) {
   for (std::int64_t n = 0; n < rows; ++n) {
     // A label no score column can match would silently count as wrong: name it instead.
     if (truth[n] < 0 || truth[n] >= classes)
-      throw Error(fmt::format("accuracy: label {} in row {} is outside [0, C) for C = {} classes", truth[n],
-                              n, classes));
+      throw Error(fmt::format("accuracy: label {} in row {} is outside [0, C) for C = {} classes",
+                              truth[n], n, classes));
     correct += guess[n] == truth[n] ? 1 : 0;
   }
   return static_cast<double>(correct) / static_cast<double>(rows);

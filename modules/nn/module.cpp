@@ -136,9 +136,7 @@ void Module::zero_grad() {
   for (const Tensor& p : parameters()) p.zero_grad();
 }
 
-std::string Module::extra_repr() const {
-  return "";
-}
+std::string Module::extra_repr() const { return ""; }
 
 void Module::describe(std::string& out, int indent) const {
   out += type_name_ + "(" + extra_repr();
@@ -180,8 +178,6 @@ void Module::save(const std::filesystem::path& directory) const {
   save_checkpoint(*this, directory);
 }
 
-void Module::load(const std::filesystem::path& directory) {
-  load_checkpoint(*this, directory);
-}
+void Module::load(const std::filesystem::path& directory) { load_checkpoint(*this, directory); }
 
 }  // namespace gradlab::nn

@@ -64,8 +64,7 @@ std::int64_t first_non_finite(const Tensor& tensor) {
       return first_non_finite_in<float, std::uint32_t>(tensor.data<float>(), tensor.numel());
     case DType::float64:
       return first_non_finite_in<double, std::uint64_t>(tensor.data<double>(), tensor.numel());
-    default:
-      return -1;
+    default: return -1;
   }
 }
 
@@ -107,19 +106,20 @@ void Optimizer::step() {
     if (!p.requires_grad()) continue;  // frozen
     Tensor g = p.grad();
     if (!g.defined()) continue;  // did not take part in the last backward pass
-    auto which = [&] {  // only formatted when something is wrong
+    auto which = [&] {           // only formatted when something is wrong
       return fmt::format("parameter {} ({}{} {})", i, p.label().empty() ? "" : p.label() + " ",
                          shape_string(p.shape()), dtype_name(p.dtype()));
     };
     if (g.shape() != p.shape() || g.dtype() != p.dtype())
-      throw Error(fmt::format("optimizer: {} has a gradient {} ({})", which(), shape_string(g.shape()),
-                              dtype_name(g.dtype())));
+      throw Error(fmt::format("optimizer: {} has a gradient {} ({})", which(),
+                              shape_string(g.shape()), dtype_name(g.dtype())));
     if (const std::int64_t bad = first_non_finite(g); bad >= 0)
-      throw NonFiniteGradient(fmt::format("optimizer: the gradient of {} is {} at element {}; no parameter was "
-                                          "updated (a learning rate too high, log of 0 or a division by 0 "
-                                          "upstream?)",
-                                          which(), g.at(bad), bad),
-                              p);
+      throw NonFiniteGradient(
+          fmt::format("optimizer: the gradient of {} is {} at element {}; no parameter was "
+                      "updated (a learning rate too high, log of 0 or a division by 0 "
+                      "upstream?)",
+                      which(), g.at(bad), bad),
+          p);
     updates.emplace_back(i, std::move(g));
   }
   for (const auto& [i, g] : updates) update(i, parameters_[i], g);

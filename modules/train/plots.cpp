@@ -47,7 +47,8 @@ RunStatus run_program(const std::string& program, const std::vector<std::string>
   const std::string dir = directory.empty() ? std::string(".") : directory.string();
   posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
   const std::string log = fs::absolute(log_path).string();
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   pid_t pid = 0;
   const int error = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
@@ -68,7 +69,9 @@ std::ofstream open_for_writing(const fs::path& path) {
   if (path.has_parent_path()) {
     std::error_code error;
     fs::create_directories(path.parent_path(), error);
-    if (error) throw Error(fmt::format("plots: cannot create the folder '{}': {}", path.parent_path().string(), error.message()));
+    if (error)
+      throw Error(fmt::format("plots: cannot create the folder '{}': {}",
+                              path.parent_path().string(), error.message()));
   }
   std::ofstream file(path);
   if (!file) throw Error(fmt::format("plots: cannot write '{}'", path.string()));
@@ -85,7 +88,8 @@ std::string printable(std::string text) {
 }
 
 // The common preamble of every script: PNG output beside the script.
-std::string script_header(const PlotResult& files, const PlotSettings& settings, const std::string& title) {
+std::string script_header(const PlotResult& files, const PlotSettings& settings,
+                          const std::string& title) {
   return fmt::format(
       "# gnuplot script written by gradlab. Change it and rerun:  cd {} && gnuplot {}\n"
       "set terminal pngcairo size {},{} enhanced font 'DejaVu Sans,10'\n"
@@ -95,13 +99,15 @@ std::string script_header(const PlotResult& files, const PlotSettings& settings,
       "set grid\n",
       printable(files.script.parent_path().empty() ? std::string(".")
                                                    : files.script.parent_path().string()),
-      files.script.filename().string(), settings.width, settings.height, files.png.filename().string(), title);
+      files.script.filename().string(), settings.width, settings.height,
+      files.png.filename().string(), title);
 }
 
 }  // namespace
 
 PlotResult file_names(const fs::path& png) {
-  if (png.filename().empty()) throw Error("plots: the picture path '" + png.string() + "' has no file name");
+  if (png.filename().empty())
+    throw Error("plots: the picture path '" + png.string() + "' has no file name");
   PlotResult files;
   files.png = png;
   files.csv = fs::path(png).replace_extension(".csv");
@@ -120,18 +126,20 @@ PlotResult draw(PlotResult files, const std::string& script, const PlotSettings&
   const fs::path log = fs::path(files.png).replace_extension(".gnuplot.log");
   const RunStatus status = run_program(settings.gnuplot, {files.script.filename().string()},
                                        files.script.parent_path(), log);
-  const std::string what = files.csv.filename().string() + " and " + files.script.filename().string();
+  const std::string what =
+      files.csv.filename().string() + " and " + files.script.filename().string();
   if (!status.started) {
     fs::remove(log, ignored);
-    files.note = fmt::format("no picture: gnuplot ('{}') could not be started ({}); wrote {} — install "
-                             "gnuplot-nox to get {}",
-                             settings.gnuplot, status.error, what, files.png.filename().string());
+    files.note = fmt::format(
+        "no picture: gnuplot ('{}') could not be started ({}); wrote {} — install "
+        "gnuplot-nox to get {}",
+        settings.gnuplot, status.error, what, files.png.filename().string());
     return files;
   }
   const bool has_png = fs::exists(files.png, ignored) && fs::file_size(files.png, ignored) > 0;
   if (status.exit_code != 0 || !has_png) {
-    files.note = fmt::format("no picture: gnuplot exited with status {} (see {}); wrote {}", status.exit_code,
-                             log.string(), what);
+    files.note = fmt::format("no picture: gnuplot exited with status {} (see {}); wrote {}",
+                             status.exit_code, log.string(), what);
     return files;
   }
   // Keep the log only when gnuplot said something worth reading.
@@ -142,7 +150,8 @@ PlotResult draw(PlotResult files, const std::string& script, const PlotSettings&
 
 }  // namespace
 
-PlotResult draw_script(const fs::path& png, const std::string& script, const PlotSettings& settings) {
+PlotResult draw_script(const fs::path& png, const std::string& script,
+                       const PlotSettings& settings) {
   return draw(file_names(png), script, settings);
 }
 
@@ -160,14 +169,17 @@ std::string default_gnuplot_command() {
 }
 
 bool gnuplot_available(const PlotSettings& settings) {
-  const fs::path log = fs::temp_directory_path() / fmt::format("gradlab-gnuplot-check-{}.log", ::getpid());
-  const RunStatus status = run_program(settings.gnuplot, {"--version"}, fs::temp_directory_path(), log);
+  const fs::path log =
+      fs::temp_directory_path() / fmt::format("gradlab-gnuplot-check-{}.log", ::getpid());
+  const RunStatus status =
+      run_program(settings.gnuplot, {"--version"}, fs::temp_directory_path(), log);
   std::error_code ignored;
   fs::remove(log, ignored);
   return status.started && status.exit_code == 0;
 }
 
-PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png, const PlotSettings& settings) {
+PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png,
+                      const PlotSettings& settings) {
   PlotResult files = file_names(png);
   // Moving average over about 2% of the run (at least 1), to see the trend through the noise of
   // the mini-batches.
@@ -178,17 +190,24 @@ PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png, cons
     double sum = 0.0;
     std::size_t finite = 0;
     for (std::size_t i = 0; i < loss.size(); ++i) {
-      if (std::isfinite(loss[i])) { sum += loss[i]; ++finite; }
-      if (i >= window && std::isfinite(loss[i - window])) { sum -= loss[i - window]; --finite; }
-      csv << i + 1 << ',' << csv_number(loss[i]) << ',' << (finite > 0 ? csv_number(sum / static_cast<double>(finite)) : "nan")
-          << '\n';
+      if (std::isfinite(loss[i])) {
+        sum += loss[i];
+        ++finite;
+      }
+      if (i >= window && std::isfinite(loss[i - window])) {
+        sum -= loss[i - window];
+        --finite;
+      }
+      csv << i + 1 << ',' << csv_number(loss[i]) << ','
+          << (finite > 0 ? csv_number(sum / static_cast<double>(finite)) : "nan") << '\n';
     }
   }
   std::string script = script_header(files, settings, "Training loss");
   script += fmt::format(
       "set xlabel 'iteration'\nset ylabel 'loss'\n"
       "plot '{0}' skip 1 using 1:2 with lines lc rgb '#9ecae1' title 'mini-batch loss', \\\n"
-      "     '{0}' skip 1 using 1:3 with lines lw 2 lc rgb '#08519c' title 'moving average ({1} iterations)'\n",
+      "     '{0}' skip 1 using 1:3 with lines lw 2 lc rgb '#08519c' title 'moving average ({1} "
+      "iterations)'\n",
       files.csv.filename().string(), window);
   return draw(files, script, settings);
 }
@@ -211,9 +230,11 @@ PlotResult accuracy_curves(const std::vector<train::EpochRecord>& epochs, const 
       "set xlabel 'epoch'\nset ylabel 'accuracy'\nset key bottom right\nset xtics 1\n"
       "plot '{0}' skip 1 using 1:2 with linespoints lw 2 pt 7 title 'train'{1}\n",
       files.csv.filename().string(),
-      has_validation ? fmt::format(", \\\n     '{}' skip 1 using 1:3 with linespoints lw 2 pt 5 title 'validation'",
-                                   files.csv.filename().string())
-                     : std::string());
+      has_validation
+          ? fmt::format(
+                ", \\\n     '{}' skip 1 using 1:3 with linespoints lw 2 pt 5 title 'validation'",
+                files.csv.filename().string())
+          : std::string());
   return draw(files, script, settings);
 }
 
@@ -224,7 +245,8 @@ PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios, co
   std::vector<std::string> names;
   std::map<std::int64_t, std::map<std::string, double>> rows;
   for (const train::UpdateRatio& r : ratios) {
-    if (std::find(names.begin(), names.end(), r.parameter) == names.end()) names.push_back(r.parameter);
+    if (std::find(names.begin(), names.end(), r.parameter) == names.end())
+      names.push_back(r.parameter);
     rows[r.iteration][r.parameter] = r.ratio;
   }
   {
@@ -237,23 +259,28 @@ PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios, co
       for (const std::string& name : names) {
         auto found = values.find(name);
         // 0 cannot be drawn on a log axis; leave it out.
-        csv << ',' << (found != values.end() && found->second > 0.0 ? csv_number(found->second) : "nan");
+        csv << ','
+            << (found != values.end() && found->second > 0.0 ? csv_number(found->second) : "nan");
       }
       csv << '\n';
     }
   }
-  std::string script = script_header(files, settings, "Update/weight ratio ||{/Symbol D}{/Symbol q}|| / ||{/Symbol q}|| per parameter");
+  std::string script = script_header(
+      files, settings,
+      "Update/weight ratio ||{/Symbol D}{/Symbol q}|| / ||{/Symbol q}|| per parameter");
   script += "set xlabel 'iteration'\nset ylabel 'ratio'\nset logscale y\nset key outside right\n";
   script += "plot 1e-3 with lines dt 2 lw 2 lc rgb 'black' title 'target 1e-3'";
   for (std::size_t i = 0; i < names.size(); ++i)
-    script += fmt::format(", \\\n     '{}' skip 1 using 1:{} with linespoints pt 7 ps 0.5 title '{}'",
-                          files.csv.filename().string(), i + 2, names[i]);
+    script +=
+        fmt::format(", \\\n     '{}' skip 1 using 1:{} with linespoints pt 7 ps 0.5 title '{}'",
+                    files.csv.filename().string(), i + 2, names[i]);
   script += '\n';
   return draw(files, script, settings);
 }
 
 PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::string& x_name,
-                                  const std::string& y_name, const fs::path& png, const PlotSettings& settings) {
+                                  const std::string& y_name, const fs::path& png,
+                                  const PlotSettings& settings) {
   PlotResult files = file_names(png);
   auto scale_of = [&](const std::string& name) {
     if (!search.stage_ranges.empty())
@@ -268,26 +295,34 @@ PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::
       auto x = trial.values.find(x_name);
       auto y = trial.values.find(y_name);
       if (x == trial.values.end() || y == trial.values.end())
-        throw Error(fmt::format("hyperparameter_scatter: trial {} has no value for '{}' or '{}'", trial.id,
-                                x_name, y_name));
-      csv << csv_number(x->second) << ',' << csv_number(y->second) << ',' << csv_number(trial.outcome.score) << ','
-          << (trial.outcome.diverged ? 1 : 0) << ',' << trial.stage << '\n';
+        throw Error(fmt::format("hyperparameter_scatter: trial {} has no value for '{}' or '{}'",
+                                trial.id, x_name, y_name));
+      csv << csv_number(x->second) << ',' << csv_number(y->second) << ','
+          << csv_number(trial.outcome.score) << ',' << (trial.outcome.diverged ? 1 : 0) << ','
+          << trial.stage << '\n';
     }
   }
-  std::string script = script_header(files, settings, "Hyperparameter search: score by " + x_name + " and " + y_name);
-  script += fmt::format("set xlabel '{}'\nset ylabel '{}'\nset cblabel 'score'\nset palette rgb 33,13,10\n", x_name, y_name);
-  if (scale_of(x_name) == train::RangeScale::log) script += "set logscale x\nset format x '10^{%L}'\n";
-  if (scale_of(y_name) == train::RangeScale::log) script += "set logscale y\nset format y '10^{%L}'\n";
+  std::string script = script_header(
+      files, settings, "Hyperparameter search: score by " + x_name + " and " + y_name);
   script += fmt::format(
-      "plot '{0}' skip 1 using 1:2:($4 == 0 ? $3 : 1/0) with points pt 7 ps 1.5 palette title 'trial', \\\n"
-      "     '{0}' skip 1 using 1:($4 == 1 ? $2 : 1/0) with points pt 2 ps 1.2 lc rgb 'gray50' title 'diverged'\n",
+      "set xlabel '{}'\nset ylabel '{}'\nset cblabel 'score'\nset palette rgb 33,13,10\n", x_name,
+      y_name);
+  if (scale_of(x_name) == train::RangeScale::log)
+    script += "set logscale x\nset format x '10^{%L}'\n";
+  if (scale_of(y_name) == train::RangeScale::log)
+    script += "set logscale y\nset format y '10^{%L}'\n";
+  script += fmt::format(
+      "plot '{0}' skip 1 using 1:2:($4 == 0 ? $3 : 1/0) with points pt 7 ps 1.5 palette title "
+      "'trial', \\\n"
+      "     '{0}' skip 1 using 1:($4 == 1 ? $2 : 1/0) with points pt 2 ps 1.2 lc rgb 'gray50' "
+      "title 'diverged'\n",
       files.csv.filename().string());
   return draw(files, script, settings);
 }
 
 std::vector<LayerActivations> collect_activations(nn::Sequential& net, const Tensor& x) {
-  static const std::set<std::string> activation_types{"Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-                                                      "ELU", "PReLU", "Maxout"};
+  static const std::set<std::string> activation_types{"Sigmoid", "Tanh",  "ReLU",  "LeakyReLU",
+                                                      "ELU",     "PReLU", "Maxout"};
   NoGradGuard no_grad;
   std::vector<LayerActivations> all;
   std::vector<LayerActivations> activations;
@@ -325,8 +360,14 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
       shared_high = std::max<double>(shared_high, v);
     }
   }
-  if (!std::isfinite(shared_low)) { shared_low = 0; shared_high = 1; }
-  if (shared_high - shared_low < 1e-12) { shared_low -= 0.5; shared_high += 0.5; }  // constant: one visible bar
+  if (!std::isfinite(shared_low)) {
+    shared_low = 0;
+    shared_high = 1;
+  }
+  if (shared_high - shared_low < 1e-12) {
+    shared_low -= 0.5;
+    shared_high += 0.5;
+  }  // constant: one visible bar
   std::vector<Summary> summaries;
   for (const LayerActivations& layer : layers) {
     Summary s;
@@ -341,7 +382,9 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
       ++count;
     }
     s.mean = count > 0 ? sum / static_cast<double>(count) : 0.0;
-    s.std = count > 0 ? std::sqrt(std::max(0.0, squares / static_cast<double>(count) - s.mean * s.mean)) : 0.0;
+    s.std = count > 0
+                ? std::sqrt(std::max(0.0, squares / static_cast<double>(count) - s.mean * s.mean))
+                : 0.0;
     s.fraction.assign(static_cast<std::size_t>(bins), 0.0);
     const double width = (s.high - s.low) / static_cast<double>(bins);
     for (float v : layer.values) {
@@ -362,8 +405,8 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
       for (std::size_t l = 0; l < layers.size(); ++l) {
         const Summary& s = summaries[l];
         const double width = (s.high - s.low) / static_cast<double>(bins);
-        csv << (l > 0 ? "," : "") << csv_number(s.low + (static_cast<double>(b) + 0.5) * width) << ','
-            << csv_number(s.fraction[static_cast<std::size_t>(b)]);
+        csv << (l > 0 ? "," : "") << csv_number(s.low + (static_cast<double>(b) + 0.5) * width)
+            << ',' << csv_number(s.fraction[static_cast<std::size_t>(b)]);
       }
       csv << '\n';
     }
@@ -376,13 +419,16 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
   sized.height = std::max(settings.height / 2, 260 * rows);
   std::string script = script_header(files, sized, "");
   script += fmt::format("set xrange [{}:{}]\n", csv_number(shared_low), csv_number(shared_high));
-  script += fmt::format("unset title\nset style fill solid 0.8 noborder\nset key off\nset multiplot layout {},{} "
-                        "title 'Activations per layer (fraction of values per bin)'\n",
-                        rows, columns);
+  script += fmt::format(
+      "unset title\nset style fill solid 0.8 noborder\nset key off\nset multiplot layout {},{} "
+      "title 'Activations per layer (fraction of values per bin)'\n",
+      rows, columns);
   for (std::size_t l = 0; l < layers.size(); ++l)
-    script += fmt::format("set title \"{}\\nmean {:.3g}, std {:.3g}\"\nplot '{}' skip 1 using {}:{} with boxes lc rgb '#3182bd'\n",
-                          layers[l].name, summaries[l].mean, summaries[l].std, files.csv.filename().string(),
-                          2 * l + 1, 2 * l + 2);
+    script += fmt::format(
+        "set title \"{}\\nmean {:.3g}, std {:.3g}\"\nplot '{}' skip 1 using {}:{} with boxes lc "
+        "rgb '#3182bd'\n",
+        layers[l].name, summaries[l].mean, summaries[l].std, files.csv.filename().string(),
+        2 * l + 1, 2 * l + 2);
   script += "unset multiplot\n";
   return draw(files, script, sized);
 }
@@ -399,16 +445,25 @@ std::string sparkline(const std::vector<double>& values, std::size_t width) {
     double sum = 0.0;
     std::size_t count = 0;
     for (std::size_t i = begin; i < end; ++i)
-      if (std::isfinite(values[i])) { sum += values[i]; ++count; }
+      if (std::isfinite(values[i])) {
+        sum += values[i];
+        ++count;
+      }
     if (count > 0) means[g] = sum / static_cast<double>(count);
   }
   double low = std::numeric_limits<double>::infinity();
   double high = -low;
   for (double m : means)
-    if (std::isfinite(m)) { low = std::min(low, m); high = std::max(high, m); }
+    if (std::isfinite(m)) {
+      low = std::min(low, m);
+      high = std::max(high, m);
+    }
   std::string line;
   for (double m : means) {
-    if (!std::isfinite(m)) { line += '!'; continue; }
+    if (!std::isfinite(m)) {
+      line += '!';
+      continue;
+    }
     const double t = high > low ? (m - low) / (high - low) : 0.5;
     line += blocks[std::clamp(static_cast<int>(t * 8.0), 0, 7)];
   }
@@ -420,7 +475,8 @@ std::vector<PlotResult> training_plots(const train::History& history, const fs::
   std::vector<PlotResult> results;
   results.push_back(loss_curve(history.loss, directory / "loss.png", settings));
   results.push_back(accuracy_curves(history.epochs, directory / "accuracy.png", settings));
-  results.push_back(update_ratio_curves(history.update_ratios, directory / "update_ratios.png", settings));
+  results.push_back(
+      update_ratio_curves(history.update_ratios, directory / "update_ratios.png", settings));
   return results;
 }
 

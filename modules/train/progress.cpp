@@ -53,8 +53,10 @@ void ProgressBar::update(std::int64_t step, double loss, double accuracy) {
   if (step < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const double fraction = std::clamp(static_cast<double>(step) / static_cast<double>(total_), 0.0, 1.0);
-  const double eta = step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(total_ - step) : -1.0;
+  const double fraction =
+      std::clamp(static_cast<double>(step) / static_cast<double>(total_), 0.0, 1.0);
+  const double eta =
+      step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(total_ - step) : -1.0;
   constexpr int width = 30;
   const int filled = static_cast<int>(fraction * width);
   std::string line = "[" + std::string(static_cast<std::size_t>(filled), '#') +

@@ -29,34 +29,39 @@ void check_ranges(const std::vector<ParameterRange>& ranges, const char* op) {
     const ParameterRange& r = ranges[i];
     if (r.name.empty()) throw Error(fmt::format("{}: range {} has no name", op, i));
     for (std::size_t j = 0; j < i; ++j)
-      if (ranges[j].name == r.name) throw Error(fmt::format("{}: parameter '{}' appears twice", op, r.name));
+      if (ranges[j].name == r.name)
+        throw Error(fmt::format("{}: parameter '{}' appears twice", op, r.name));
     if (!std::isfinite(r.low) || !std::isfinite(r.high) || !(r.low < r.high))
-      throw Error(fmt::format("{}: range of '{}' must be finite with low < high, got [{:g}, {:g}]", op,
-                              r.name, r.low, r.high));
+      throw Error(fmt::format("{}: range of '{}' must be finite with low < high, got [{:g}, {:g}]",
+                              op, r.name, r.low, r.high));
     if (r.scale == RangeScale::log && r.low <= 0.0)
-      throw Error(fmt::format("{}: the log range of '{}' must be positive, got [{:g}, {:g}]", op, r.name,
-                              r.low, r.high));
+      throw Error(fmt::format("{}: the log range of '{}' must be positive, got [{:g}, {:g}]", op,
+                              r.name, r.low, r.high));
     if (r.low < r.min || r.high > r.max)
-      throw Error(fmt::format("{}: range of '{}' [{:g}, {:g}] crosses its limits [{:g}, {:g}]", op, r.name,
-                              r.low, r.high, r.min, r.max));
+      throw Error(fmt::format("{}: range of '{}' [{:g}, {:g}] crosses its limits [{:g}, {:g}]", op,
+                              r.name, r.low, r.high, r.min, r.max));
   }
 }
 
 void check_options(const SearchOptions& options, const char* op) {
-  if (options.stages < 1) throw Error(fmt::format("{}: stages must be ≥ 1, got {}", op, options.stages));
+  if (options.stages < 1)
+    throw Error(fmt::format("{}: stages must be ≥ 1, got {}", op, options.stages));
   if (options.trials_per_stage < 1)
-    throw Error(fmt::format("{}: trials_per_stage must be ≥ 1, got {}", op, options.trials_per_stage));
+    throw Error(
+        fmt::format("{}: trials_per_stage must be ≥ 1, got {}", op, options.trials_per_stage));
   if (options.grid_points < 1)
     throw Error(fmt::format("{}: grid_points must be ≥ 1, got {}", op, options.grid_points));
   if (!(options.narrowing > 0.0 && options.narrowing <= 1.0))
     throw Error(fmt::format("{}: narrowing must be in (0, 1], got {}", op, options.narrowing));
   if (!(options.edge_fraction >= 0.0 && options.edge_fraction < 0.5))
-    throw Error(fmt::format("{}: edge_fraction must be in [0, 0.5), got {}", op, options.edge_fraction));
+    throw Error(
+        fmt::format("{}: edge_fraction must be in [0, 0.5), got {}", op, options.edge_fraction));
 }
 
 std::string format_values(const HyperParameters& values) {
   std::string text;
-  for (const auto& [name, value] : values) text += fmt::format("{}{}={:.3g}", text.empty() ? "" : " ", name, value);
+  for (const auto& [name, value] : values)
+    text += fmt::format("{}{}={:.3g}", text.empty() ? "" : " ", name, value);
   return text;
 }
 
@@ -107,9 +112,9 @@ SearchResult staged_search(const std::vector<ParameterRange>& ranges, const Tria
     for (const HyperParameters& values : points) {
       TrialResult done = run_trial(trial, values, ++id, stage);
       if (options.log != nullptr) {
-        *options.log << fmt::format("trial {:>3} (stage {}): {}  →  {}", done.id, stage,
-                                    format_values(done.values),
-                                    done.outcome.diverged ? "diverged" : fmt::format("score {:.4f}", done.outcome.score));
+        *options.log << fmt::format(
+            "trial {:>3} (stage {}): {}  →  {}", done.id, stage, format_values(done.values),
+            done.outcome.diverged ? "diverged" : fmt::format("score {:.4f}", done.outcome.score));
         if (!done.outcome.note.empty()) *options.log << "  (" << done.outcome.note << ")";
         *options.log << fmt::format("  [{:.1f}s]\n", done.seconds) << std::flush;
       }
@@ -130,7 +135,8 @@ SearchResult staged_search(const std::vector<ParameterRange>& ranges, const Tria
 }  // namespace
 
 double ParameterRange::position(double value) const {
-  return (to_axis(*this, value) - to_axis(*this, low)) / (to_axis(*this, high) - to_axis(*this, low));
+  return (to_axis(*this, value) - to_axis(*this, low)) /
+         (to_axis(*this, high) - to_axis(*this, low));
 }
 
 double ParameterRange::at(double t) const {
@@ -147,7 +153,8 @@ ParameterRange narrowed(const ParameterRange& range, double best_value, double n
   ParameterRange next = range;
   next.low = std::max(from_axis(range, centre - width / 2.0), range.min);
   next.high = std::min(from_axis(range, centre + width / 2.0), range.max);
-  if (range.scale == RangeScale::log && next.low <= 0.0) next.low = std::min(best_value, next.high) / 10.0;
+  if (range.scale == RangeScale::log && next.low <= 0.0)
+    next.low = std::min(best_value, next.high) / 10.0;
   if (!(next.low < next.high)) {  // the limits squeezed the interval shut: keep a sliver
     next.low = std::max(range.min, best_value - std::abs(best_value) * 1e-6 - 1e-12);
     next.high = std::min(range.max, best_value + std::abs(best_value) * 1e-6 + 1e-12);
@@ -164,10 +171,11 @@ std::vector<std::string> edge_warnings(const std::vector<ParameterRange>& ranges
     const double t = range.position(found->second);
     const char* side = t <= edge_fraction ? "lower" : t >= 1.0 - edge_fraction ? "upper" : nullptr;
     if (side == nullptr) continue;
-    warnings.push_back(fmt::format(
-        "warning: the best {} = {:.3g} is at the {} edge of its range {} (within {:g}% of the end): "
-        "the optimum may lie beyond it; widen the range",
-        range.name, found->second, side, range.to_string(), 100.0 * edge_fraction));
+    warnings.push_back(
+        fmt::format("warning: the best {} = {:.3g} is at the {} edge of its range {} (within {:g}% "
+                    "of the end): "
+                    "the optimum may lie beyond it; widen the range",
+                    range.name, found->second, side, range.to_string(), 100.0 * edge_fraction));
   }
   return warnings;
 }
@@ -200,14 +208,18 @@ std::string SearchResult::table(std::size_t max_rows) const {
     text += fmt::format("{:>4}  {:>5}", i + 1, trial.stage);
     for (const std::string& name : names) {
       auto found = trial.values.find(name);
-      text += found == trial.values.end() ? fmt::format("  {:>10}", "-") : fmt::format("  {:>10.3g}", found->second);
+      text += found == trial.values.end() ? fmt::format("  {:>10}", "-")
+                                          : fmt::format("  {:>10.3g}", found->second);
     }
-    text += trial.outcome.diverged ? fmt::format("  {:>9}", "-") : fmt::format("  {:>9.4f}", trial.outcome.score);
-    text += fmt::format("  {:>7.1f}  {}", trial.seconds, trial.outcome.diverged ? "diverged" : "ok");
+    text += trial.outcome.diverged ? fmt::format("  {:>9}", "-")
+                                   : fmt::format("  {:>9.4f}", trial.outcome.score);
+    text +=
+        fmt::format("  {:>7.1f}  {}", trial.seconds, trial.outcome.diverged ? "diverged" : "ok");
     if (!trial.outcome.note.empty()) text += ": " + trial.outcome.note;
     text += '\n';
   }
-  if (rows < sorted.size()) text += fmt::format("({} more trials not shown)\n", sorted.size() - rows);
+  if (rows < sorted.size())
+    text += fmt::format("({} more trials not shown)\n", sorted.size() - rows);
   return text;
 }
 
@@ -216,37 +228,42 @@ SearchResult random_search(const std::vector<ParameterRange>& ranges, const Tria
   check_ranges(ranges, "random_search");
   check_options(options, "random_search");
   std::uint64_t counter = 0;
-  return staged_search(ranges, trial, options, [&](std::int64_t, const std::vector<ParameterRange>& current) {
-    std::vector<HyperParameters> points;
-    for (std::int64_t i = 0; i < options.trials_per_stage; ++i) {
-      HyperParameters values;
-      for (const ParameterRange& range : current) values[range.name] = range.at(random::uniform01(options.seed, counter++));
-      points.push_back(std::move(values));
-    }
-    return points;
-  });
+  return staged_search(
+      ranges, trial, options, [&](std::int64_t, const std::vector<ParameterRange>& current) {
+        std::vector<HyperParameters> points;
+        for (std::int64_t i = 0; i < options.trials_per_stage; ++i) {
+          HyperParameters values;
+          for (const ParameterRange& range : current)
+            values[range.name] = range.at(random::uniform01(options.seed, counter++));
+          points.push_back(std::move(values));
+        }
+        return points;
+      });
 }
 
 SearchResult grid_search(const std::vector<ParameterRange>& ranges, const TrialFunction& trial,
                          const SearchOptions& options) {
   check_ranges(ranges, "grid_search");
   check_options(options, "grid_search");
-  return staged_search(ranges, trial, options, [&](std::int64_t, const std::vector<ParameterRange>& current) {
-    const std::int64_t k = options.grid_points;
-    auto level = [k](std::int64_t i) { return k == 1 ? 0.5 : static_cast<double>(i) / static_cast<double>(k - 1); };
-    std::vector<HyperParameters> points{HyperParameters{}};
-    for (const ParameterRange& range : current) {  // Cartesian product, one axis at a time
-      std::vector<HyperParameters> extended;
-      for (const HyperParameters& partial : points)
-        for (std::int64_t i = 0; i < k; ++i) {
-          HyperParameters values = partial;
-          values[range.name] = range.at(level(i));
-          extended.push_back(std::move(values));
+  return staged_search(
+      ranges, trial, options, [&](std::int64_t, const std::vector<ParameterRange>& current) {
+        const std::int64_t k = options.grid_points;
+        auto level = [k](std::int64_t i) {
+          return k == 1 ? 0.5 : static_cast<double>(i) / static_cast<double>(k - 1);
+        };
+        std::vector<HyperParameters> points{HyperParameters{}};
+        for (const ParameterRange& range : current) {  // Cartesian product, one axis at a time
+          std::vector<HyperParameters> extended;
+          for (const HyperParameters& partial : points)
+            for (std::int64_t i = 0; i < k; ++i) {
+              HyperParameters values = partial;
+              values[range.name] = range.at(level(i));
+              extended.push_back(std::move(values));
+            }
+          points = std::move(extended);
         }
-      points = std::move(extended);
-    }
-    return points;
-  });
+        return points;
+      });
 }
 
 TrialFunction trainer_trial(TrainerTrialSetup setup) {
@@ -260,16 +277,20 @@ TrialFunction trainer_trial(TrainerTrialSetup setup) {
     std::unique_ptr<optim::Optimizer> optimizer =
         setup.make_optimizer
             ? setup.make_optimizer(model->parameters(), values)
-            : std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = lr->second, .momentum = 0.9});
+            : std::make_unique<optim::SGD>(model->parameters(),
+                                           optim::SGDOptions{.lr = lr->second, .momentum = 0.9});
     TrainerConfig config = setup.config;
     if (auto reg = values.find("reg"); reg != values.end()) config.reg = reg->second;
-    if (auto decay = values.find("lr_decay"); decay != values.end()) config.lr_decay = decay->second;
+    if (auto decay = values.find("lr_decay"); decay != values.end())
+      config.lr_decay = decay->second;
     config.out_dir.clear();
     Trainer trainer(*model, *optimizer, config);
     const data::Dataset empty;
-    History history = trainer.fit(*setup.train, setup.validation != nullptr ? *setup.validation : empty);
+    History history =
+        trainer.fit(*setup.train, setup.validation != nullptr ? *setup.validation : empty);
     TrialOutcome outcome;
-    if (history.stop_reason == StopReason::loss_exploded || history.stop_reason == StopReason::loss_not_finite ||
+    if (history.stop_reason == StopReason::loss_exploded ||
+        history.stop_reason == StopReason::loss_not_finite ||
         history.stop_reason == StopReason::gradient_not_finite) {
       outcome.diverged = true;
       outcome.note = history.diagnosis;
@@ -281,8 +302,9 @@ TrialFunction trainer_trial(TrainerTrialSetup setup) {
       outcome.score = history.epochs.back().train_accuracy;
     }
     if (!history.epochs.empty())
-      outcome.note = fmt::format("train {:.1f}%, loss {:.3f}", 100.0 * history.epochs.back().train_accuracy,
-                                 history.epochs.back().mean_loss);
+      outcome.note =
+          fmt::format("train {:.1f}%, loss {:.3f}", 100.0 * history.epochs.back().train_accuracy,
+                      history.epochs.back().mean_loss);
     return outcome;
   };
 }

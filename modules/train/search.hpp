@@ -46,15 +46,15 @@ namespace gradlab::train {
 
 /// How values are spread over a range.
 enum class RangeScale {
-  log,     ///< Log-uniform: log₁₀ v is uniform (for lr, reg: what matters is the order of magnitude).
+  log,  ///< Log-uniform: log₁₀ v is uniform (for lr, reg: what matters is the order of magnitude).
   linear,  ///< Uniform in v (for dropout probabilities, momentum).
 };
 
 /// A named hyperparameter range [low, high].
 struct ParameterRange {
-  std::string name{};               ///< E.g. "lr"; the key in `HyperParameters`.
-  double low = 0.0;                 ///< Lower end (> 0 for a log range).
-  double high = 0.0;                ///< Upper end (> low).
+  std::string name{};                  ///< E.g. "lr"; the key in `HyperParameters`.
+  double low = 0.0;                    ///< Lower end (> 0 for a log range).
+  double high = 0.0;                   ///< Upper end (> low).
   RangeScale scale = RangeScale::log;  ///< Log-uniform by default.
   double min = -std::numeric_limits<double>::infinity();  ///< Hard limit fine stages never cross.
   double max = std::numeric_limits<double>::infinity();   ///< Hard limit fine stages never cross.
@@ -82,29 +82,29 @@ using TrialFunction = std::function<TrialOutcome(const HyperParameters&)>;
 
 /// One finished trial.
 struct TrialResult {
-  std::int64_t id = 0;       ///< 1, 2, … in the order trials ran.
-  std::int64_t stage = 0;    ///< 1 for the coarse stage, 2, 3, … for the finer ones.
-  HyperParameters values;    ///< The values tried.
-  TrialOutcome outcome;      ///< What the trial reported.
-  double seconds = 0.0;      ///< Wall time of the trial.
+  std::int64_t id = 0;     ///< 1, 2, … in the order trials ran.
+  std::int64_t stage = 0;  ///< 1 for the coarse stage, 2, 3, … for the finer ones.
+  HyperParameters values;  ///< The values tried.
+  TrialOutcome outcome;    ///< What the trial reported.
+  double seconds = 0.0;    ///< Wall time of the trial.
 };
 
 /// Settings of a search.
 struct SearchOptions {
-  std::int64_t stages = 2;            ///< 1 = coarse only; each further stage narrows the ranges.
-  std::int64_t trials_per_stage = 10; ///< Random search: trials in each stage.
-  std::int64_t grid_points = 4;       ///< Grid search: values per parameter (both ends included).
-  double narrowing = 0.25;            ///< Width of stage s + 1 = narrowing × width of stage s.
-  double edge_fraction = 0.1;         ///< "At the edge" = within this fraction of either end.
-  std::uint64_t seed = 0;             ///< Seeds the random samples.
-  std::ostream* log = nullptr;        ///< One line per finished trial (nullptr: silent).
+  std::int64_t stages = 2;             ///< 1 = coarse only; each further stage narrows the ranges.
+  std::int64_t trials_per_stage = 10;  ///< Random search: trials in each stage.
+  std::int64_t grid_points = 4;        ///< Grid search: values per parameter (both ends included).
+  double narrowing = 0.25;             ///< Width of stage s + 1 = narrowing × width of stage s.
+  double edge_fraction = 0.1;          ///< "At the edge" = within this fraction of either end.
+  std::uint64_t seed = 0;              ///< Seeds the random samples.
+  std::ostream* log = nullptr;         ///< One line per finished trial (nullptr: silent).
 };
 
 /// Every trial of a search, with the ranges each stage used and the warnings.
 struct SearchResult {
-  std::vector<TrialResult> trials;                          ///< In the order they ran.
-  std::vector<std::vector<ParameterRange>> stage_ranges;    ///< Ranges of stage 1, 2, …
-  std::vector<std::string> warnings;                        ///< Edge bests, all trials diverged.
+  std::vector<TrialResult> trials;                        ///< In the order they ran.
+  std::vector<std::vector<ParameterRange>> stage_ranges;  ///< Ranges of stage 1, 2, …
+  std::vector<std::string> warnings;                      ///< Edge bests, all trials diverged.
 
   /// The trials sorted best first: by score, diverged trials last (ties keep run order).
   std::vector<TrialResult> ranked() const;

@@ -39,9 +39,10 @@ void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order, s
   const auto* from = static_cast<const unsigned char*>(source.raw_data());
   auto* to = static_cast<unsigned char*>(target.raw_data());
   for (std::int64_t i = 0; i < count; ++i)
-    std::memcpy(to + static_cast<std::size_t>(i) * row_bytes,
-                from + static_cast<std::size_t>(order[static_cast<std::size_t>(first + i)]) * row_bytes,
-                row_bytes);
+    std::memcpy(
+        to + static_cast<std::size_t>(i) * row_bytes,
+        from + static_cast<std::size_t>(order[static_cast<std::size_t>(first + i)]) * row_bytes,
+        row_bytes);
 }
 
 // Contiguous rows [begin, begin + count) of `source` as a fresh tensor.
@@ -53,7 +54,8 @@ Tensor copy_rows(const Tensor& source, std::int64_t begin, std::int64_t count) {
       static_cast<std::size_t>(source.numel() / std::max<std::int64_t>(source.size(0), 1)) *
       dtype_size(source.dtype());
   std::memcpy(rows.raw_data(),
-              static_cast<const unsigned char*>(source.raw_data()) + static_cast<std::size_t>(begin) * row_bytes,
+              static_cast<const unsigned char*>(source.raw_data()) +
+                  static_cast<std::size_t>(begin) * row_bytes,
               static_cast<std::size_t>(count) * row_bytes);
   return rows;
 }
@@ -104,8 +106,9 @@ class Snapshot {
   // Writes the saved bytes back in place, so handles held by the optimiser stay valid.
   void restore() const {
     for (std::size_t i = 0; i < originals_.size(); ++i)
-      std::memcpy(originals_[i].raw_data(), copies_[i].raw_data(),
-                  static_cast<std::size_t>(originals_[i].numel()) * dtype_size(originals_[i].dtype()));
+      std::memcpy(
+          originals_[i].raw_data(), copies_[i].raw_data(),
+          static_cast<std::size_t>(originals_[i].numel()) * dtype_size(originals_[i].dtype()));
   }
 
  private:
@@ -133,10 +136,10 @@ void check_dataset(const data::Dataset& dataset, const char* role) {
     throw Error(fmt::format("Trainer: the {} set has no images or labels", role));
   if (dataset.images.dim() < 2 || dataset.labels.dim() != 1 ||
       dataset.images.size(0) != dataset.labels.size(0) || dataset.images.size(0) == 0)
-    throw Error(fmt::format("Trainer: the {} set needs images [N, D] and labels [N] with N ≥ 1, got "
-                            "images {} and labels {}",
-                            role, shape_string(dataset.images.shape()),
-                            shape_string(dataset.labels.shape())));
+    throw Error(fmt::format(
+        "Trainer: the {} set needs images [N, D] and labels [N] with N ≥ 1, got "
+        "images {} and labels {}",
+        role, shape_string(dataset.images.shape()), shape_string(dataset.labels.shape())));
   if (dataset.labels.dtype() != DType::int64)
     throw Error(fmt::format("Trainer: the {} labels must be int64, got {}", role,
                             dtype_name(dataset.labels.dtype())));
@@ -161,7 +164,8 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerConfig c
     : model_(model), optimizer_(optimizer), config_(std::move(config)) {
   const TrainerConfig& c = config_;
   if (c.epochs < 0) throw Error(fmt::format("Trainer: epochs must be ≥ 0, got {}", c.epochs));
-  if (c.batch_size < 1) throw Error(fmt::format("Trainer: batch_size must be ≥ 1, got {}", c.batch_size));
+  if (c.batch_size < 1)
+    throw Error(fmt::format("Trainer: batch_size must be ≥ 1, got {}", c.batch_size));
   if (c.eval_batch_size < 1)
     throw Error(fmt::format("Trainer: eval_batch_size must be ≥ 1, got {}", c.eval_batch_size));
   if (c.loss != "cross_entropy" && c.loss != "svm")
@@ -173,7 +177,8 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerConfig c
   if (c.train_eval_size < 0 || c.ratio_every < 0 || c.max_iterations < 0)
     throw Error("Trainer: train_eval_size, ratio_every and max_iterations must be ≥ 0");
   if (!(c.explosion_factor == 0.0 || c.explosion_factor > 1.0))
-    throw Error(fmt::format("Trainer: explosion_factor must be 0 (off) or > 1, got {}", c.explosion_factor));
+    throw Error(fmt::format("Trainer: explosion_factor must be 0 (off) or > 1, got {}",
+                            c.explosion_factor));
 }
 
 double Trainer::evaluate(const data::Dataset& dataset, std::int64_t limit) {
@@ -215,9 +220,10 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   if (has_validation) {
     check_dataset(validation, "validation");
     if (validation.images.numel() / validation.size() != train.images.numel() / train.size())
-      throw Error(fmt::format("Trainer: validation images {} and training images {} have different "
-                              "numbers of features",
-                              shape_string(validation.images.shape()), shape_string(train.images.shape())));
+      throw Error(
+          fmt::format("Trainer: validation images {} and training images {} have different "
+                      "numbers of features",
+                      shape_string(validation.images.shape()), shape_string(train.images.shape())));
   }
   const auto fit_start = Clock::now();
   history_ = History{};
@@ -318,8 +324,8 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
       }
 
       loss.backward();
-      const bool measure = config_.ratio_every > 0 &&
-                           (iteration == 1 || iteration % config_.ratio_every == 0);
+      const bool measure =
+          config_.ratio_every > 0 && (iteration == 1 || iteration % config_.ratio_every == 0);
       std::vector<Tensor> before;
       if (measure) {
         before.reserve(trainable.size());
@@ -335,7 +341,8 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
           if (tensor.impl() == error.parameter().impl()) name = candidate;
         history.stop_reason = StopReason::gradient_not_finite;
         history.diagnosis = fmt::format(
-            "the gradient of '{}' was not finite at iteration {} although the loss ({:.4g}) was; the step was "
+            "the gradient of '{}' was not finite at iteration {} although the loss ({:.4g}) was; "
+            "the step was "
             "not applied ({})",
             name, iteration, value, error.what());
         train_seconds += seconds_since(step_start);
@@ -361,7 +368,8 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
       if (config_.on_iteration &&
           !config_.on_iteration(IterationInfo{iteration, epoch, value, epoch_lr})) {
         history.stop_reason = StopReason::stopped_by_callback;
-        history.diagnosis = fmt::format("stopped by the iteration callback at iteration {}", iteration);
+        history.diagnosis =
+            fmt::format("stopped by the iteration callback at iteration {}", iteration);
         stop = true;
       }
     }
@@ -432,7 +440,8 @@ void Trainer::write_logs(const std::string& directory, const History& history,
   std::error_code error;
   fs::create_directories(folder, error);
   if (error)
-    throw Error(fmt::format("Trainer: cannot create the log folder '{}': {}", directory, error.message()));
+    throw Error(
+        fmt::format("Trainer: cannot create the log folder '{}': {}", directory, error.message()));
   // Each file is written under a temporary name beside it and renamed once complete: a reader
   // never sees half a log, and a failed write (disk full) leaves no partial file.
   auto write_file = [&](const char* name, const std::string& text) {
@@ -445,7 +454,8 @@ void Trainer::write_logs(const std::string& directory, const History& history,
       file.close();
       if (!file) {
         fs::remove(temporary, error);
-        throw Error(fmt::format("Trainer: writing '{}' failed (is the disk full?)", target.string()));
+        throw Error(
+            fmt::format("Trainer: writing '{}' failed (is the disk full?)", target.string()));
       }
     }
     fs::rename(temporary, target, error);
@@ -457,19 +467,22 @@ void Trainer::write_logs(const std::string& directory, const History& history,
   };
 
   std::string text = "iteration,loss\n";
-  for (std::size_t i = 0; i < history.loss.size(); ++i) text += fmt::format("{},{:.9g}\n", i + 1, history.loss[i]);
+  for (std::size_t i = 0; i < history.loss.size(); ++i)
+    text += fmt::format("{},{:.9g}\n", i + 1, history.loss[i]);
   write_file("history.csv", text);
 
-  text = "epoch,iterations,lr,mean_loss,train_accuracy,val_accuracy,train_seconds,elapsed_seconds\n";
+  text =
+      "epoch,iterations,lr,mean_loss,train_accuracy,val_accuracy,train_seconds,elapsed_seconds\n";
   for (const EpochRecord& e : history.epochs)
-    text += fmt::format("{},{},{:.9g},{:.9g},{:.6f},{:.6f},{:.3f},{:.3f}\n", e.epoch, e.iterations, e.lr,
-                        e.mean_loss, e.train_accuracy, e.val_accuracy, e.train_seconds, e.elapsed_seconds);
+    text += fmt::format("{},{},{:.9g},{:.9g},{:.6f},{:.6f},{:.3f},{:.3f}\n", e.epoch, e.iterations,
+                        e.lr, e.mean_loss, e.train_accuracy, e.val_accuracy, e.train_seconds,
+                        e.elapsed_seconds);
   write_file("epochs.csv", text);
 
   text = "iteration,parameter,update_norm,weight_norm,ratio\n";
   for (const UpdateRatio& r : history.update_ratios)
-    text += fmt::format("{},{},{:.9g},{:.9g},{:.9g}\n", r.iteration, r.parameter, r.update_norm, r.weight_norm,
-                        r.ratio);
+    text += fmt::format("{},{},{:.9g},{:.9g},{:.9g}\n", r.iteration, r.parameter, r.update_norm,
+                        r.weight_norm, r.ratio);
   write_file("update_ratios.csv", text);
 
   nlohmann::json summary;

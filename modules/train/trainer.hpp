@@ -56,11 +56,11 @@ namespace gradlab::train {
 
 /// Why training ended.
 enum class StopReason {
-  completed,       ///< All epochs ran.
-  loss_not_finite, ///< The loss became NaN or infinite.
-  loss_exploded,   ///< The loss exceeded `explosion_factor` × the first loss.
-  stopped_by_callback, ///< A callback returned false.
-  gradient_not_finite, ///< The loss was finite but a gradient was not; the step was not applied.
+  completed,            ///< All epochs ran.
+  loss_not_finite,      ///< The loss became NaN or infinite.
+  loss_exploded,        ///< The loss exceeded `explosion_factor` × the first loss.
+  stopped_by_callback,  ///< A callback returned false.
+  gradient_not_finite,  ///< The loss was finite but a gradient was not; the step was not applied.
 };
 
 /// "completed", "loss_not_finite", "loss_exploded", "stopped_by_callback" or
@@ -77,14 +77,14 @@ struct IterationInfo {
 
 /// One epoch's summary.
 struct EpochRecord {
-  std::int64_t epoch = 0;           ///< 1, 2, …
-  std::int64_t iterations = 0;      ///< Iterations done by the end of this epoch (cumulative).
-  double lr = 0.0;                  ///< Learning rate used during this epoch.
-  double mean_loss = 0.0;           ///< Mean of the epoch's mini-batch losses.
-  double train_accuracy = 0.0;      ///< Accuracy on the fixed training subset, in [0, 1].
-  double val_accuracy = -1.0;       ///< Validation accuracy, or −1 without a validation set.
-  double train_seconds = 0.0;       ///< Time spent in training iterations during this epoch.
-  double elapsed_seconds = 0.0;     ///< Wall time since `fit` started, at the end of the epoch.
+  std::int64_t epoch = 0;        ///< 1, 2, …
+  std::int64_t iterations = 0;   ///< Iterations done by the end of this epoch (cumulative).
+  double lr = 0.0;               ///< Learning rate used during this epoch.
+  double mean_loss = 0.0;        ///< Mean of the epoch's mini-batch losses.
+  double train_accuracy = 0.0;   ///< Accuracy on the fixed training subset, in [0, 1].
+  double val_accuracy = -1.0;    ///< Validation accuracy, or −1 without a validation set.
+  double train_seconds = 0.0;    ///< Time spent in training iterations during this epoch.
+  double elapsed_seconds = 0.0;  ///< Wall time since `fit` started, at the end of the epoch.
 };
 
 /// One measurement of ‖Δθ‖ / ‖θ‖ for one parameter.
@@ -98,16 +98,16 @@ struct UpdateRatio {
 
 /// Everything `Trainer::fit` recorded.
 struct History {
-  std::vector<double> loss;                  ///< Loss of every iteration (data loss + L2 penalty).
-  std::vector<EpochRecord> epochs;           ///< One record per completed epoch.
-  std::vector<UpdateRatio> update_ratios;    ///< Every k iterations, one row per parameter.
+  std::vector<double> loss;                ///< Loss of every iteration (data loss + L2 penalty).
+  std::vector<EpochRecord> epochs;         ///< One record per completed epoch.
+  std::vector<UpdateRatio> update_ratios;  ///< Every k iterations, one row per parameter.
   StopReason stop_reason = StopReason::completed;  ///< Why training ended.
-  std::string diagnosis;                     ///< Human-readable reason when stopped early.
-  std::int64_t best_epoch = 0;               ///< Epoch with the best validation accuracy (0: none).
-  double best_val_accuracy = -1.0;           ///< That accuracy (−1 without validation data).
-  bool restored_best = false;                ///< The best epoch's parameters were put back.
-  double training_seconds = 0.0;             ///< Time in training iterations only.
-  double total_seconds = 0.0;                ///< Wall time of `fit`, evaluations included.
+  std::string diagnosis;                           ///< Human-readable reason when stopped early.
+  std::int64_t best_epoch = 0;      ///< Epoch with the best validation accuracy (0: none).
+  double best_val_accuracy = -1.0;  ///< That accuracy (−1 without validation data).
+  bool restored_best = false;       ///< The best epoch's parameters were put back.
+  double training_seconds = 0.0;    ///< Time in training iterations only.
+  double total_seconds = 0.0;       ///< Wall time of `fit`, evaluations included.
 
   /// True unless every epoch ran.
   bool stopped_early() const { return stop_reason != StopReason::completed; }
@@ -117,21 +117,22 @@ struct History {
 
 /// Settings of a `Trainer`, written with designated initialisers.
 struct TrainerConfig {
-  std::int64_t epochs = 5;              ///< Passes over the training set (≥ 0).
-  std::int64_t batch_size = 256;        ///< Examples per mini-batch (≥ 1; capped at N).
-  std::string loss = "cross_entropy";   ///< "cross_entropy" (softmax) or "svm" (hinge, margin 1).
-  double reg = 0.0;                     ///< λ of the L2 penalty ½λ Σ_W ‖W‖² (weights only).
-  double lr_decay = 1.0;                ///< lr of epoch e (0-based) = lr₀ · lr_decayᵉ, in (0, 1].
-  std::uint64_t seed = 0;               ///< Seeds the batch order and the training-accuracy subset.
-  std::int64_t train_eval_size = 10000; ///< Size of the fixed training subset for accuracy (0: all).
+  std::int64_t epochs = 5;             ///< Passes over the training set (≥ 0).
+  std::int64_t batch_size = 256;       ///< Examples per mini-batch (≥ 1; capped at N).
+  std::string loss = "cross_entropy";  ///< "cross_entropy" (softmax) or "svm" (hinge, margin 1).
+  double reg = 0.0;                    ///< λ of the L2 penalty ½λ Σ_W ‖W‖² (weights only).
+  double lr_decay = 1.0;   ///< lr of epoch e (0-based) = lr₀ · lr_decayᵉ, in (0, 1].
+  std::uint64_t seed = 0;  ///< Seeds the batch order and the training-accuracy subset.
+  std::int64_t train_eval_size =
+      10000;  ///< Size of the fixed training subset for accuracy (0: all).
   std::int64_t eval_batch_size = 1000;  ///< Batch size of the evaluations.
-  std::int64_t ratio_every = 50;        ///< Measure update/weight ratios every k iterations (0: never).
-  double explosion_factor = 3.0;        ///< Stop when loss > factor × first loss (0: never).
-  bool keep_best = true;                ///< Restore the best-validation parameters at the end.
-  std::int64_t max_iterations = 0;      ///< Stop after this many iterations in total (0: no cap).
-  std::string out_dir{};                ///< Folder for CSV/JSON logs ("" = write none).
+  std::int64_t ratio_every = 50;    ///< Measure update/weight ratios every k iterations (0: never).
+  double explosion_factor = 3.0;    ///< Stop when loss > factor × first loss (0: never).
+  bool keep_best = true;            ///< Restore the best-validation parameters at the end.
+  std::int64_t max_iterations = 0;  ///< Stop after this many iterations in total (0: no cap).
+  std::string out_dir{};            ///< Folder for CSV/JSON logs ("" = write none).
   ProgressStyle progress = ProgressStyle::automatic;  ///< How to show progress.
-  std::ostream* progress_stream = nullptr;  ///< Where progress goes (nullptr: std::cerr).
+  std::ostream* progress_stream = nullptr;            ///< Where progress goes (nullptr: std::cerr).
   /// Called after every iteration; returning false stops training (`stopped_by_callback`).
   std::function<bool(const IterationInfo&)> on_iteration{};
   /// Called after every epoch's evaluation.

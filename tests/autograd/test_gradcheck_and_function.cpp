@@ -84,13 +84,15 @@ TEST_CASE("gradcheck passes a correct custom op") {
   GradcheckOptions options;
   options.name = "mul_add";
   options.input_names = {"x", "y"};
-  GradcheckResult result = gradcheck([](auto& in) { return MulAdd::apply(in[0], in[1]); }, {x, y}, options);
+  GradcheckResult result =
+      gradcheck([](auto& in) { return MulAdd::apply(in[0], in[1]); }, {x, y}, options);
   INFO(result.report());
   CHECK(result.passed);
   CHECK(result.inputs.size() == 2);
   CHECK(result.inputs[0].max_relative_error < 1e-7);
   CHECK(result.inputs[0].verdict == GradcheckVerdict::good);
-  CHECK_THAT(result.report(), Catch::Contains("PASSED") && Catch::Contains("x") && Catch::Contains("good"));
+  CHECK_THAT(result.report(),
+             Catch::Contains("PASSED") && Catch::Contains("x") && Catch::Contains("good"));
 }
 
 TEST_CASE("gradcheck catches a wrong backward and reports the worst element with both values") {
@@ -99,7 +101,8 @@ TEST_CASE("gradcheck catches a wrong backward and reports the worst element with
   Tensor y = randn({2, 3}, {.dtype = DType::float64, .requires_grad = true});
   GradcheckOptions options;
   options.input_names = {"x", "y"};
-  GradcheckResult result = gradcheck([](auto& in) { return WrongMulAdd::apply(in[0], in[1]); }, {x, y}, options);
+  GradcheckResult result =
+      gradcheck([](auto& in) { return WrongMulAdd::apply(in[0], in[1]); }, {x, y}, options);
   CHECK_FALSE(result.passed);
   CHECK(result.inputs[0].verdict == GradcheckVerdict::wrong);
   CHECK(result.inputs[0].worst_index >= 0);
@@ -113,7 +116,8 @@ TEST_CASE("gradcheck catches a wrong backward and reports the worst element with
 
 TEST_CASE("gradcheck checks custom ops with non-tensor arguments") {
   Tensor x = randn({5}, {.dtype = DType::float64, .requires_grad = true});
-  GradcheckResult result = gradcheck([](auto& in) { return ScaledSigmoid::apply(in[0], 2.5); }, {x});
+  GradcheckResult result =
+      gradcheck([](auto& in) { return ScaledSigmoid::apply(in[0], 2.5); }, {x});
   INFO(result.report());
   CHECK(result.passed);
 }

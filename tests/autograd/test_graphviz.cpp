@@ -38,7 +38,6 @@ std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-
 }  // namespace
 
 TEST_CASE("to_dot of a Value graph has a box per value and an ellipse per op", "[graphviz]") {

@@ -120,7 +120,9 @@ TEST_CASE("BackwardFunction calls, moves and frees closures of every size", "[cl
 
   SECTION("a small closure (stored inline)") {
     double factor = 3.0;
-    BackwardFunction f = [factor](const Tensor& g, GradientSink& grads) { grads.add(0, g * factor); };
+    BackwardFunction f = [factor](const Tensor& g, GradientSink& grads) {
+      grads.add(0, g * factor);
+    };
     CHECK(bool(f));
     CHECK(run(f, input, upstream).to_vector() == std::vector<double>{3.0, 3.0});
   }
@@ -128,7 +130,9 @@ TEST_CASE("BackwardFunction calls, moves and frees closures of every size", "[cl
   SECTION("a large closure (stored in a block) keeps its captures through moves") {
     std::array<double, 32> table{};  // 256 bytes: far above the inline size
     table[31] = 5.0;
-    BackwardFunction f = [table](const Tensor& g, GradientSink& grads) { grads.add(0, g * table[31]); };
+    BackwardFunction f = [table](const Tensor& g, GradientSink& grads) {
+      grads.add(0, g * table[31]);
+    };
     BackwardFunction moved = std::move(f);
     CHECK_FALSE(bool(f));  // NOLINT: moved-from is empty
     BackwardFunction assigned;

@@ -18,9 +18,12 @@ Tensor random64(const Shape& shape, double low = -2.0, double high = 2.0) {
 }
 
 // Values bounded away from zero, for log, sqrt, division and kinks.
-Tensor positive64(const Shape& shape) { return (rand(shape, {.dtype = DType::float64}) + 0.5).requires_grad_(true); }
+Tensor positive64(const Shape& shape) {
+  return (rand(shape, {.dtype = DType::float64}) + 0.5).requires_grad_(true);
+}
 
-void require_gradcheck(const std::string& name, const GradcheckFunction& f, const std::vector<Tensor>& inputs) {
+void require_gradcheck(const std::string& name, const GradcheckFunction& f,
+                       const std::vector<Tensor>& inputs) {
   GradcheckOptions options;
   options.name = name;
   GradcheckResult result = gradcheck(f, inputs, options);
@@ -105,8 +108,8 @@ TEST_CASE("elementwise binary ops pass gradcheck with broadcasting") {
   require_gradcheck("mul", [](auto& in) { return in[0] * in[1]; }, {a, b});
   require_gradcheck("div", [](auto& in) { return in[0] / in[1]; }, {a, c});
   require_gradcheck("maximum", [](auto& in) { return maximum(in[0], in[1]); }, {a, b});
-  require_gradcheck("scalar forms", [](auto& in) { return (2.0 - in[0]) * 3.0 / 4.0 + 1.0 + 5.0 / in[1]; },
-                    {a, c});
+  require_gradcheck("scalar forms",
+                    [](auto& in) { return (2.0 - in[0]) * 3.0 / 4.0 + 1.0 + 5.0 / in[1]; }, {a, c});
 }
 
 TEST_CASE("elementwise unary ops and activations pass gradcheck") {
@@ -127,7 +130,8 @@ TEST_CASE("elementwise unary ops and activations pass gradcheck") {
   Tensor shared = from({0.25}, {1}, {.dtype = DType::float64, .requires_grad = true});
   Tensor per_feature = random64({5}, 0.1, 0.5);
   require_gradcheck("prelu shared", [](auto& in) { return prelu(in[0], in[1]); }, {x, shared});
-  require_gradcheck("prelu per feature", [](auto& in) { return prelu(in[0], in[1]); }, {x, per_feature});
+  require_gradcheck("prelu per feature", [](auto& in) { return prelu(in[0], in[1]); },
+                    {x, per_feature});
   require_gradcheck("maxout", [](auto& in) { return maxout(in[0], 3); }, {random64({4, 6})});
   require_gradcheck("softmax", [](auto& in) { return softmax(in[0]); }, {x});
   require_gradcheck("log_softmax", [](auto& in) { return log_softmax(in[0]); }, {x});
@@ -158,15 +162,18 @@ TEST_CASE("matrix products and layers pass gradcheck") {
   require_gradcheck("linear without bias", [](auto& in) { return linear(in[0], in[1]); }, {a, b});
   Tensor x = random64({6, 4});
   Tensor gamma = random64({4}, 0.5, 1.5), beta = random64({4});
-  require_gradcheck("batch_norm train", [](auto& in) {
-    return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true);
-  }, {x, gamma, beta});
+  require_gradcheck(
+      "batch_norm train",
+      [](auto& in) { return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true); },
+      {x, gamma, beta});
   Tensor running_mean = zeros({4}, {.dtype = DType::float64});
   Tensor running_var = ones({4}, {.dtype = DType::float64});
-  require_gradcheck("batch_norm eval", [&](auto& in) {
-    return batch_norm(in[0], in[1], in[2], running_mean, running_var, false);
-  }, {x, gamma, beta});
-  require_gradcheck("dropout with a fixed seed", [](auto& in) { return dropout(in[0], 0.5, true, 42); }, {x});
+  require_gradcheck(
+      "batch_norm eval",
+      [&](auto& in) { return batch_norm(in[0], in[1], in[2], running_mean, running_var, false); },
+      {x, gamma, beta});
+  require_gradcheck("dropout with a fixed seed",
+                    [](auto& in) { return dropout(in[0], 0.5, true, 42); }, {x});
 }
 
 TEST_CASE("losses pass gradcheck") {
@@ -179,7 +186,8 @@ TEST_CASE("losses pass gradcheck") {
 
 TEST_CASE("cross-entropy of uniform scores is ln C and is stable at scores of 1e4") {
   Tensor uniform = zeros({4, 10});
-  CHECK(cross_entropy(uniform, labels({1, 2, 3, 4})).item() == Approx(std::log(10.0)).epsilon(1e-6));
+  CHECK(cross_entropy(uniform, labels({1, 2, 3, 4})).item() ==
+        Approx(std::log(10.0)).epsilon(1e-6));
   Tensor huge = from({1e4, -1e4, 0, 1e4, 1e4, -1e4}, {2, 3});
   Tensor loss = cross_entropy(huge, labels({0, 2}));
   CHECK(std::isfinite(loss.item()));
@@ -193,18 +201,20 @@ TEST_CASE("batch norm in training mode normalises each column and updates runnin
   std::vector<double> out = y.to_vector();
   CHECK(out[0] == Approx(-1.0).epsilon(1e-4));
   CHECK(out[2] == Approx(1.0).epsilon(1e-4));
-  CHECK(running_mean.to_vector()[0] == Approx(0.2));   // 0.9·0 + 0.1·2
-  CHECK(running_var.to_vector()[0] == Approx(1.1));    // 0.9·1 + 0.1·(2/1·1): unbiased variance 2
+  CHECK(running_mean.to_vector()[0] == Approx(0.2));  // 0.9·0 + 0.1·2
+  CHECK(running_var.to_vector()[0] == Approx(1.1));   // 0.9·1 + 0.1·(2/1·1): unbiased variance 2
 }
 
 TEST_CASE("bad input raises errors that name the op and both shapes") {
   Tensor a = zeros({2, 3}), b = zeros({4, 5});
-  CHECK_THROWS_WITH(a + b, Catch::Contains("add") && Catch::Contains("[2, 3]") && Catch::Contains("[4, 5]"));
+  CHECK_THROWS_WITH(
+      a + b, Catch::Contains("add") && Catch::Contains("[2, 3]") && Catch::Contains("[4, 5]"));
   CHECK_THROWS_WITH(matmul(a, a), Catch::Contains("matmul") && Catch::Contains("[2, 3]"));
   CHECK_THROWS_WITH(linear(a, b), Catch::Contains("linear") && Catch::Contains("[4, 5]"));
   CHECK_THROWS_WITH(a + zeros({2, 3}, {.dtype = DType::float64}), Catch::Contains("dtype"));
   CHECK_THROWS_WITH(cross_entropy(a, labels({0, 7})), Catch::Contains("7"));
-  CHECK_THROWS_WITH(cross_entropy(a, labels({0})), Catch::Contains("[1]") && Catch::Contains("[2, 3]"));
+  CHECK_THROWS_WITH(cross_entropy(a, labels({0})),
+                    Catch::Contains("[1]") && Catch::Contains("[2, 3]"));
   CHECK_THROWS_WITH(cross_entropy(a, zeros({2})), Catch::Contains("int64"));
   CHECK_THROWS_WITH(softmax(zeros({0, 3})), Catch::Contains("empty"));
   CHECK_THROWS_WITH(reshape(a, {4, 2}), Catch::Contains("[2, 3]") && Catch::Contains("[4, 2]"));

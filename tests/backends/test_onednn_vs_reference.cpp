@@ -37,7 +37,8 @@ struct Buffer {
   Shape shape;
   std::vector<float> values;
 
-  explicit Buffer(Shape s) : shape(std::move(s)), values(static_cast<std::size_t>(shape_numel(shape))) {}
+  explicit Buffer(Shape s)
+      : shape(std::move(s)), values(static_cast<std::size_t>(shape_numel(shape))) {}
   View view() { return {values.data(), shape, DType::float32}; }
   ConstView cview() const { return {values.data(), shape, DType::float32}; }
 };
@@ -108,12 +109,10 @@ struct UnaryCase {
 };
 
 const std::vector<UnaryCase> kUnaryCases = {
-    {UnaryOp::neg, 0.0, -2, 2},        {UnaryOp::exp, 0.0, -2, 2},
-    {UnaryOp::log, 0.0, 0.1, 3},       {UnaryOp::sqrt, 0.0, 0.1, 3},
-    {UnaryOp::pow, 2.5, 0.1, 3},       {UnaryOp::pow, -1.0, 0.5, 3},
-    {UnaryOp::scale, 1.5, -2, 2},      {UnaryOp::shift, -0.5, -2, 2},
-    {UnaryOp::sigmoid, 0.0, -4, 4},    {UnaryOp::tanh, 0.0, -3, 3},
-    {UnaryOp::relu, 0.0, -2, 2},       {UnaryOp::leaky_relu, 0.1, -2, 2},
+    {UnaryOp::neg, 0.0, -2, 2},   {UnaryOp::exp, 0.0, -2, 2},    {UnaryOp::log, 0.0, 0.1, 3},
+    {UnaryOp::sqrt, 0.0, 0.1, 3}, {UnaryOp::pow, 2.5, 0.1, 3},   {UnaryOp::pow, -1.0, 0.5, 3},
+    {UnaryOp::scale, 1.5, -2, 2}, {UnaryOp::shift, -0.5, -2, 2}, {UnaryOp::sigmoid, 0.0, -4, 4},
+    {UnaryOp::tanh, 0.0, -3, 3},  {UnaryOp::relu, 0.0, -2, 2},   {UnaryOp::leaky_relu, 0.1, -2, 2},
     {UnaryOp::elu, 0.7, -2, 2},
 };
 
@@ -143,8 +142,7 @@ TEST_CASE("onednn unary backward ops match the reference, with and without y", "
       const Buffer dy = uniform(shape, 13);
       Buffer y(shape), expected(shape), actual(shape), actual_without_y(shape);
       b.reference->unary(c.op, x.cview(), y.view(), c.alpha);
-      b.reference->unary_backward(c.op, x.cview(), y.cview(), dy.cview(), expected.view(),
-                                  c.alpha);
+      b.reference->unary_backward(c.op, x.cview(), y.cview(), dy.cview(), expected.view(), c.alpha);
       b.onednn->unary_backward(c.op, x.cview(), y.cview(), dy.cview(), actual.view(), c.alpha);
       require_close(actual, expected);
       b.onednn->unary_backward(c.op, x.cview(), ConstView{}, dy.cview(), actual_without_y.view(),
@@ -161,15 +159,21 @@ TEST_CASE("onednn binary ops match the reference with NumPy broadcasting of eith
     Shape a, b, y;
   };
   const std::vector<Case> cases = {
-      {{1, 1}, {1, 1}, {1, 1}},          {{33, 17}, {33, 17}, {33, 17}},
-      {{5, 7}, {7}, {5, 7}},             {{7}, {5, 7}, {5, 7}},
-      {{5, 1}, {1, 7}, {5, 7}},          {{3, 1, 4}, {2, 1}, {3, 2, 4}},
-      {{256, 100}, {256, 100}, {256, 100}}, {{256, 100}, {100}, {256, 100}},
-      {{100}, {256, 100}, {256, 100}},   {{256, 1}, {1, 100}, {256, 100}},
-      {{64, 1, 70}, {1, 65, 1}, {64, 65, 70}}, {{1}, {256, 100}, {256, 100}},
+      {{1, 1}, {1, 1}, {1, 1}},
+      {{33, 17}, {33, 17}, {33, 17}},
+      {{5, 7}, {7}, {5, 7}},
+      {{7}, {5, 7}, {5, 7}},
+      {{5, 1}, {1, 7}, {5, 7}},
+      {{3, 1, 4}, {2, 1}, {3, 2, 4}},
+      {{256, 100}, {256, 100}, {256, 100}},
+      {{256, 100}, {100}, {256, 100}},
+      {{100}, {256, 100}, {256, 100}},
+      {{256, 1}, {1, 100}, {256, 100}},
+      {{64, 1, 70}, {1, 65, 1}, {64, 65, 70}},
+      {{1}, {256, 100}, {256, 100}},
   };
-  for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div,
-                      BinaryOp::maximum}) {
+  for (BinaryOp op :
+       {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::maximum}) {
     for (const Case& c : cases) {
       INFO(binary_op_name(op) << ": " << shape_string(c.a) << " ∘ " << shape_string(c.b));
       const Buffer a = uniform(c.a, 21);
@@ -198,10 +202,10 @@ TEST_CASE("onednn reductions match the reference over any set of axes", "[onednn
     Shape x, y;
   };
   const std::vector<Case> cases = {
-      {{1, 1}, {1, 1}},         {{7, 13}, {7, 1}},       {{7, 13}, {1, 13}},
-      {{7, 13}, {1, 1}},        {{3, 4, 5}, {3, 1, 5}},  {{256, 100}, {1, 100}},
-      {{256, 100}, {256, 1}},   {{256, 100}, {1, 1}},    {{64, 128, 3}, {1, 128, 1}},
-      {{33, 17}, {33, 17}},     {{40, 30, 20}, {1, 1, 20}}, {{40, 30, 20}, {1, 30, 20}},
+      {{1, 1}, {1, 1}},           {{7, 13}, {7, 1}},          {{7, 13}, {1, 13}},
+      {{7, 13}, {1, 1}},          {{3, 4, 5}, {3, 1, 5}},     {{256, 100}, {1, 100}},
+      {{256, 100}, {256, 1}},     {{256, 100}, {1, 1}},       {{64, 128, 3}, {1, 128, 1}},
+      {{33, 17}, {33, 17}},       {{40, 30, 20}, {1, 1, 20}}, {{40, 30, 20}, {1, 30, 20}},
       {{40, 30, 20}, {40, 1, 1}},
   };
   for (ReduceOp op : {ReduceOp::sum, ReduceOp::mean, ReduceOp::max}) {
@@ -263,8 +267,7 @@ TEST_CASE("onednn matmul names the shapes when the inner dimensions differ", "[o
                       Catch::Contains("[3, 4]") && Catch::Contains("[5, 6]"));
 }
 
-TEST_CASE("onednn linear forward and backward (inner_product) match the reference",
-          "[onednn]") {
+TEST_CASE("onednn linear forward and backward (inner_product) match the reference", "[onednn]") {
   Backends b;
   struct Size {
     std::int64_t n, d, m;
@@ -289,8 +292,7 @@ TEST_CASE("onednn linear forward and backward (inner_product) match the referenc
     for (int wanted = 1; wanted < 8; ++wanted) {
       INFO("outputs wanted (dx, dW, db bits): " << wanted);
       Buffer dx({s.n, s.d}), dw({s.d, s.m}), db({s.m});
-      b.onednn->linear_backward(x.cview(), w.cview(), dy.cview(),
-                                (wanted & 1) ? dx.view() : View{},
+      b.onednn->linear_backward(x.cview(), w.cview(), dy.cview(), (wanted & 1) ? dx.view() : View{},
                                 (wanted & 2) ? dw.view() : View{},
                                 (wanted & 4) ? db.view() : View{});
       if (wanted & 1) require_close(dx, dx_ref);
@@ -316,15 +318,15 @@ TEST_CASE("onednn bf16 precision: honoured with bf16 hardware, else f32 and said
     // bf16 keeps 8 significant bits: relative rounding 2⁻⁸ per input, averaged over K = 64.
     require_close(actual, f32_result, 1e-2);
   } else {
-    REQUIRE(description.find("not supported by this CPU: computing in f32") !=
-            std::string::npos);
+    REQUIRE(description.find("not supported by this CPU: computing in f32") != std::string::npos);
     require_close(actual, f32_result);
   }
 }
 
-TEST_CASE("onednn bf16 products equal the reference backend's bf16 emulation (or, without bf16 "
-          "hardware, its f32 products)",
-          "[onednn][bf16]") {
+TEST_CASE(
+    "onednn bf16 products equal the reference backend's bf16 emulation (or, without bf16 "
+    "hardware, its f32 products)",
+    "[onednn][bf16]") {
   Backends b;
   PrecisionGuard bf16(Precision::bf16);
   const bool hardware = b.onednn->effective_precision() == Precision::bf16;
@@ -394,8 +396,7 @@ TEST_CASE("onednn forced bf16 path computes within bf16 accuracy or says the CPU
 
 // --- softmax and losses -------------------------------------------------------------------
 
-TEST_CASE("onednn softmax and log-softmax, forward and backward, match the reference",
-          "[onednn]") {
+TEST_CASE("onednn softmax and log-softmax, forward and backward, match the reference", "[onednn]") {
   Backends b;
   for (bool log : {false, true}) {
     for (const Shape& shape : kMatrixShapes) {
@@ -414,8 +415,8 @@ TEST_CASE("onednn softmax and log-softmax, forward and backward, match the refer
 
 TEST_CASE("onednn cross-entropy and its backward match the reference", "[onednn]") {
   Backends b;
-  for (auto [rows, classes] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {7, 13},
-                               {256, 10}, {64, 100}}) {
+  for (auto [rows, classes] :
+       {std::pair<std::int64_t, std::int64_t>{1, 1}, {7, 13}, {256, 10}, {64, 100}}) {
     INFO("N " << rows << " C " << classes);
     const Buffer scores = uniform({rows, classes}, 91, -8, 8);
     const Labels labels(rows, classes, 92);
@@ -438,13 +439,13 @@ TEST_CASE("onednn cross-entropy rejects a label outside (0, C)", "[onednn]") {
   Shape rows{2};
   std::vector<std::int64_t> bad{0, 3};
   Buffer p({2, 3}), loss({1});
-  REQUIRE_THROWS_WITH(b.onednn->cross_entropy(scores.cview(), ConstView{bad.data(), rows, DType::int64},
-                                              p.view(), loss.view()),
-                      Catch::Contains("label 3"));
+  REQUIRE_THROWS_WITH(
+      b.onednn->cross_entropy(scores.cview(), ConstView{bad.data(), rows, DType::int64}, p.view(),
+                              loss.view()),
+      Catch::Contains("label 3"));
 }
 
-TEST_CASE("onednn SVM loss and its backward (reference fallback) match the reference",
-          "[onednn]") {
+TEST_CASE("onednn SVM loss and its backward (reference fallback) match the reference", "[onednn]") {
   Backends b;
   const Buffer scores = uniform({33, 10}, 101);
   const Labels labels(33, 10, 102);
@@ -481,18 +482,17 @@ TEST_CASE("onednn batch norm train, inference and backward match the reference",
 
       const Buffer running_mean = uniform({c}, 115), running_var = uniform({c}, 116, 0.5, 2);
       Buffer yi_ref(shape), yi(shape);
-      b.reference->batch_norm_inference(x.cview(), g, be, running_mean.cview(),
-                                        running_var.cview(), eps, yi_ref.view());
-      b.onednn->batch_norm_inference(x.cview(), g, be, running_mean.cview(),
-                                     running_var.cview(), eps, yi.view());
+      b.reference->batch_norm_inference(x.cview(), g, be, running_mean.cview(), running_var.cview(),
+                                        eps, yi_ref.view());
+      b.onednn->batch_norm_inference(x.cview(), g, be, running_mean.cview(), running_var.cview(),
+                                     eps, yi.view());
       require_close(yi, yi_ref);
 
       // N = 1 has σ² = 0, so x̂ = 0 and the gradients are pure rounding noise; skip it there.
       if (shape[0] == 1) continue;
       Buffer dx_ref(shape), dx(shape), dg_ref({c}), dg({c}), db_ref({c}), db({c});
-      b.reference->batch_norm_backward(x.cview(), dy.cview(), g, mean_ref.cview(),
-                                       var_ref.cview(), eps, dx_ref.view(), dg_ref.view(),
-                                       db_ref.view());
+      b.reference->batch_norm_backward(x.cview(), dy.cview(), g, mean_ref.cview(), var_ref.cview(),
+                                       eps, dx_ref.view(), dg_ref.view(), db_ref.view());
       b.onednn->batch_norm_backward(x.cview(), dy.cview(), g, mean_ref.cview(), var_ref.cview(),
                                     eps, dx.view(), dg.view(), db.view());
       require_close(dx, dx_ref, 1e-4);
@@ -567,8 +567,10 @@ TEST_CASE("onednn filling, random, copying and conversion kernels match the refe
     b.onednn->convert(ConstView{ints.data(), shape, DType::int64}, back.view());
     REQUIRE(back.values == back_ref.values);
   }
-  for (auto [from, to] : {std::pair<Shape, Shape>{{7}, {5, 7}}, {{5, 1}, {5, 7}},
-                          {{3, 1, 4}, {2, 3, 2, 4}}, {{1}, {256, 100}}}) {
+  for (auto [from, to] : {std::pair<Shape, Shape>{{7}, {5, 7}},
+                          {{5, 1}, {5, 7}},
+                          {{3, 1, 4}, {2, 3, 2, 4}},
+                          {{1}, {256, 100}}}) {
     INFO(shape_string(from) << " → " << shape_string(to));
     const Buffer x = uniform(from, 134);
     Buffer expected(to), actual(to);

@@ -82,10 +82,7 @@ Buffer<T> make(Shape shape, std::vector<double> values) {
   return Buffer<T>(std::move(shape), std::vector<T>(values.begin(), values.end()));
 }
 
-std::unique_ptr<gradlab::Backend> reference() {
-  return gradlab::make_reference_backend();
-}
-
+std::unique_ptr<gradlab::Backend> reference() { return gradlab::make_reference_backend(); }
 
 // --- identity --------------------------------------------------------------------------------
 
@@ -542,12 +539,12 @@ TEST_CASE("round_to_bfloat16 keeps 8 significant bits, rounding to nearest, ties
   using gradlab::reference::round_to_bfloat16;
   const float unit = std::ldexp(1.0f, -7);  // the spacing of bfloat16 numbers in [1, 2)
   CHECK(round_to_bfloat16(1.0f) == 1.0f);
-  CHECK(round_to_bfloat16(1.0f + unit) == 1.0f + unit);              // representable: unchanged
-  CHECK(round_to_bfloat16(1.0f + 0.25f * unit) == 1.0f);             // below half: down
-  CHECK(round_to_bfloat16(1.0f + 0.75f * unit) == 1.0f + unit);      // above half: up
-  CHECK(round_to_bfloat16(1.0f + 0.5f * unit) == 1.0f);              // tie, 1.0 is even: down
-  CHECK(round_to_bfloat16(1.0f + 1.5f * unit) == 1.0f + 2 * unit);   // tie, 1 + unit is odd: up
-  CHECK(round_to_bfloat16(-1.0f - 0.75f * unit) == -1.0f - unit);    // the sign is kept
+  CHECK(round_to_bfloat16(1.0f + unit) == 1.0f + unit);             // representable: unchanged
+  CHECK(round_to_bfloat16(1.0f + 0.25f * unit) == 1.0f);            // below half: down
+  CHECK(round_to_bfloat16(1.0f + 0.75f * unit) == 1.0f + unit);     // above half: up
+  CHECK(round_to_bfloat16(1.0f + 0.5f * unit) == 1.0f);             // tie, 1.0 is even: down
+  CHECK(round_to_bfloat16(1.0f + 1.5f * unit) == 1.0f + 2 * unit);  // tie, 1 + unit is odd: up
+  CHECK(round_to_bfloat16(-1.0f - 0.75f * unit) == -1.0f - unit);   // the sign is kept
   CHECK(round_to_bfloat16(3.14159265f) == 3.140625f);
   CHECK(round_to_bfloat16(INFINITY) == INFINITY);
   CHECK(round_to_bfloat16(-INFINITY) == -INFINITY);
@@ -563,8 +560,9 @@ struct PrecisionScope {
   ~PrecisionScope() { gradlab::set_precision(gradlab::Precision::f32); }
 };
 
-TEST_CASE("in bf16 precision the reference backend's products round their float32 inputs to "
-          "bfloat16") {
+TEST_CASE(
+    "in bf16 precision the reference backend's products round their float32 inputs to "
+    "bfloat16") {
   auto backend = reference();
   const std::int64_t m = 9, k = 31, n = 7;
   Buffer<float> a({m, k}), b({k, n}), bias({n}), dy({m, n});

@@ -28,7 +28,8 @@ class TempDir : public TempFolder {
 /// Writes `bytes` to `path`.
 inline void write_file(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 /// An IDX file of unsigned bytes: 00 00 08 ndims, big-endian extents, values.
@@ -71,14 +72,17 @@ inline Bytes gzip_stored(const Bytes& data) {
   } while (offset < data.size());
   const std::uint32_t crc = crc32_of(data);
   const auto size = static_cast<std::uint32_t>(data.size());
-  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<std::uint8_t>(crc >> shift));
-  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<std::uint8_t>(size >> shift));
+  for (int shift = 0; shift < 32; shift += 8)
+    out.push_back(static_cast<std::uint8_t>(crc >> shift));
+  for (int shift = 0; shift < 32; shift += 8)
+    out.push_back(static_cast<std::uint8_t>(size >> shift));
   return out;
 }
 
 /// A small labelled dataset whose example i has every pixel equal to i (so rows can be traced
 /// through shuffles and batches) and label i mod classes.
-inline data::Dataset traceable_dataset(std::int64_t n, std::int64_t features, std::int64_t classes = 10) {
+inline data::Dataset traceable_dataset(std::int64_t n, std::int64_t features,
+                                       std::int64_t classes = 10) {
   data::Dataset dataset;
   dataset.name = "traceable";
   dataset.image_shape = {1, 1, features};

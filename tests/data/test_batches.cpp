@@ -10,8 +10,8 @@
 #include "modules/data/data.hpp"
 
 using namespace gradlab;
-using gradlab::testing::traceable_dataset;
 using Catch::Matchers::Contains;
+using gradlab::testing::traceable_dataset;
 
 namespace {
 

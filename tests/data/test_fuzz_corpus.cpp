@@ -24,9 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fuzz_folder() {
-  return fs::path(__FILE__).parent_path().parent_path() / "fuzz";
-}
+fs::path fuzz_folder() { return fs::path(__FILE__).parent_path().parent_path() / "fuzz"; }
 
 std::vector<std::uint8_t> read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -12,12 +12,12 @@
 #include "modules/data/data.hpp"
 
 using namespace gradlab;
+using Catch::Matchers::Contains;
 using gradlab::testing::Bytes;
-using gradlab::testing::TempDir;
 using gradlab::testing::gzip_stored;
 using gradlab::testing::idx_bytes;
+using gradlab::testing::TempDir;
 using gradlab::testing::write_file;
-using Catch::Matchers::Contains;
 
 namespace {
 
@@ -139,9 +139,9 @@ TEST_CASE("IDX: corrupt and truncated files fail with the path and the byte offs
   }
   SECTION("a file missing its last 5 values is a short read at byte 29") {
     const Bytes cut(images.begin(), images.end() - 5);
-    CHECK_THROWS_WITH(load_pair(dir, cut, labels),
-                      Contains(images_path + ": byte 29:") && Contains("short read") &&
-                          Contains("[3, 2, 3] need 18 bytes"));
+    CHECK_THROWS_WITH(load_pair(dir, cut, labels), Contains(images_path + ": byte 29:") &&
+                                                       Contains("short read") &&
+                                                       Contains("[3, 2, 3] need 18 bytes"));
   }
   SECTION("extra bytes after the last value are reported where they start") {
     Bytes longer = images;
@@ -160,9 +160,9 @@ TEST_CASE("IDX: corrupt and truncated files fail with the path and the byte offs
                           Contains("holds 3 images"));
   }
   SECTION("a label outside the classes is reported at its own byte") {
-    CHECK_THROWS_WITH(load_pair(dir, images, idx_bytes({3}, {9, 0, 10})),
-                      Contains(labels_path + ": byte 10:") &&
-                          Contains("label 10 of example 2 is outside 0..9"));
+    CHECK_THROWS_WITH(
+        load_pair(dir, images, idx_bytes({3}, {9, 0, 10})),
+        Contains(labels_path + ": byte 10:") && Contains("label 10 of example 2 is outside 0..9"));
   }
   SECTION("an image file with one dimension is reported at byte 3") {
     CHECK_THROWS_WITH(load_pair(dir, idx_bytes({3}, {1, 2, 3}), labels),
@@ -203,8 +203,9 @@ TEST_CASE("IDX: corrupt and truncated gzip streams fail with the path and the by
   SECTION("garbage after the stream is reported where it starts") {
     Bytes longer = zipped;
     longer.insert(longer.end(), {'x', 'y', 'z'});
-    CHECK_THROWS_WITH(load_pair(dir, longer, labels, "images.gz"),
-                      Contains(images_path + ": byte 57:") && Contains("3 bytes of trailing garbage"));
+    CHECK_THROWS_WITH(
+        load_pair(dir, longer, labels, "images.gz"),
+        Contains(images_path + ": byte 57:") && Contains("3 bytes of trailing garbage"));
   }
   SECTION("a bad IDX header inside a good stream counts decompressed bytes") {
     Bytes inner = small_images_file();
@@ -272,13 +273,11 @@ TEST_CASE("Fashion-MNIST and MNIST load by their standard file names gzipped or 
   CHECK(test.class_names.back() == "9");
 }
 
-TEST_CASE("A missing dataset says where it was expected and what provides it",
-          "[data][errors]") {
+TEST_CASE("A missing dataset says where it was expected and what provides it", "[data][errors]") {
   TempDir dir;
   CHECK_THROWS_WITH(data::load_fashion_mnist(dir.path.string()),
-                    Contains("Fashion-MNIST not found") &&
-                        Contains("train-images-idx3-ubyte.gz") && Contains(dir.path.string()) &&
-                        Contains("dataset-fashion-mnist"));
+                    Contains("Fashion-MNIST not found") && Contains("train-images-idx3-ubyte.gz") &&
+                        Contains(dir.path.string()) && Contains("dataset-fashion-mnist"));
   CHECK_THROWS_WITH(data::load_fashion_mnist(dir.path.string(), data::Split::test),
                     Contains("t10k-images-idx3-ubyte.gz"));
   write_file(dir.file("train-images-idx3-ubyte"), small_images_file());
@@ -348,17 +347,17 @@ TEST_CASE("CIFAR-10: truncated batches and bad labels fail with the path and the
     Bytes cut = cifar_records(4, 2);
     cut.resize(cut.size() - 10);
     write_file(dir.file("data_batch_3.bin"), cut);
-    CHECK_THROWS_WITH(data::load_cifar10(dir.path.string()),
-                      Contains(dir.file("data_batch_3.bin") + ": byte 3073:") &&
-                          Contains("short read"));
+    CHECK_THROWS_WITH(
+        data::load_cifar10(dir.path.string()),
+        Contains(dir.file("data_batch_3.bin") + ": byte 3073:") && Contains("short read"));
   }
   SECTION("a label above 9 is reported at its record's first byte") {
     Bytes bad = cifar_records(0, 3);
     bad[3073] = 10;
     write_file(dir.file("test_batch.bin"), bad);
-    CHECK_THROWS_WITH(data::load_cifar10(dir.path.string(), data::Split::test),
-                      Contains(dir.file("test_batch.bin") + ": byte 3073:") &&
-                          Contains("label 10 of record 1"));
+    CHECK_THROWS_WITH(
+        data::load_cifar10(dir.path.string(), data::Split::test),
+        Contains(dir.file("test_batch.bin") + ": byte 3073:") && Contains("label 10 of record 1"));
   }
   SECTION("an empty batch is reported at byte 0") {
     write_file(dir.file("data_batch_5.bin"), {});
@@ -371,8 +370,8 @@ TEST_CASE("The real Fashion-MNIST loads 60000 + 10000 images of 784 pixels with 
           "[data][fashion-mnist]") {
   const std::string dir = data::default_fashion_mnist_dir;
   if (!std::filesystem::exists(std::filesystem::path(dir) / "train-images-idx3-ubyte.gz")) {
-    WARN("skipped: Fashion-MNIST is not installed in " << dir
-                                                       << " (Debian package dataset-fashion-mnist)");
+    WARN("skipped: Fashion-MNIST is not installed in "
+         << dir << " (Debian package dataset-fashion-mnist)");
     return;
   }
   const auto start = std::chrono::steady_clock::now();

@@ -21,7 +21,8 @@ Tensor to_tensor(const Matrix& rows) {
   const auto d = static_cast<std::int64_t>(rows.front().size());
   Tensor t = Tensor::empty({n, d}, DType::float32);
   for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < d; ++j) t.data<float>()[i * d + j] = static_cast<float>(rows[i][j]);
+    for (std::int64_t j = 0; j < d; ++j)
+      t.data<float>()[i * d + j] = static_cast<float>(rows[i][j]);
   return t;
 }
 
@@ -42,7 +43,8 @@ Matrix covariance(const Tensor& x) {
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t a = 0; a < d; ++a)
       for (std::int64_t b = 0; b < d; ++b)
-        cov[a][b] += (x.data<float>()[i * d + a] - mean[a]) * (x.data<float>()[i * d + b] - mean[b]);
+        cov[a][b] +=
+            (x.data<float>()[i * d + a] - mean[a]) * (x.data<float>()[i * d + b] - mean[b]);
   for (auto& row : cov)
     for (double& v : row) v /= static_cast<double>(n);
   return cov;
@@ -77,10 +79,10 @@ const std::vector<double> cloud_offset = {5, -2};
 
 TEST_CASE("MeanImage: the training mean becomes 0 and other splits shift by the training mean",
           "[data][preprocess]") {
-  const Tensor train = to_tensor(correlated_cloud(500, {{1, 0, 0}, {0, 2, 0}, {0, 0, 3}},
-                                                  {1, 2, 3}, 1));
-  const Tensor validation = to_tensor(correlated_cloud(200, {{1, 0, 0}, {0, 2, 0}, {0, 0, 3}},
-                                                       {11, 12, 13}, 2));
+  const Tensor train =
+      to_tensor(correlated_cloud(500, {{1, 0, 0}, {0, 2, 0}, {0, 0, 3}}, {1, 2, 3}, 1));
+  const Tensor validation =
+      to_tensor(correlated_cloud(200, {{1, 0, 0}, {0, 2, 0}, {0, 0, 3}}, {11, 12, 13}, 2));
   data::MeanImage centre;
   CHECK_FALSE(centre.fitted());
   centre.fit(train);
@@ -89,7 +91,8 @@ TEST_CASE("MeanImage: the training mean becomes 0 and other splits shift by the 
 
   const std::vector<double> train_mean = column_means(train);
   const std::vector<double> validation_mean = column_means(validation);
-  for (int j = 0; j < 3; ++j) CHECK(centre.mean().data<float>()[j] == Approx(train_mean[j]).epsilon(1e-6));
+  for (int j = 0; j < 3; ++j)
+    CHECK(centre.mean().data<float>()[j] == Approx(train_mean[j]).epsilon(1e-6));
 
   const std::vector<double> centred_train = column_means(centre.apply(train));
   const std::vector<double> centred_validation = column_means(centre.apply(validation));
@@ -234,8 +237,8 @@ TEST_CASE("PCA on 2000 real Fashion-MNIST images: eigenvalues sum to the total v
           "[data][preprocess][pca][fashion-mnist]") {
   const std::string dir = data::default_fashion_mnist_dir;
   if (!std::filesystem::exists(std::filesystem::path(dir) / "train-images-idx3-ubyte.gz")) {
-    WARN("skipped: Fashion-MNIST is not installed in " << dir
-                                                       << " (Debian package dataset-fashion-mnist)");
+    WARN("skipped: Fashion-MNIST is not installed in "
+         << dir << " (Debian package dataset-fashion-mnist)");
     return;
   }
   const data::Dataset sample = data::slice(data::load_fashion_mnist(dir), 0, 2000);
@@ -264,6 +267,7 @@ TEST_CASE("PCA on 2000 real Fashion-MNIST images: eigenvalues sum to the total v
   const Matrix cov = covariance(whiten.fit_apply(sample.images));
   double worst = 0;
   for (int a = 0; a < 50; ++a)
-    for (int b = 0; b < 50; ++b) worst = std::max(worst, std::abs(cov[a][b] - (a == b ? 1.0 : 0.0)));
+    for (int b = 0; b < 50; ++b)
+      worst = std::max(worst, std::abs(cov[a][b] - (a == b ? 1.0 : 0.0)));
   CHECK(worst < 1e-2);
 }

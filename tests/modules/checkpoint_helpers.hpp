@@ -25,8 +25,8 @@ inline std::vector<std::vector<std::uint8_t>> snapshot(const nn::Module& module)
   for (const auto& list : {module.named_parameters(), module.named_buffers()}) {
     for (const auto& [name, tensor] : list) {
       const auto* begin = static_cast<const std::uint8_t*>(tensor.raw_data());
-      out.emplace_back(begin, begin + static_cast<std::size_t>(tensor.numel()) *
-                                          dtype_size(tensor.dtype()));
+      out.emplace_back(
+          begin, begin + static_cast<std::size_t>(tensor.numel()) * dtype_size(tensor.dtype()));
     }
   }
   return out;

@@ -16,12 +16,11 @@
 using namespace gradlab;
 using gradlab::testing::load_error;
 using gradlab::testing::read_text;
-using gradlab::testing::snapshot;
 using gradlab::testing::small_net;
+using gradlab::testing::snapshot;
 using gradlab::testing::TempFolder;
 using gradlab::testing::write_text;
 namespace fs = std::filesystem;
-
 
 TEST_CASE("save then load round-trips parameters and buffers bit-exactly, on every backend") {
   for (const std::string& name : available_backends()) {

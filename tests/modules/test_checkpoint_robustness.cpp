@@ -23,15 +23,14 @@
 using namespace gradlab;
 using gradlab::testing::load_error;
 using gradlab::testing::read_text;
-using gradlab::testing::snapshot;
 using gradlab::testing::small_net;
+using gradlab::testing::snapshot;
 using gradlab::testing::TempFolder;
 using gradlab::testing::write_text;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
 
 // The names in `folder`, sorted.
 std::vector<std::string> listing(const fs::path& folder) {
@@ -41,7 +40,6 @@ std::vector<std::string> listing(const fs::path& folder) {
   std::sort(names.begin(), names.end());
   return names;
 }
-
 
 std::string save_error(const nn::Module& module, const fs::path& folder) {
   try {

@@ -14,9 +14,7 @@ namespace {
 
 constexpr TensorOptions f64{.dtype = DType::float64};
 
-Tensor random64(const Shape& shape) {
-  return (rand(shape, f64) * 4.0 - 2.0).requires_grad_(true);
-}
+Tensor random64(const Shape& shape) { return (rand(shape, f64) * 4.0 - 2.0).requires_grad_(true); }
 
 // Gradchecks `layer` with respect to its input and the parameters `members` point at. gradcheck
 // perturbs float64 copies of its inputs, so the function plugs those copies into the layer's

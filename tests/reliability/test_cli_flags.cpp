@@ -14,7 +14,8 @@ namespace {
 
 // Parses `arguments` with the shared flags (tutorial set) plus one --rate option checked by
 // `check`; returns CLI11's message, or "parsed" when the arguments were accepted.
-std::string parse(std::vector<std::string> arguments, const CLI::Validator& check = gradlab::cli::positive) {
+std::string parse(std::vector<std::string> arguments,
+                  const CLI::Validator& check = gradlab::cli::positive) {
   gradlab::cli::CommonOptions options;
   double rate = 1.0;
   CLI::App app{"flag test"};
@@ -34,20 +35,29 @@ std::string parse(std::vector<std::string> arguments, const CLI::Validator& chec
 }  // namespace
 
 TEST_CASE("the shared flags refuse negative and non-numeric counts", "[reliability][cli]") {
-  CHECK_THAT(parse({"--threads", "-3"}), Contains("--threads: must be a finite number >= 0, got -3"));
+  CHECK_THAT(parse({"--threads", "-3"}),
+             Contains("--threads: must be a finite number >= 0, got -3"));
   CHECK_THAT(parse({"--threads", "abc"}), Contains("--threads: must be a number >= 0, got 'abc'"));
   CHECK_THAT(parse({"--seed", "-1"}), Contains("--seed: must be a finite number >= 0, got -1"));
   CHECK_THAT(parse({"--seed", "nan"}), Contains("--seed: must be a finite number >= 0, got nan"));
   CHECK(parse({"--threads", "0", "--seed", "7"}) == "parsed");
 }
 
-TEST_CASE("number checks refuse NaN and infinity that CLI11 range checks let through", "[reliability][cli]") {
+TEST_CASE("number checks refuse NaN and infinity that CLI11 range checks let through",
+          "[reliability][cli]") {
   CHECK_THAT(parse({"--rate", "nan"}), Contains("--rate: must be a finite number > 0, got nan"));
   CHECK_THAT(parse({"--rate", "inf"}), Contains("--rate: must be a finite number > 0, got inf"));
   CHECK_THAT(parse({"--rate", "-inf"}), Contains("--rate: must be a finite number > 0, got -inf"));
   CHECK_THAT(parse({"--rate", "0"}), Contains("--rate: must be a finite number > 0, got 0"));
-  CHECK_THAT(parse({"--rate", "1", }, gradlab::cli::unit_interval), Contains("--rate: must be a finite number in [0, 1), got 1"));
-  CHECK_THAT(parse({"--rate", "-0.5"}, gradlab::cli::non_negative), Contains("--rate: must be a finite number >= 0, got -0.5"));
+  CHECK_THAT(parse(
+                 {
+                     "--rate",
+                     "1",
+                 },
+                 gradlab::cli::unit_interval),
+             Contains("--rate: must be a finite number in [0, 1), got 1"));
+  CHECK_THAT(parse({"--rate", "-0.5"}, gradlab::cli::non_negative),
+             Contains("--rate: must be a finite number >= 0, got -0.5"));
   CHECK(parse({"--rate", "0.5"}, gradlab::cli::unit_interval) == "parsed");
   CHECK(parse({"--rate", "1e-4"}) == "parsed");
 }

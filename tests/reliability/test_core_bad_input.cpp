@@ -23,7 +23,9 @@ namespace {
 struct ForgetfulAdd : Function<ForgetfulAdd> {
   static constexpr const char* name = "forgetful_add";
   static Tensor forward(FunctionContext&, const Tensor& a, const Tensor& b) { return add(a, b); }
-  static std::vector<Tensor> backward(FunctionContext&, const Tensor& upstream) { return {upstream}; }
+  static std::vector<Tensor> backward(FunctionContext&, const Tensor& upstream) {
+    return {upstream};
+  }
 };
 
 // A custom op whose backward returns a gradient of the wrong shape.
@@ -37,23 +39,33 @@ struct MisshapenSquare : Function<MisshapenSquare> {
 
 TEST_CASE("tensor creation names the bad shape or count", "[reliability][tensor]") {
   CHECK_THAT(error_of([] { zeros({2, -1}); }), Contains("negative extent") && Contains("[2, -1]"));
-  CHECK_THAT(error_of([] { Tensor::empty({-3}); }), Contains("negative extent") && Contains("[-3]"));
-  CHECK_THAT(error_of([] { from({1, 2, 3}, {2, 2}); }), Contains("from: 3 values do not fill shape [2, 2]"));
+  CHECK_THAT(error_of([] { Tensor::empty({-3}); }),
+             Contains("negative extent") && Contains("[-3]"));
+  CHECK_THAT(error_of([] {
+               from({1, 2, 3}, {2, 2});
+             }),
+             Contains("from: 3 values do not fill shape [2, 2]"));
   CHECK_THAT(error_of([] { arange(-1); }), Contains("arange: n must be non-negative, got -1"));
 }
 
 // [2^32, 2^32] would wrap round to 0 elements and [2^31, 2^31] to a 0-byte buffer.
-TEST_CASE("a shape whose size overflows 64 bits is an error naming the shape", "[reliability][tensor]") {
-  CHECK_THAT(error_of([] { Tensor::empty({std::int64_t(1) << 32, std::int64_t(1) << 32}); }),
+TEST_CASE("a shape whose size overflows 64 bits is an error naming the shape",
+          "[reliability][tensor]") {
+  CHECK_THAT(error_of([] {
+               Tensor::empty({std::int64_t(1) << 32, std::int64_t(1) << 32});
+             }),
              Contains("[4294967296, 4294967296]"));
-  CHECK_THAT(error_of([] { Tensor::empty({std::int64_t(1) << 31, std::int64_t(1) << 31}); }),
+  CHECK_THAT(error_of([] {
+               Tensor::empty({std::int64_t(1) << 31, std::int64_t(1) << 31});
+             }),
              Contains("[2147483648, 2147483648]"));
   CHECK(Tensor::empty({0, std::int64_t(1) << 62}).numel() == 0);  // a zero extent is fine
 }
 
 TEST_CASE("tensor access names the index axis or element count", "[reliability][tensor]") {
   Tensor x = zeros({2, 3});
-  CHECK_THAT(error_of([&] { x.item(); }), Contains("item: expected a tensor with one element, got shape [2, 3]"));
+  CHECK_THAT(error_of([&] { x.item(); }),
+             Contains("item: expected a tensor with one element, got shape [2, 3]"));
   CHECK_THAT(error_of([&] { x.at(6); }), Contains("at: index 6 out of range for shape [2, 3]"));
   CHECK_THAT(error_of([&] { x.at(-1); }), Contains("at: index -1"));
   CHECK_THAT(error_of([&] { x.size(2); }), Contains("size: axis 2 out of range for shape [2, 3]"));
@@ -64,13 +76,16 @@ TEST_CASE("tensor access names the index axis or element count", "[reliability][
 TEST_CASE("backward names a missing or misshapen seed gradient", "[reliability][tensor]") {
   Tensor w = ones({2, 2}, {.requires_grad = true});
   Tensor y = w * 2.0;
-  CHECK_THAT(error_of([&] { y.backward(); }), Contains("backward: without a gradient argument") && Contains("[2, 2]"));
+  CHECK_THAT(error_of([&] { y.backward(); }),
+             Contains("backward: without a gradient argument") && Contains("[2, 2]"));
   CHECK_THAT(error_of([&] { y.backward(ones({3})); }), Contains("backward: gradient of shape [3]"));
-  CHECK_THAT(error_of([] { zeros({}).backward(); }), Contains("backward: this tensor does not require a gradient"));
+  CHECK_THAT(error_of([] { zeros({}).backward(); }),
+             Contains("backward: this tensor does not require a gradient"));
   CHECK_THAT(error_of([&] { w.set_grad(zeros({4})); }), Contains("set_grad: gradient shape [4]"));
 }
 
-TEST_CASE("custom Functions name the op whose backward returned the wrong gradients", "[reliability][function]") {
+TEST_CASE("custom Functions name the op whose backward returned the wrong gradients",
+          "[reliability][function]") {
   Tensor a = ones({2}, {.requires_grad = true});
   Tensor b = ones({2}, {.requires_grad = true});
   CHECK_THAT(error_of([&] { ForgetfulAdd::apply(a, b).sum().backward(); }),
@@ -92,16 +107,23 @@ GradcheckOptions named(const std::string& name, double step = 1e-5) {
 
 }  // namespace
 
-TEST_CASE("gradcheck names a function with nothing to check or no output", "[reliability][gradcheck]") {
+TEST_CASE("gradcheck names a function with nothing to check or no output",
+          "[reliability][gradcheck]") {
   auto total = [](const std::vector<Tensor>& in) { return in[0].sum(); };
-  CHECK_THAT(error_of([&] { gradcheck(total, {labels({1, 2})}, named("on_labels")); }),
+  CHECK_THAT(error_of([&] {
+               gradcheck(total, {labels({1, 2})}, named("on_labels"));
+             }),
              Contains("gradcheck on_labels: no float input to check"));
-  CHECK_THAT(error_of([&] { gradcheck([](const std::vector<Tensor>&) { return Tensor(); }, {ones({2})}, named("no_output")); }),
+  CHECK_THAT(error_of([&] {
+               gradcheck([](const std::vector<Tensor>&) { return Tensor(); }, {ones({2})},
+                         named("no_output"));
+             }),
              Contains("gradcheck no_output: the function returned an undefined tensor"));
 }
 
 // A NaN relative error compares false against every band; it must never read as a pass.
-TEST_CASE("gradcheck refuses a step of 0 or NaN and never passes an infinite gradient", "[reliability][gradcheck]") {
+TEST_CASE("gradcheck refuses a step of 0 or NaN and never passes an infinite gradient",
+          "[reliability][gradcheck]") {
   auto total = [](const std::vector<Tensor>& in) { return in[0].sum(); };
   CHECK_THAT(error_of([&] { gradcheck(total, {ones({2})}, named("zero_step", 0.0)); }),
              Contains("gradcheck zero_step: step must be finite and > 0"));
@@ -112,11 +134,13 @@ TEST_CASE("gradcheck refuses a step of 0 or NaN and never passes an infinite gra
   CHECK_FALSE(gradcheck(root, {zeros({2})}, named("sqrt_at_0")).passed);
 }
 
-TEST_CASE("the scalar Value refuses what has no value and names the operands", "[reliability][value]") {
+TEST_CASE("the scalar Value refuses what has no value and names the operands",
+          "[reliability][value]") {
   Value zero(0.0), two(2.0), minus(-8.0);
   CHECK_THAT(error_of([&] { two / zero; }), Contains("Value /: division by zero (2 / 0)"));
   CHECK_THAT(error_of([&] { two / 0.0; }), Contains("Value /: division by zero"));
   CHECK_THAT(error_of([&] { log(zero); }), Contains("Value log: input 0 is not positive"));
   CHECK_THAT(error_of([&] { pow(minus, 1.0 / 3.0); }), Contains("Value pow") && Contains("-8"));
-  CHECK_THAT(error_of([&] { pow(zero, 0.5); }), Contains("Value pow") && Contains("infinite at x = 0"));
+  CHECK_THAT(error_of([&] { pow(zero, 0.5); }),
+             Contains("Value pow") && Contains("infinite at x = 0"));
 }

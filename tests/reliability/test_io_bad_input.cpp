@@ -35,7 +35,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 // Output places no one can write to, even root: below a regular file, and inside /proc.
 struct UnwritablePlaces {
   TempFolder folder{"gradlab-unwritable"};
@@ -71,12 +70,15 @@ std::size_t files_in(const fs::path& folder) {
 // --- backends and the shared program flags ------------------------------------------------------
 
 TEST_CASE("an unknown backend name lists the available backends", "[reliability][backends]") {
-  CHECK_THAT(error_of([] { set_backend("cuda"); }),
-             Contains("unknown backend 'cuda'") && Contains("available backends") && Contains("reference"));
-  CHECK_THAT(error_of([] { BackendGuard guard("Reference"); }), Contains("unknown backend 'Reference'"));
+  CHECK_THAT(error_of([] { set_backend("cuda"); }), Contains("unknown backend 'cuda'") &&
+                                                        Contains("available backends") &&
+                                                        Contains("reference"));
+  CHECK_THAT(error_of([] { BackendGuard guard("Reference"); }),
+             Contains("unknown backend 'Reference'"));
   CHECK_THAT(error_of([] { backend_named(""); }), Contains("unknown backend ''"));
   CHECK(backend().name() == "reference");  // nothing changed
-  CHECK_THAT(error_of([] { parse_precision("fp8"); }), Contains("unknown precision 'fp8'; expected f32 or bf16"));
+  CHECK_THAT(error_of([] { parse_precision("fp8"); }),
+             Contains("unknown precision 'fp8'; expected f32 or bf16"));
   CHECK_THAT(error_of([] { set_num_threads(0); }), Contains("threads must be at least 1, got 0"));
   CHECK_THAT(error_of([] { set_num_threads(-3); }), Contains("threads must be at least 1, got -3"));
 }
@@ -88,9 +90,12 @@ TEST_CASE("cli apply names the flag whose value is wrong", "[reliability][cli]")
     change(options);
     return error_of([&] { cli::apply(options); });
   };
-  CHECK_THAT(apply_with([](cli::CommonOptions& o) { o.backend = "cuda"; }), Contains("--backend: unknown backend 'cuda'"));
-  CHECK_THAT(apply_with([](cli::CommonOptions& o) { o.precision = "fp8"; }), Contains("--precision: unknown precision 'fp8'"));
-  CHECK_THAT(apply_with([](cli::CommonOptions& o) { o.threads = -3; }), Contains("--threads") && Contains("-3"));
+  CHECK_THAT(apply_with([](cli::CommonOptions& o) { o.backend = "cuda"; }),
+             Contains("--backend: unknown backend 'cuda'"));
+  CHECK_THAT(apply_with([](cli::CommonOptions& o) { o.precision = "fp8"; }),
+             Contains("--precision: unknown precision 'fp8'"));
+  CHECK_THAT(apply_with([](cli::CommonOptions& o) { o.threads = -3; }),
+             Contains("--threads") && Contains("-3"));
   CHECK(apply_with([](cli::CommonOptions& o) { o.threads = 0; }) == "no error");  // 0 = all cores
   set_backend("reference");
 }
@@ -100,37 +105,52 @@ TEST_CASE("cli apply names the flag whose value is wrong", "[reliability][cli]")
 TEST_CASE("loaders name the folder and the file they could not find", "[reliability][data]") {
   TempFolder empty("gradlab-empty-data");
   CHECK_THAT(error_of([] { data::load_fashion_mnist("/nonexistent/fashion"); }),
-             Contains("not found") && Contains("train-images-idx3-ubyte") && Contains("/nonexistent/fashion"));
-  CHECK_THAT(error_of([&] { data::load_mnist(empty.path.string(), data::Split::test); }),
-             Contains("not found") && Contains("t10k-images-idx3-ubyte") && Contains(empty.path.string()));
+             Contains("not found") && Contains("train-images-idx3-ubyte") &&
+                 Contains("/nonexistent/fashion"));
+  CHECK_THAT(
+      error_of([&] { data::load_mnist(empty.path.string(), data::Split::test); }),
+      Contains("not found") && Contains("t10k-images-idx3-ubyte") && Contains(empty.path.string()));
   CHECK_THAT(error_of([&] { data::load_cifar10(empty.path.string()); }),
              Contains("CIFAR-10 not found") && Contains(empty.path.string()));
-  CHECK_THAT(error_of([] { data::load_cifar10("/nonexistent/cifar"); }), Contains("CIFAR-10 not found"));
+  CHECK_THAT(error_of([] { data::load_cifar10("/nonexistent/cifar"); }),
+             Contains("CIFAR-10 not found"));
   std::ofstream(empty.file("plain-file")) << "x";
   CHECK_THAT(error_of([&] { data::load_fashion_mnist(empty.file("plain-file")); }),
              Contains("not found") && Contains("plain-file"));
-  CHECK_THAT(error_of([&] { data::load_idx_pair(empty.file("none-images"), empty.file("none-labels"), {"a"}, "pair"); }),
+  CHECK_THAT(error_of([&] {
+               data::load_idx_pair(empty.file("none-images"), empty.file("none-labels"), {"a"},
+                                   "pair");
+             }),
              Contains("none-images") && Contains("not found"));
-  CHECK_THAT(error_of([] { data::read_idx("/nonexistent/file.idx"); }), Contains("/nonexistent/file.idx"));
+  CHECK_THAT(error_of([] { data::read_idx("/nonexistent/file.idx"); }),
+             Contains("/nonexistent/file.idx"));
 }
 
 TEST_CASE("dataset helpers name the bad size index or range", "[reliability][data]") {
   data::Dataset d = tiny_dataset();
-  CHECK_THAT(error_of([] { data::shuffled_indices(-1, 0); }), Contains("shuffled_indices: n = -1 is negative"));
+  CHECK_THAT(error_of([] { data::shuffled_indices(-1, 0); }),
+             Contains("shuffled_indices: n = -1 is negative"));
   std::vector<std::int64_t> bad_index{0, 8};
-  CHECK_THAT(error_of([&] { data::select(d, bad_index); }), Contains("data::select: index 8") && Contains("tiny"));
-  CHECK_THAT(error_of([&] { data::slice(d, 6, 3); }), Contains("data::slice") && Contains("8 examples"));
+  CHECK_THAT(error_of([&] { data::select(d, bad_index); }),
+             Contains("data::select: index 8") && Contains("tiny"));
+  CHECK_THAT(error_of([&] { data::slice(d, 6, 3); }),
+             Contains("data::slice") && Contains("8 examples"));
   CHECK_THAT(error_of([&] { data::slice(d, -1, 2); }), Contains("data::slice"));
-  CHECK_THAT(error_of([&] { data::split_train_validation(d, 8); }), Contains("data::split_train_validation") && Contains("8"));
-  CHECK_THAT(error_of([&] { data::split_train_validation(d, -1); }), Contains("data::split_train_validation"));
-  CHECK_THAT(error_of([&] { data::BatchIterator(d, 0); }), Contains("data::BatchIterator: batch size 0 must be at least 1"));
+  CHECK_THAT(error_of([&] { data::split_train_validation(d, 8); }),
+             Contains("data::split_train_validation") && Contains("8"));
+  CHECK_THAT(error_of([&] { data::split_train_validation(d, -1); }),
+             Contains("data::split_train_validation"));
+  CHECK_THAT(error_of([&] { data::BatchIterator(d, 0); }),
+             Contains("data::BatchIterator: batch size 0 must be at least 1"));
   CHECK_THAT(error_of([&] { data::BatchIterator(d, -5); }), Contains("batch size -5"));
-  CHECK_THAT(error_of([&] { data::BatchIterator(d, 4).batch(2); }), Contains("data::BatchIterator: batch 2 is outside 0..1"));
+  CHECK_THAT(error_of([&] { data::BatchIterator(d, 4).batch(2); }),
+             Contains("data::BatchIterator: batch 2 is outside 0..1"));
 }
 
 // --- preprocessing ---------------------------------------------------------------------------------
 
-TEST_CASE("preprocessing refuses to fit on NaN or inf and names the example and feature", "[reliability][preprocess]") {
+TEST_CASE("preprocessing refuses to fit on NaN or inf and names the example and feature",
+          "[reliability][preprocess]") {
   for (double bad : {nan_value, inf_value}) {
     CAPTURE(bad);
     Tensor images = randn({5, 4});
@@ -140,32 +160,59 @@ TEST_CASE("preprocessing refuses to fit on NaN or inf and names the example and 
                Contains("MeanImage::fit") && Contains("example 2") && Contains("feature 3"));
     CHECK_FALSE(mean.fitted());
     data::Standardize standardize;
-    CHECK_THAT(error_of([&] { standardize.fit(images); }), Contains("Standardize::fit") && Contains("example 2"));
+    CHECK_THAT(error_of([&] { standardize.fit(images); }),
+               Contains("Standardize::fit") && Contains("example 2"));
     data::PCA pca(2);
     CHECK_THAT(error_of([&] { pca.fit(images); }), Contains("PCA::fit") && Contains("example 2"));
     data::Whitening whitening(2);
-    CHECK_THAT(error_of([&] { whitening.fit(images); }), Contains("Whitening::fit") && Contains("example 2"));
+    CHECK_THAT(error_of([&] { whitening.fit(images); }),
+               Contains("Whitening::fit") && Contains("example 2"));
     data::ChannelMean channel({1, 2, 2});
-    CHECK_THAT(error_of([&] { channel.fit(images); }), Contains("ChannelMean::fit") && Contains("example 2"));
+    CHECK_THAT(error_of([&] { channel.fit(images); }),
+               Contains("ChannelMean::fit") && Contains("example 2"));
   }
 }
 
-TEST_CASE("preprocessing names wrong shapes dtypes and calls before fit", "[reliability][preprocess]") {
+TEST_CASE("preprocessing names wrong shapes dtypes and calls before fit",
+          "[reliability][preprocess]") {
   data::MeanImage mean;
-  CHECK_THAT(error_of([&] { mean.apply(zeros({2, 4})); }), Contains("MeanImage::apply: called before fit()"));
-  CHECK_THAT(error_of([&] { mean.fit(zeros({0, 4})); }), Contains("MeanImage::fit") && Contains("[0, 4]"));
-  CHECK_THAT(error_of([&] { mean.fit(zeros({3, 4}, {.dtype = DType::float64})); }), Contains("MeanImage::fit") && Contains("float64"));
+  CHECK_THAT(error_of([&] {
+               mean.apply(zeros({2, 4}));
+             }),
+             Contains("MeanImage::apply: called before fit()"));
+  CHECK_THAT(error_of([&] {
+               mean.fit(zeros({0, 4}));
+             }),
+             Contains("MeanImage::fit") && Contains("[0, 4]"));
+  CHECK_THAT(error_of([&] {
+               mean.fit(zeros({3, 4}, {.dtype = DType::float64}));
+             }),
+             Contains("MeanImage::fit") && Contains("float64"));
   mean.fit(randn({3, 4}));
-  CHECK_THAT(error_of([&] { mean.apply(zeros({2, 5})); }), Contains("MeanImage::apply") && Contains("[2, 5]") && Contains("4"));
-  CHECK_THAT(error_of([] { data::PCA(0); }), Contains("PCA: the number of components must be ≥ 1, got 0"));
+  CHECK_THAT(error_of([&] {
+               mean.apply(zeros({2, 5}));
+             }),
+             Contains("MeanImage::apply") && Contains("[2, 5]") && Contains("4"));
+  CHECK_THAT(error_of([] { data::PCA(0); }),
+             Contains("PCA: the number of components must be ≥ 1, got 0"));
   data::PCA too_many(10);
-  CHECK_THAT(error_of([&] { too_many.fit(randn({20, 4})); }), Contains("PCA::fit: cannot keep 10 components"));
+  CHECK_THAT(error_of([&] {
+               too_many.fit(randn({20, 4}));
+             }),
+             Contains("PCA::fit: cannot keep 10 components"));
   CHECK_FALSE(too_many.fitted());  // a fit refused half-way leaves nothing to apply
-  CHECK_THAT(error_of([&] { too_many.apply(zeros({2, 4})); }), Contains("PCA::apply: called before fit()"));
-  CHECK_THAT(error_of([] { data::Whitening(-1); }), Contains("Whitening: the number of components must be ≥ 0"));
+  CHECK_THAT(error_of([&] {
+               too_many.apply(zeros({2, 4}));
+             }),
+             Contains("PCA::apply: called before fit()"));
+  CHECK_THAT(error_of([] { data::Whitening(-1); }),
+             Contains("Whitening: the number of components must be ≥ 0"));
   CHECK_THAT(error_of([] { data::Standardize(-1.0); }), Contains("Standardize: min_std -1"));
   data::ChannelMean channel({3, 2, 2});
-  CHECK_THAT(error_of([&] { channel.fit(randn({4, 4})); }), Contains("ChannelMean::fit") && Contains("12 features") && Contains("[4, 4]"));
+  CHECK_THAT(error_of([&] {
+               channel.fit(randn({4, 4}));
+             }),
+             Contains("ChannelMean::fit") && Contains("12 features") && Contains("[4, 4]"));
 }
 
 // --- training loop ----------------------------------------------------------------------------------
@@ -179,12 +226,15 @@ TEST_CASE("the Trainer names each impossible setting", "[reliability][trainer]")
   };
   CHECK_THAT(config_error({.epochs = -1}), Contains("Trainer: epochs must be ≥ 0, got -1"));
   CHECK_THAT(config_error({.batch_size = 0}), Contains("Trainer: batch_size must be ≥ 1, got 0"));
-  CHECK_THAT(config_error({.loss = "hinge"}), Contains("Trainer: loss must be 'cross_entropy' or 'svm', got 'hinge'"));
+  CHECK_THAT(config_error({.loss = "hinge"}),
+             Contains("Trainer: loss must be 'cross_entropy' or 'svm', got 'hinge'"));
   CHECK_THAT(config_error({.reg = nan_value}), Contains("Trainer: reg"));
-  CHECK_THAT(config_error({.lr_decay = 0.0}), Contains("Trainer: lr_decay must be in (0, 1], got 0"));
+  CHECK_THAT(config_error({.lr_decay = 0.0}),
+             Contains("Trainer: lr_decay must be in (0, 1], got 0"));
   CHECK_THAT(config_error({.lr_decay = 1.5}), Contains("Trainer: lr_decay") && Contains("1.5"));
   CHECK_THAT(config_error({.explosion_factor = 0.5}), Contains("Trainer: explosion_factor"));
-  CHECK_THAT(config_error({.eval_batch_size = 0}), Contains("Trainer: eval_batch_size must be ≥ 1"));
+  CHECK_THAT(config_error({.eval_batch_size = 0}),
+             Contains("Trainer: eval_batch_size must be ≥ 1"));
 }
 
 TEST_CASE("the Trainer names bad datasets", "[reliability][trainer]") {
@@ -192,25 +242,31 @@ TEST_CASE("the Trainer names bad datasets", "[reliability][trainer]") {
   optim::SGD sgd(model.parameters(), {.lr = 0.1});
   train::Trainer trainer(model, sgd, {.epochs = 1, .progress = train::ProgressStyle::none});
   data::Dataset empty;
-  CHECK_THAT(error_of([&] { trainer.fit(empty); }), Contains("Trainer: the training set has no images or labels"));
+  CHECK_THAT(error_of([&] { trainer.fit(empty); }),
+             Contains("Trainer: the training set has no images or labels"));
   data::Dataset float_labels = tiny_dataset();
   float_labels.labels = zeros({8});
-  CHECK_THAT(error_of([&] { trainer.fit(float_labels); }), Contains("Trainer: the training labels must be int64, got float32"));
+  CHECK_THAT(error_of([&] { trainer.fit(float_labels); }),
+             Contains("Trainer: the training labels must be int64, got float32"));
   data::Dataset out_of_range = tiny_dataset();
   out_of_range.labels.data<std::int64_t>()[3] = 2;
-  CHECK_THAT(error_of([&] { trainer.fit(out_of_range); }), Contains("label 2") && Contains("2 classes"));
+  CHECK_THAT(error_of([&] { trainer.fit(out_of_range); }),
+             Contains("label 2") && Contains("2 classes"));
   data::Dataset wide = tiny_dataset();
   wide.images = randn({8, 5});
   CHECK_THAT(error_of([&] { trainer.fit(wide); }), Contains("Linear") && Contains("5"));
   data::Dataset short_validation = tiny_dataset();
   short_validation.images = randn({8, 3});
-  CHECK_THAT(error_of([&] { trainer.fit(tiny_dataset(), short_validation); }), Contains("Trainer: validation images"));
+  CHECK_THAT(error_of([&] { trainer.fit(tiny_dataset(), short_validation); }),
+             Contains("Trainer: validation images"));
 }
 
-TEST_CASE("the Trainer stops with a diagnosis when the loss becomes NaN", "[reliability][trainer]") {
+TEST_CASE("the Trainer stops with a diagnosis when the loss becomes NaN",
+          "[reliability][trainer]") {
   nn::Linear model(4, 2);
   optim::SGD sgd(model.parameters(), {.lr = 0.1});
-  train::Trainer trainer(model, sgd, {.epochs = 2, .batch_size = 4, .progress = train::ProgressStyle::none});
+  train::Trainer trainer(model, sgd,
+                         {.epochs = 2, .batch_size = 4, .progress = train::ProgressStyle::none});
   data::Dataset poisoned = tiny_dataset();
   poisoned.images.data<float>()[0] = static_cast<float>(nan_value);
   Tensor before = model.weight.clone();
@@ -236,20 +292,24 @@ class RootOffset : public nn::Module {
 
 }  // namespace
 
-TEST_CASE("the Trainer stops with the parameter name when a gradient is not finite", "[reliability][trainer]") {
+TEST_CASE("the Trainer stops with the parameter name when a gradient is not finite",
+          "[reliability][trainer]") {
   RootOffset model;
   optim::SGD sgd(model.parameters(), {.lr = 0.1, .momentum = 0.9});
-  train::Trainer trainer(model, sgd, {.epochs = 2, .batch_size = 4, .progress = train::ProgressStyle::none});
+  train::Trainer trainer(model, sgd,
+                         {.epochs = 2, .batch_size = 4, .progress = train::ProgressStyle::none});
   train::History history = trainer.fit(tiny_dataset());
   CHECK(history.stop_reason == train::StopReason::gradient_not_finite);
   CHECK(std::string(train::stop_reason_name(history.stop_reason)) == "gradient_not_finite");
-  CHECK_THAT(history.diagnosis, Contains("'offset'") && Contains("iteration 1") && Contains("not applied"));
+  CHECK_THAT(history.diagnosis,
+             Contains("'offset'") && Contains("iteration 1") && Contains("not applied"));
   CHECK(history.iterations() == 1);
   CHECK(model.weight.to_vector() == std::vector<double>(8, 0.0));  // the refused step moved nothing
   CHECK(model.offset.to_vector() == std::vector<double>(2, 0.0));
 }
 
-TEST_CASE("log writing into an unwritable folder is an error naming the folder", "[reliability][trainer][io]") {
+TEST_CASE("log writing into an unwritable folder is an error naming the folder",
+          "[reliability][trainer][io]") {
   nn::Linear model(4, 2);
   optim::SGD sgd(model.parameters(), {.lr = 0.1});
   train::Trainer trainer(model, sgd, {.epochs = 0, .progress = train::ProgressStyle::none});
@@ -269,7 +329,8 @@ TEST_CASE("log writing into an unwritable folder is an error naming the folder",
   }
 }
 
-TEST_CASE("write_logs leaves no file behind when its input is refused", "[reliability][trainer][io]") {
+TEST_CASE("write_logs leaves no file behind when its input is refused",
+          "[reliability][trainer][io]") {
   nn::Linear model(4, 2);
   optim::SGD sgd(model.parameters(), {.lr = 0.1});
   train::Trainer trainer(model, sgd, {.epochs = 0, .progress = train::ProgressStyle::none});
@@ -278,14 +339,17 @@ TEST_CASE("write_logs leaves no file behind when its input is refused", "[reliab
              Contains("Trainer::write_logs: extra_json is not a JSON object"));
   CHECK_FALSE(fs::exists(folder.path / "run" / "history.csv"));
   trainer.write_logs(folder.file("run"), {}, R"({"note": 1})");
-  CHECK(files_in(folder.path / "run") == 4);  // history, epochs, update_ratios, summary; no temporaries
+  CHECK(files_in(folder.path / "run") ==
+        4);  // history, epochs, update_ratios, summary; no temporaries
 }
 
 // --- checkpoints at the API level ------------------------------------------------------------------
 
-TEST_CASE("saving and loading a module name the folder that is missing or unwritable", "[reliability][checkpoint][io]") {
+TEST_CASE("saving and loading a module name the folder that is missing or unwritable",
+          "[reliability][checkpoint][io]") {
   nn::Sequential net = nn::MLP({4, 3, 2});
-  CHECK_THAT(error_of([&] { net.load("/nonexistent/checkpoint"); }), Contains("/nonexistent/checkpoint"));
+  CHECK_THAT(error_of([&] { net.load("/nonexistent/checkpoint"); }),
+             Contains("/nonexistent/checkpoint"));
   UnwritablePlaces places;
   for (const fs::path& place : places.all()) {
     CAPTURE(place);
@@ -299,34 +363,57 @@ TEST_CASE("saving and loading a module name the folder that is missing or unwrit
 TEST_CASE("hyperparameter search names each bad range or option", "[reliability][search]") {
   auto trial = [](const train::HyperParameters&) { return train::TrialOutcome{.score = 0.5}; };
   using train::ParameterRange;
-  CHECK_THAT(error_of([&] { train::random_search({}, trial); }), Contains("no parameter ranges given"));
-  CHECK_THAT(error_of([&] { train::random_search({{.name = "lr", .low = 1e-2, .high = 1e-4}}, trial); }),
-             Contains("range of 'lr' must be finite with low < high"));
-  CHECK_THAT(error_of([&] { train::random_search({{.name = "lr", .low = 0.0, .high = 1.0}}, trial); }),
-             Contains("the log range of 'lr' must be positive"));
-  CHECK_THAT(error_of([&] { train::random_search({{.name = "lr", .low = 1e-4, .high = nan_value}}, trial); }),
+  CHECK_THAT(error_of([&] { train::random_search({}, trial); }),
+             Contains("no parameter ranges given"));
+  CHECK_THAT(
+      error_of([&] { train::random_search({{.name = "lr", .low = 1e-2, .high = 1e-4}}, trial); }),
+      Contains("range of 'lr' must be finite with low < high"));
+  CHECK_THAT(
+      error_of([&] { train::random_search({{.name = "lr", .low = 0.0, .high = 1.0}}, trial); }),
+      Contains("the log range of 'lr' must be positive"));
+  CHECK_THAT(error_of([&] {
+               train::random_search({{.name = "lr", .low = 1e-4, .high = nan_value}}, trial);
+             }),
              Contains("range of 'lr'"));
-  CHECK_THAT(error_of([&] { train::grid_search({{.name = "lr", .low = 1e-4, .high = 1.0}}, trial, {.grid_points = 0}); }),
+  CHECK_THAT(error_of([&] {
+               train::grid_search({{.name = "lr", .low = 1e-4, .high = 1.0}}, trial,
+                                  {.grid_points = 0});
+             }),
              Contains("grid_points must be ≥ 1, got 0"));
-  CHECK_THAT(error_of([&] { train::random_search({{.name = "lr", .low = 1e-4, .high = 1.0}}, trial, {.stages = 0}); }),
+  CHECK_THAT(error_of([&] {
+               train::random_search({{.name = "lr", .low = 1e-4, .high = 1.0}}, trial,
+                                    {.stages = 0});
+             }),
              Contains("stages must be ≥ 1, got 0"));
-  CHECK_THAT(error_of([&] { train::random_search({{.name = "lr", .low = 1e-4, .high = 1.0}}, trial, {.narrowing = 0.0}); }),
+  CHECK_THAT(error_of([&] {
+               train::random_search({{.name = "lr", .low = 1e-4, .high = 1.0}}, trial,
+                                    {.narrowing = 0.0});
+             }),
              Contains("narrowing must be in (0, 1]"));
-  CHECK_THAT(error_of([] { train::SearchResult().best(); }), Contains("SearchResult::best: the search ran no trials"));
-  CHECK_THAT(error_of([] { train::trainer_trial({}); }), Contains("trainer_trial: make_model is not set"));
+  CHECK_THAT(error_of([] { train::SearchResult().best(); }),
+             Contains("SearchResult::best: the search ran no trials"));
+  CHECK_THAT(error_of([] { train::trainer_trial({}); }),
+             Contains("trainer_trial: make_model is not set"));
 }
 
-TEST_CASE("plots name the folder they cannot write and survive NaN values", "[reliability][plots][io]") {
+TEST_CASE("plots name the folder they cannot write and survive NaN values",
+          "[reliability][plots][io]") {
   UnwritablePlaces places;
   for (const fs::path& place : places.all()) {
     CAPTURE(place);
-    CHECK_THAT(error_of([&] { plots::loss_curve({1.0, 0.5}, place / "loss.png"); }),
+    CHECK_THAT(error_of([&] {
+                 plots::loss_curve({1.0, 0.5}, place / "loss.png");
+               }),
                Contains("plots: cannot") && Contains(place.string()));
   }
-  CHECK_THAT(error_of([&] { plots::loss_curve({1.0}, places.folder.path / ""); }), Contains("has no file name"));
-  CHECK_THAT(error_of([] { plots::activation_histograms({{"layer", {1.0f}}}, "/tmp/x.png", 0); }),
+  CHECK_THAT(error_of([&] { plots::loss_curve({1.0}, places.folder.path / ""); }),
+             Contains("has no file name"));
+  CHECK_THAT(error_of([] {
+               plots::activation_histograms({{"layer", {1.0f}}}, "/tmp/x.png", 0);
+             }),
              Contains("activation_histograms: bins must be ≥ 1, got 0"));
-  CHECK_THAT(error_of([] { plots::activation_histograms({}, "/tmp/x.png"); }), Contains("activation_histograms: no layers given"));
+  CHECK_THAT(error_of([] { plots::activation_histograms({}, "/tmp/x.png"); }),
+             Contains("activation_histograms: no layers given"));
   // NaN and inf in a loss history are drawn around, not crashed on.
   CHECK(plots::sparkline({1.0, nan_value, inf_value, 0.5}, 10).size() > 0);
   CHECK(plots::sparkline({}, 10).empty());

@@ -33,7 +33,8 @@ struct Setting {
 std::vector<Setting> settings() {
   std::vector<Setting> all{{"reference", DType::float32}, {"reference", DType::float64}};
   const auto names = available_backends();
-  if (std::find(names.begin(), names.end(), "onednn") != names.end()) all.push_back({"onednn", DType::float32});
+  if (std::find(names.begin(), names.end(), "onednn") != names.end())
+    all.push_back({"onednn", DType::float32});
   return all;
 }
 
@@ -67,7 +68,8 @@ void check_close(const Tensor& actual, const std::vector<double>& expected, doub
 
 }  // namespace
 
-TEST_CASE("softmax at scores of plus and minus 1e4 is finite and exact on every backend", "[reliability][numerical]") {
+TEST_CASE("softmax at scores of plus and minus 1e4 is finite and exact on every backend",
+          "[reliability][numerical]") {
   for (const Setting& s : settings()) {
     CAPTURE(s.backend, dtype_name(s.dtype));
     BackendGuard guard(s.backend);
@@ -83,7 +85,8 @@ TEST_CASE("softmax at scores of plus and minus 1e4 is finite and exact on every 
   }
 }
 
-TEST_CASE("log_softmax at scores of plus and minus 1e4 is finite and exact on every backend", "[reliability][numerical]") {
+TEST_CASE("log_softmax at scores of plus and minus 1e4 is finite and exact on every backend",
+          "[reliability][numerical]") {
   for (const Setting& s : settings()) {
     CAPTURE(s.backend, dtype_name(s.dtype));
     BackendGuard guard(s.backend);
@@ -97,13 +100,15 @@ TEST_CASE("log_softmax at scores of plus and minus 1e4 is finite and exact on ev
     // d(Σ_c y_c)/dx = 1 − C · softmax(x).
     y.sum().backward();
     REQUIRE(all_finite(x.grad()));
-    check_close(x.grad(), {1 - 3.0, 1, 1, 1 - 3 * p_small, 1 - 3 * p_big, 1 - 3 * p_small, 1 - 3 * p_small,
-                           1 - 3 * p_big, 1 - 3 * p_small},
+    check_close(x.grad(),
+                {1 - 3.0, 1, 1, 1 - 3 * p_small, 1 - 3 * p_big, 1 - 3 * p_small, 1 - 3 * p_small,
+                 1 - 3 * p_big, 1 - 3 * p_small},
                 1e-5);
   }
 }
 
-TEST_CASE("cross_entropy at scores of plus and minus 1e4 is finite with the analytic gradient", "[reliability][numerical]") {
+TEST_CASE("cross_entropy at scores of plus and minus 1e4 is finite with the analytic gradient",
+          "[reliability][numerical]") {
   for (const Setting& s : settings()) {
     CAPTURE(s.backend, dtype_name(s.dtype));
     BackendGuard guard(s.backend);
@@ -115,13 +120,15 @@ TEST_CASE("cross_entropy at scores of plus and minus 1e4 is finite with the anal
     loss.backward();
     REQUIRE(all_finite(x.grad()));
     // (softmax − onehot) / N.
-    check_close(x.grad(), {1.0 / 3, -1.0 / 3, 0, p_small / 3, (p_big - 1) / 3, p_small / 3, p_small / 3,
-                           (p_big - 1) / 3, p_small / 3},
+    check_close(x.grad(),
+                {1.0 / 3, -1.0 / 3, 0, p_small / 3, (p_big - 1) / 3, p_small / 3, p_small / 3,
+                 (p_big - 1) / 3, p_small / 3},
                 1e-6);
   }
 }
 
-TEST_CASE("svm_loss at scores of plus and minus 1e4 is finite with the analytic gradient", "[reliability][numerical]") {
+TEST_CASE("svm_loss at scores of plus and minus 1e4 is finite with the analytic gradient",
+          "[reliability][numerical]") {
   for (const Setting& s : settings()) {
     CAPTURE(s.backend, dtype_name(s.dtype));
     BackendGuard guard(s.backend);
@@ -137,7 +144,8 @@ TEST_CASE("svm_loss at scores of plus and minus 1e4 is finite with the analytic 
   }
 }
 
-TEST_CASE("log at 0 is minus infinity and its gradient infinite as the math says", "[reliability][numerical]") {
+TEST_CASE("log at 0 is minus infinity and its gradient infinite as the math says",
+          "[reliability][numerical]") {
   Tensor x = from({0.0, -1.0, 1.0}, {}, {.requires_grad = true});
   Tensor y = log(x);
   CHECK(y.at(0) == -std::numeric_limits<double>::infinity());
@@ -148,7 +156,8 @@ TEST_CASE("log at 0 is minus infinity and its gradient infinite as the math says
   CHECK(x.grad().at(2) == 1.0);
 }
 
-TEST_CASE("the fused losses never take log of 0 even when a probability underflows", "[reliability][numerical]") {
+TEST_CASE("the fused losses never take log of 0 even when a probability underflows",
+          "[reliability][numerical]") {
   // softmax(−1e4 against 0) is e^{−1e4} = 0 in floating point; log(softmax) would be −inf and the
   // loss inf. cross_entropy and log_softmax work from the shifted scores and give 1e4 exactly.
   for (DType dtype : {DType::float32, DType::float64}) {
@@ -170,7 +179,9 @@ TEST_CASE("sqrt at 0 is 0 with an infinite gradient and no crash", "[reliability
   CHECK(x.grad().at(1) == Approx(0.25));
 }
 
-TEST_CASE("pow of a negative base to a fractional exponent is NaN and to an integer exponent is exact", "[reliability][numerical]") {
+TEST_CASE(
+    "pow of a negative base to a fractional exponent is NaN and to an integer exponent is exact",
+    "[reliability][numerical]") {
   Tensor x = from({-8.0, -2.0}, {}, {.requires_grad = true});
   Tensor cube_root = pow(x, 1.0 / 3.0);
   CHECK(std::isnan(cube_root.at(0)));  // as std::pow and NumPy: no real branch is chosen
@@ -183,7 +194,8 @@ TEST_CASE("pow of a negative base to a fractional exponent is NaN and to an inte
   CHECK(pow(from({0.0}), -1.0).at(0) == std::numeric_limits<double>::infinity());
 }
 
-TEST_CASE("division by zero gives signed infinity and 0 over 0 gives NaN", "[reliability][numerical]") {
+TEST_CASE("division by zero gives signed infinity and 0 over 0 gives NaN",
+          "[reliability][numerical]") {
   Tensor a = from({1.0, -1.0, 0.0}, {}, {.requires_grad = true});
   Tensor b = zeros({3}, {.requires_grad = true});
   Tensor y = a / b;
@@ -194,7 +206,8 @@ TEST_CASE("division by zero gives signed infinity and 0 over 0 gives NaN", "[rel
   CHECK(a.grad().at(0) == std::numeric_limits<double>::infinity());  // 1/b
 }
 
-TEST_CASE("batch_norm in training mode refuses a batch of one example and works in eval mode", "[reliability][numerical]") {
+TEST_CASE("batch_norm in training mode refuses a batch of one example and works in eval mode",
+          "[reliability][numerical]") {
   Tensor x = from({1.0, 2.0, 3.0}, {1, 3});
   Tensor g = ones({3}), b = zeros({3}), rm = from({1.0, 1.0, 1.0}), rv = from({4.0, 4.0, 4.0});
   CHECK_THAT(error_of([&] { batch_norm(x, g, b, rm, rv, true); }),
@@ -209,11 +222,13 @@ TEST_CASE("batch_norm in training mode refuses a batch of one example and works 
   CHECK(all_finite(same.grad()));
 }
 
-TEST_CASE("BatchNorm1d in training mode refuses a batch of one example and works in eval mode", "[reliability][numerical]") {
+TEST_CASE("BatchNorm1d in training mode refuses a batch of one example and works in eval mode",
+          "[reliability][numerical]") {
   nn::BatchNorm1d norm(3);
   Tensor x = from({1.0, 2.0, 3.0}, {1, 3});
   CHECK_THAT(error_of([&] { norm(x); }),
-             Contains("BatchNorm1d: training mode needs at least 2 rows") && Contains("[1, 3]") && Contains("eval()"));
+             Contains("BatchNorm1d: training mode needs at least 2 rows") && Contains("[1, 3]") &&
+                 Contains("eval()"));
   norm.eval();
   Tensor y = norm(x);  // running mean 0, running variance 1
   check_close(y, {1.0, 2.0, 3.0}, 1e-4);

@@ -70,9 +70,10 @@ TEST_CASE("2,000 training steps of a small MLP keep resident memory within 5 per
   }
   resident_at_end = resident_bytes();
 
-  std::printf("resident memory: %.2f MiB after step 100, %.2f MiB after step %d (%+.2f%%)\n",
-              mebibytes(resident_at_100), mebibytes(resident_at_end), steps,
-              100.0 * (static_cast<double>(resident_at_end) / static_cast<double>(resident_at_100) - 1.0));
+  std::printf(
+      "resident memory: %.2f MiB after step 100, %.2f MiB after step %d (%+.2f%%)\n",
+      mebibytes(resident_at_100), mebibytes(resident_at_end), steps,
+      100.0 * (static_cast<double>(resident_at_end) / static_cast<double>(resident_at_100) - 1.0));
   INFO("after step 100: " << mebibytes(resident_at_100) << " MiB; after step " << steps << ": "
                           << mebibytes(resident_at_end) << " MiB");
   CHECK(static_cast<double>(resident_at_end) <= 1.05 * static_cast<double>(resident_at_100));

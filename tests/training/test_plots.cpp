@@ -18,7 +18,8 @@ namespace {
 
 std::vector<double> falling_loss(std::size_t n) {
   std::vector<double> loss;
-  for (std::size_t i = 0; i < n; ++i) loss.push_back(2.3 * std::exp(-0.01 * static_cast<double>(i)) + 0.05 * std::sin(i));
+  for (std::size_t i = 0; i < n; ++i)
+    loss.push_back(2.3 * std::exp(-0.01 * static_cast<double>(i)) + 0.05 * std::sin(i));
   return loss;
 }
 
@@ -31,7 +32,8 @@ std::size_t code_points(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("with gnuplot, every plot writes a non-empty PNG with its CSV and script beside it", "[plots]") {
+TEST_CASE("with gnuplot, every plot writes a non-empty PNG with its CSV and script beside it",
+          "[plots]") {
   if (!plots::gnuplot_available()) {
     WARN("gnuplot is not installed (Debian: gnuplot-nox): skipping the PNG checks");
     return;
@@ -39,9 +41,10 @@ TEST_CASE("with gnuplot, every plot writes a non-empty PNG with its CSV and scri
   const fs::path folder = testing::fresh_folder("plots");
   std::vector<plots::PlotResult> results;
   results.push_back(plots::loss_curve(falling_loss(300), folder / "loss.png"));
-  results.push_back(plots::accuracy_curves({{1, 10, 0.1, 1.0, 0.70, 0.68}, {2, 20, 0.1, 0.6, 0.80, 0.77}},
-                                           folder / "accuracy.png"));
-  results.push_back(plots::update_ratio_curves({{1, "0.weight", 1e-3, 1.0, 1e-3}, {10, "0.weight", 5e-4, 1.0, 5e-4},
+  results.push_back(plots::accuracy_curves(
+      {{1, 10, 0.1, 1.0, 0.70, 0.68}, {2, 20, 0.1, 0.6, 0.80, 0.77}}, folder / "accuracy.png"));
+  results.push_back(plots::update_ratio_curves({{1, "0.weight", 1e-3, 1.0, 1e-3},
+                                                {10, "0.weight", 5e-4, 1.0, 5e-4},
                                                 {1, "0.bias", 0.0, 0.0, 0.0}},
                                                folder / "ratios.png"));
   train::SearchResult search = train::random_search(
@@ -70,7 +73,9 @@ TEST_CASE("with gnuplot, every plot writes a non-empty PNG with its CSV and scri
   }
 }
 
-TEST_CASE("without gnuplot, a plot writes the CSV and script and a one-line note, and does not throw", "[plots]") {
+TEST_CASE(
+    "without gnuplot, a plot writes the CSV and script and a one-line note, and does not throw",
+    "[plots]") {
   const fs::path folder = testing::fresh_folder("no-gnuplot");
   plots::PlotSettings settings;
   settings.gnuplot = "/nonexistent/gradlab-no-such-gnuplot";
@@ -84,7 +89,8 @@ TEST_CASE("without gnuplot, a plot writes the CSV and script and a one-line note
   text << csv.rdbuf();
   CHECK_THAT(text.str(), Catch::StartsWith("iteration,loss,moving_average\n1,2.3,2.3\n"));
   CHECK(fs::exists(folder / "loss.gp"));
-  CHECK_THAT(result.note, Catch::Contains("gnuplot") && Catch::Contains("gradlab-no-such-gnuplot") &&
+  CHECK_THAT(result.note, Catch::Contains("gnuplot") &&
+                              Catch::Contains("gradlab-no-such-gnuplot") &&
                               Catch::Contains("loss.csv"));
   CHECK(result.note.find('\n') == std::string::npos);
 }

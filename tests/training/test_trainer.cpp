@@ -30,7 +30,8 @@ std::size_t count_lines(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("Trainer overfits 20 examples to 100% training accuracy with reg 0 and plain SGD", "[trainer]") {
+TEST_CASE("Trainer overfits 20 examples to 100% training accuracy with reg 0 and plain SGD",
+          "[trainer]") {
   BackendGuard backend("reference");
   // Random images with arbitrary labels: nothing to generalise, only to memorise.
   data::Dataset tiny = testing::blobs(20, 30, 10, 1.0, 7);
@@ -38,13 +39,16 @@ TEST_CASE("Trainer overfits 20 examples to 100% training accuracy with reg 0 and
   nn::Sequential net = nn::MLP({30, 50, 10}, {.activation = "relu", .init = "he"});
   optim::SGD optimizer(net.parameters(), {.lr = 0.1});
   train::Trainer trainer(net, optimizer,
-                         {.epochs = 200, .batch_size = 20, .reg = 0.0, .ratio_every = 0,
+                         {.epochs = 200,
+                          .batch_size = 20,
+                          .reg = 0.0,
+                          .ratio_every = 0,
                           .progress = train::ProgressStyle::none});
   train::History history = trainer.fit(tiny);
 
   CHECK_FALSE(history.stopped_early());
   REQUIRE(history.iterations() == 200);  // one batch of all 20 per epoch
-  CHECK(history.loss.front() > 1.0);  // He-initialised scores on unit-scale inputs: a few nats
+  CHECK(history.loss.front() > 1.0);     // He-initialised scores on unit-scale inputs: a few nats
   CHECK(history.loss.back() < 0.05);
   CHECK(history.epochs.back().train_accuracy == 1.0);
   CHECK(trainer.evaluate(tiny) == 1.0);
@@ -58,7 +62,9 @@ TEST_CASE("Trainer stops at lr 1e6 with the diagnosis 'learning rate too high?'"
   optim::SGD optimizer(net.parameters(), {.lr = 1e6});
   std::ostringstream progress;
   train::Trainer trainer(net, optimizer,
-                         {.epochs = 10, .batch_size = 20, .progress = train::ProgressStyle::lines,
+                         {.epochs = 10,
+                          .batch_size = 20,
+                          .progress = train::ProgressStyle::lines,
                           .progress_stream = &progress});
   train::History history = trainer.fit(train_set);
 
@@ -67,9 +73,11 @@ TEST_CASE("Trainer stops at lr 1e6 with the diagnosis 'learning rate too high?'"
          history.stop_reason == train::StopReason::loss_not_finite));
   CHECK(history.iterations() <= 5);  // caught within a few steps, not after 100
   CHECK(history.epochs.empty());     // the exploded epoch is not evaluated
-  CHECK_THAT(history.diagnosis, Catch::Contains("at iteration") && Catch::EndsWith("learning rate too high?"));
+  CHECK_THAT(history.diagnosis,
+             Catch::Contains("at iteration") && Catch::EndsWith("learning rate too high?"));
   if (history.stop_reason == train::StopReason::loss_exploded)
-    CHECK_THAT(history.diagnosis, Catch::Matches("loss exploded from [0-9.]+ to [0-9.e+]+ at iteration [0-9]+ .*"));
+    CHECK_THAT(history.diagnosis,
+               Catch::Matches("loss exploded from [0-9.]+ to [0-9.e+]+ at iteration [0-9]+ .*"));
   CHECK_THAT(progress.str(), Catch::Contains("training stopped: " + history.diagnosis));
 }
 
@@ -89,7 +97,9 @@ TEST_CASE("Trainer restores the parameters of the best validation epoch", "[trai
     return true;
   };
   train::Trainer trainer(net, optimizer,
-                         {.epochs = 3, .batch_size = 20, .progress = train::ProgressStyle::none,
+                         {.epochs = 3,
+                          .batch_size = 20,
+                          .progress = train::ProgressStyle::none,
                           .on_iteration = wipe});
   train::History history = trainer.fit(train_set, validation);
 
@@ -101,15 +111,20 @@ TEST_CASE("Trainer restores the parameters of the best validation epoch", "[trai
   CHECK(trainer.evaluate(validation) == history.best_val_accuracy);
 }
 
-TEST_CASE("Trainer is deterministic on the reference backend: same seed, same loss history", "[trainer]") {
+TEST_CASE("Trainer is deterministic on the reference backend: same seed, same loss history",
+          "[trainer]") {
   BackendGuard backend("reference");
   data::Dataset train_set = testing::blobs(300, 20, 5, 1.0, 8);
   auto run = [&](std::uint64_t seed) {
     manual_seed(seed);
-    nn::Sequential net = nn::MLP({20, 32, 32, 5}, {.batchnorm = true, .dropout = 0.2, .init = "he"});
+    nn::Sequential net =
+        nn::MLP({20, 32, 32, 5}, {.batchnorm = true, .dropout = 0.2, .init = "he"});
     optim::SGD optimizer(net.parameters(), {.lr = 0.05, .momentum = 0.9});
     train::Trainer trainer(net, optimizer,
-                           {.epochs = 2, .batch_size = 32, .reg = 1e-3, .seed = seed,
+                           {.epochs = 2,
+                            .batch_size = 32,
+                            .reg = 1e-3,
+                            .seed = seed,
                             .progress = train::ProgressStyle::none});
     return trainer.fit(train_set).loss;
   };
@@ -121,15 +136,17 @@ TEST_CASE("Trainer is deterministic on the reference backend: same seed, same lo
   CHECK(first != other);
 }
 
-TEST_CASE("Trainer records update/weight ratios every k iterations for every trainable parameter", "[trainer]") {
+TEST_CASE("Trainer records update/weight ratios every k iterations for every trainable parameter",
+          "[trainer]") {
   BackendGuard backend("reference");
   data::Dataset train_set = testing::blobs(100, 10, 3, 1.0, 4);
   manual_seed(3);
   nn::Sequential net = nn::MLP({10, 8, 3}, {.init = "he"});
   net[0].freeze();  // the first Linear learns nothing and is not measured
   optim::SGD optimizer(net.parameters(), {.lr = 0.01});
-  train::Trainer trainer(net, optimizer,
-                         {.epochs = 2, .batch_size = 10, .ratio_every = 5, .progress = train::ProgressStyle::none});
+  train::Trainer trainer(
+      net, optimizer,
+      {.epochs = 2, .batch_size = 10, .ratio_every = 5, .progress = train::ProgressStyle::none});
   train::History history = trainer.fit(train_set);
 
   // Iterations 1, 5, 10, 15, 20 × the last Linear's weight and bias.
@@ -145,7 +162,8 @@ TEST_CASE("Trainer records update/weight ratios every k iterations for every tra
   CHECK(history.update_ratios.front().ratio < 0.1);
 }
 
-TEST_CASE("Trainer times training apart from evaluation and writes CSV and JSON logs", "[trainer]") {
+TEST_CASE("Trainer times training apart from evaluation and writes CSV and JSON logs",
+          "[trainer]") {
   BackendGuard backend("reference");
   data::Dataset train_set = testing::blobs(120, 10, 3, 1.0, 6);
   data::Dataset validation = testing::blobs(60, 10, 3, 1.0, 6);
@@ -154,8 +172,12 @@ TEST_CASE("Trainer times training apart from evaluation and writes CSV and JSON 
   nn::Sequential net = nn::MLP({10, 8, 3}, {.init = "he"});
   optim::Adam optimizer(net.parameters(), {.lr = 1e-2});
   train::Trainer trainer(net, optimizer,
-                         {.epochs = 3, .batch_size = 12, .lr_decay = 0.5, .ratio_every = 10,
-                          .out_dir = folder.string(), .progress = train::ProgressStyle::none});
+                         {.epochs = 3,
+                          .batch_size = 12,
+                          .lr_decay = 0.5,
+                          .ratio_every = 10,
+                          .out_dir = folder.string(),
+                          .progress = train::ProgressStyle::none});
   train::History history = trainer.fit(train_set, validation);
 
   CHECK(history.training_seconds > 0.0);
@@ -165,15 +187,18 @@ TEST_CASE("Trainer times training apart from evaluation and writes CSV and JSON 
   CHECK(history.epochs[2].lr == Approx(2.5e-3));  // lr₀ · 0.5²
   CHECK(count_lines(read_text(folder / "history.csv")) == 1 + 30);
   CHECK(count_lines(read_text(folder / "epochs.csv")) == 1 + 3);
-  CHECK_THAT(read_text(folder / "update_ratios.csv"), Catch::StartsWith("iteration,parameter,update_norm"));
+  CHECK_THAT(read_text(folder / "update_ratios.csv"),
+             Catch::StartsWith("iteration,parameter,update_norm"));
   const std::string summary = read_text(folder / "summary.json");
-  CHECK_THAT(summary, Catch::Contains("\"stop_reason\": \"completed\"") && Catch::Contains("\"training_seconds\""));
+  CHECK_THAT(summary, Catch::Contains("\"stop_reason\": \"completed\"") &&
+                          Catch::Contains("\"training_seconds\""));
 }
 
 TEST_CASE("Trainer rejects invalid settings with a message naming the setting", "[trainer]") {
   nn::Sequential net = nn::MLP({4, 3});
   optim::SGD optimizer(net.parameters(), {.lr = 0.1});
-  CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.batch_size = 0}), Catch::Contains("batch_size"));
+  CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.batch_size = 0}),
+                    Catch::Contains("batch_size"));
   CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.loss = "hinge"}), Catch::Contains("'hinge'"));
   CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.reg = -1.0}), Catch::Contains("reg"));
   CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.lr_decay = 1.5}), Catch::Contains("lr_decay"));
