@@ -15,7 +15,9 @@
 /// ε·Σ|uᵢ|·(|yᵢ(x+h)| + |yᵢ(x−h)|)/2h summed over the outputs that moved (times a safety
 /// factor), plus the truncation estimate |D(h) − D(h/2)|. An element whose |a − n| is within that
 /// noise "agrees within round-off" and never fails the check; above it, the part of |a − n| the
-/// noise cannot explain, relative to max(|a|, |n|), is judged with the course notes' bands:
+/// noise cannot explain, relative to max(|a|, |n|), is judged with the course notes' bands
+/// (before failing a point, the round-off is measured from 17 evaluations h/8 apart, which
+/// catches cancellation inside an op that the model cannot see):
 ///
 /// | relative error above the noise | verdict |
 /// |---|---|
@@ -142,7 +144,8 @@ using GradcheckFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 /// Checks `f`'s analytic gradients with respect to every float input that requires a gradient
 /// (all float inputs when none does). Inputs are copied to float64 and everything runs on the
 /// reference backend. A non-scalar output is reduced as Σ f(x) ⊙ u with a fixed random u, so
-/// every output element takes part. Costs 4 evaluations of `f` per checked element or direction.
+/// every output element takes part. Costs 4 evaluations of `f` per checked element or direction,
+/// and 17 more for each second look.
 GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});
 
