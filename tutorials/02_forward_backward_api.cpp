@@ -290,9 +290,9 @@ void wrong_backward(Chapter& chapter) {
   chapter.notice(fmt::format(
       "b stands out: at its worst element backward says {:.6f}, the finite difference says {:.6f} "
       "— a "
-      "ratio of {:.2f}, i.e. 1/N for a batch of N = 4. The tiny errors of x and W are "
-      "finite-difference "
-      "round-off (largest where a gradient element is itself tiny), which is why the bands matter.",
+      "ratio of {:.2f}, i.e. 1/N for a batch of N = 4. x and W agree within the round-off "
+      "gradcheck "
+      "estimates for each element, so their relative error above the noise is (near) 0.",
       b.analytic, b.numeric, b.analytic / b.numeric));
   chapter.claim("gradcheck FAILED the buggy layer", !result.passed,
                 result.passed ? "passed" : "failed");
@@ -330,8 +330,11 @@ void kinks(Chapter& chapter) {
       "ReLU has a kink at 0: its slope is 0 on the left and 1 on the right. A central difference "
       "straddling the kink measures the average, 0.5, while backward says 0 (gradlab's choice at "
       "exactly 0). That is not a bug in backward; the numeric estimate is what fails. gradcheck "
-      "notices that the left and right slopes disagree and counts such elements as kinks instead "
-      "of calling them wrong.");
+      "notices that the left and right slopes disagree and counts such elements as kinks. It "
+      "checks "
+      "them with the one-sided slope on the side away from the kink; a point exactly at the kink "
+      "only needs a value between the two slopes and counts as 'could not check'. If that is more "
+      "than half of the points, the check is inconclusive, never passed.");
   Tensor x = from({-1.5, -0.3, 0.0, 0.0, 2e-6, 0.4, 1.2}, {7},
                   {.dtype = DType::float64, .requires_grad = true});
   const double h = 1e-5;
