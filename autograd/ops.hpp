@@ -2,10 +2,28 @@
 /// \file autograd/ops.hpp
 /// \brief Every differentiable tensor op, as free functions in namespace `gradlab`.
 ///
-/// Each op computes through the active backend (backends/backend.hpp) and records its backward
-/// closure next to the forward in autograd/ops.cpp. Elementwise binary ops broadcast like NumPy;
-/// their backward reduces the upstream gradient back to each input's shape with the one shared
+/// Every op has the same three beats: (1) check the input and compute the output through the
+/// active backend's kernel (backends/backend.hpp); (2) if some input needs a gradient, record a
+/// node whose closure turns the upstream gradient into each input's gradient (local gradient ×
+/// upstream gradient); (3) return the output. Closures capture `detach()`ed tensors: the data
+/// without the graph, so no reference cycles. Elementwise binary ops broadcast like NumPy; their
+/// backward reduces the upstream gradient back to each input's shape with the one shared
 /// `sum_to`. Bad input raises `gradlab::Error` naming the op and the shapes.
+///
+/// The ops live in one file per family under autograd/ops/. At the top of each, a table gives
+/// every op's forward f, its backward rule (what the closure hands each input, given the
+/// upstream gradient g = d loss / d y) and the Backend kernels that compute both, with their
+/// files (reference → backends/reference/<file>.cpp, oneDNN → backends/onednn/<file>.cpp; "ref"
+/// means oneDNN forwards to the reference kernel):
+///
+/// | family                                         | file                          |
+/// |------------------------------------------------|-------------------------------|
+/// | broadcast_to, sum_to, reshape, transpose, to   | ops/shapes.cpp (to: tensor.cpp) |
+/// | add … maximum, neg … elu, prelu, maxout, softmax | ops/elementwise.cpp         |
+/// | sum, mean, max, argmax                         | ops/reductions.cpp            |
+/// | matmul, linear                                 | ops/matrix.cpp                |
+/// | batch_norm, dropout                            | ops/normalisation.cpp         |
+/// | cross_entropy, svm_loss                        | ops/losses.cpp                |
 ///
 /// \code
 ///   Tensor h = relu(linear(x, W1, b1));             // x [N, D], W1 [D, H], b1 [H]
