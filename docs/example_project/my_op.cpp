@@ -5,6 +5,7 @@
 #include "autograd/function.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
+#include "modules/nn/layers.hpp"
 
 using namespace gradlab;
 
@@ -29,5 +30,10 @@ int main() {
   GradcheckResult result =
       gradcheck([](const std::vector<Tensor>& in) { return Swish::apply(in[0]); }, {x}, options);
   std::cout << result.report();
+
+  // The op in a layer of gradlab's own (gradlab::gradlab_nn): a Linear layer, then swish.
+  nn::Linear layer(3, 2);
+  Tensor h = Swish::apply(layer(randn({5, 3})));
+  std::cout << "linear then swish: output of shape [" << h.size(0) << ", " << h.size(1) << "]\n";
   return result.passed ? 0 : 1;
 }
