@@ -8,7 +8,7 @@
 ///     Tensor y = unary_kernel(UnaryOp::tanh, x);                    // 1. compute via the backend
 ///     return record("tanh", {x}, y, [x = x.detach(), y = y.detach()](
 ///                                      const Tensor& upstream, GradientSink& grads) {
-///       grads.add(0, unary_backward_kernel(UnaryOp::tanh, x, y, upstream));  // 2. local × upstream
+/// grads.add(0, unary_backward_kernel(UnaryOp::tanh, x, y, upstream));  // 2. local × upstream
 ///     });                                                            // 3. return the output
 ///   }
 /// \endcode

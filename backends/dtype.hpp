@@ -1,7 +1,6 @@
 #pragma once
 /// \file backends/dtype.hpp
-/// \brief Deprecated forwarding header: renamed backends/types.hpp in gradlab 0.2 (it holds
-/// Error, DType, Shape, View and ConstView; see CHANGELOG.md). It goes away in the next release.
-#pragma message( \
-    "gradlab: backends/dtype.hpp is now backends/types.hpp; include that (this path goes away in the next release)")
+/// \brief Deprecated: renamed backends/types.hpp in gradlab 0.2 (see CHANGELOG.md). This
+/// forwarding header goes away in the next release.
+#pragma message("gradlab: backends/dtype.hpp is now backends/types.hpp")
 #include "backends/types.hpp"

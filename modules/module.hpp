@@ -1,7 +1,6 @@
 #pragma once
 /// \file modules/module.hpp
-/// \brief Deprecated forwarding header: the file moved to modules/nn/module.hpp in gradlab 0.2 (see
-/// CHANGELOG.md). It goes away in the next release.
-#pragma message( \
-    "gradlab: modules/module.hpp moved to modules/nn/module.hpp; include that (this path goes away in the next release)")
+/// \brief Deprecated: moved to modules/nn/module.hpp in gradlab 0.2 (see CHANGELOG.md). This
+/// forwarding header goes away in the next release.
+#pragma message("gradlab: modules/module.hpp moved to modules/nn/module.hpp")
 #include "modules/nn/module.hpp"

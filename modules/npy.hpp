@@ -1,7 +1,6 @@
 #pragma once
 /// \file modules/npy.hpp
-/// \brief Deprecated forwarding header: the file moved to modules/io/npy.hpp in gradlab 0.2 (see
-/// CHANGELOG.md). It goes away in the next release.
-#pragma message( \
-    "gradlab: modules/npy.hpp moved to modules/io/npy.hpp; include that (this path goes away in the next release)")
+/// \brief Deprecated: moved to modules/io/npy.hpp in gradlab 0.2 (see CHANGELOG.md). This
+/// forwarding header goes away in the next release.
+#pragma message("gradlab: modules/npy.hpp moved to modules/io/npy.hpp")
 #include "modules/io/npy.hpp"

@@ -1,7 +1,6 @@
 #pragma once
 /// \file modules/plots.hpp
-/// \brief Deprecated forwarding header: the file moved to modules/train/plots.hpp in gradlab 0.2 (see
-/// CHANGELOG.md). It goes away in the next release.
-#pragma message( \
-    "gradlab: modules/plots.hpp moved to modules/train/plots.hpp; include that (this path goes away in the next release)")
+/// \brief Deprecated: moved to modules/train/plots.hpp in gradlab 0.2 (see CHANGELOG.md). This
+/// forwarding header goes away in the next release.
+#pragma message("gradlab: modules/plots.hpp moved to modules/train/plots.hpp")
 #include "modules/train/plots.hpp"

@@ -201,7 +201,8 @@ void history(Chapter& chapter) {
     if (mistakes == 0) break;
   }
   chapter.table({"epoch", "mistakes (= updates)", "w1, w2, b after the epoch"}, rows);
-  // Novikoff's bound, in the augmented space x̃ = (x1, x2, 1) with the generating line as the unit separator.
+  // Novikoff's bound, in the augmented space x̃ = (x1, x2, 1) with the generating line as the unit
+  // separator.
   double radius = 0, margin = INFINITY;
   const double a = 1.0, b = -2.0, c = 0.5, norm = std::sqrt(a * a + b * b + c * c);
   for (std::int64_t i = 0; i < n; ++i) {

@@ -56,7 +56,8 @@ std::vector<Activation> activations() {
   };
 }
 
-/// f(x) and f′(x) for every x: f′ comes from backprop (the sum's gradient is the elementwise slope).
+/// f(x) and f′(x) for every x: f′ comes from backprop (the sum's gradient is the elementwise
+/// slope).
 std::pair<std::vector<double>, std::vector<double>> value_and_slope(
     const Activation& activation, const std::vector<double>& points) {
   Tensor x = from(points, {static_cast<std::int64_t>(points.size()), 1}, {.requires_grad = true});

@@ -237,7 +237,7 @@ void library_step(Chapter& chapter) {
                 fmt::format("max |y − x| = {}", number(identity_error)));
 }
 
-// --- step 5: FC → BN → tanh -----------------------------------------------------------------------
+// --- step 5: FC → BN → tanh ----------------------------------------------------------------------
 
 void layer_step(Chapter& chapter) {
   chapter.step("FC → BN → tanh");
@@ -277,7 +277,7 @@ void layer_step(Chapter& chapter) {
   std::cout << "\n" << block.to_string();
 }
 
-// --- step 6: train mode vs eval mode ------------------------------------------------------------------
+// --- step 6: train mode vs eval mode -------------------------------------------------------------
 
 void modes_step(Chapter& chapter) {
   chapter.step("Training mode and test mode");
@@ -416,7 +416,7 @@ void rescue_step(Chapter& chapter) {
                             number(plain.layers.front().std), number(plain.layers.back().std)));
 }
 
-// --- step 8: training on Fashion-MNIST ------------------------------------------------------------
+// --- step 8: training on Fashion-MNIST -----------------------------------------------------------
 
 struct TrainingRun {
   std::vector<double> loss;

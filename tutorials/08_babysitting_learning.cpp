@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
         const bool quick = chapter.quick();
         const std::uint64_t seed = chapter.options().seed;
 
-        // --- data ------------------------------------------------------------------------------------
+        // --- data --------------------------------------------------------------------------------
         chapter.step("Prepare the data: a Fashion-MNIST subset, centred");
         const std::string dir = chapter.options().data.empty() ? data::default_fashion_mnist_dir
                                                                : chapter.options().data;
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
                        {"validation", std::to_string(parts.validation.size()),
                         number(mean(parts.validation.images).item(), 6)}});
 
-        // --- initial loss ---------------------------------------------------------------------------
+        // --- initial loss ------------------------------------------------------------------------
         chapter.step("Sanity check 1: the loss before any training");
         chapter.say(
             "With tiny weights every score is close to 0, so softmax gives each of the 10 classes "
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
             "the data part stays at ln 10; everything above it is the penalty, growing linearly in "
             "λ.");
 
-        // --- overfit a tiny set -----------------------------------------------------------------------
+        // --- overfit a tiny set ------------------------------------------------------------------
         chapter.step("Sanity check 3: memorise 20 examples, by hand first");
         chapter.say(
             "A net that cannot drive the loss to almost 0 on 20 examples has a bug. We train on "
@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
             "nothing about new images (it is pure memorising) — it only shows that gradients "
             "flow.");
 
-        // --- the learning rate -----------------------------------------------------------------------
+        // --- the learning rate -------------------------------------------------------------------
         const std::int64_t epochs = quick ? 2 : 3, batch = 100;
         auto probe = [&](double lr, const std::string& folder) {
           nn::Sequential model = small_net(seed + 2, 784);

@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
         const std::int64_t train_size = quick ? 2000 : 10000, val_size = quick ? 1000 : 2000;
         data::TrainValidation parts = chapter.centred_fashion_mnist(train_size, val_size);
 
-        // --- 1. loss curves ---------------------------------------------------------------------------
+        // --- 1. loss curves ----------------------------------------------------------------------
         chapter.step("The loss curve, and the plateau of a bad initialisation");
         chapter.say(
             fmt::format("Two nets of the same shape, 784 → 100 → 100 → 100 → 100 → 10 with ReLU, "
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
             "a "
             "sudden drop is the signature of a bad initialisation, not of a bad learning rate.");
 
-        // --- 2. the train/val gap ---------------------------------------------------------------------
+        // --- 2. the train/val gap ----------------------------------------------------------------
         chapter.step("Training vs validation accuracy: the gap");
         chapter.say(
             "Overfitting: a wide net (784 → 300 → 10) on only 500 images, no regularisation, many "
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
             "gap at "
             "a low accuracy says: the model is too small; give it more capacity.");
 
-        // --- 3. update/weight ratios ------------------------------------------------------------------
+        // --- 3. update/weight ratios -------------------------------------------------------------
         chapter.step("Update / weight ratio per layer");
         chapter.say(
             "Every 10 iterations the Trainer measures ‖Δθ‖ / ‖θ‖ for each parameter: how much of a "

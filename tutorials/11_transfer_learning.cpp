@@ -177,8 +177,8 @@ int main(int argc, char** argv) {
         struct Strategy {
           std::string name;
           bool pretrained;
-          std::size_t
-              first_trainable;  // index into parameters(): 0 = all, 2 = from layer 2, 4 = classifier
+          // Index into parameters(): 0 = all, 2 = from layer 2, 4 = the classifier only.
+          std::size_t first_trainable;
         };
         const std::vector<Strategy> strategies = {{"from scratch (no transfer)", false, 0},
                                                   {"freeze all, retrain classifier", true, 4},

@@ -471,7 +471,8 @@ int main(int argc, char** argv) {
               "here.");
         }
 
-        // Timed: every configuration except the emulation (it computes bf16 numbers slowly, on purpose).
+        // Timed: every configuration except the emulation (it computes bf16 numbers slowly, on
+        // purpose).
         std::vector<std::size_t> timed;
         std::vector<std::string> timed_labels;
         for (std::size_t c = 0; c < configurations.size(); ++c) {

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         data::TrainValidation parts = chapter.centred_fashion_mnist(train_size, val_size);
         const std::int64_t epochs = quick ? 2 : 4;
 
-        // --- 1. parameter updates ----------------------------------------------------------------------
+        // --- 1. parameter updates ----------------------------------------------------------------
         chapter.step("Six update rules on the same net");
         chapter.say(
             fmt::format("The same 784 → 100 → 10 ReLU net, the same initial weights (seed {}), the "
@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
             "every "
             "parameter its own step size) all get further in the same number of steps.");
 
-        // --- 2. schedules -----------------------------------------------------------------------------
+        // --- 2. schedules ------------------------------------------------------------------------
         chapter.step("Learning-rate schedules");
         chapter.say(
             "A schedule lowers the learning rate as training goes on: large steps early, small "
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
         chapter.claim("step decay halves the rate at epoch 10",
                       std::abs(lr_curves[0][10] - 0.05) < 1e-12, number(lr_curves[0][10]));
 
-        // --- 3. dropout -------------------------------------------------------------------------------
+        // --- 3. dropout --------------------------------------------------------------------------
         chapter.step("Dropout against overfitting");
         chapter.say(
             "Dropout sets each hidden unit to 0 with probability p during training (and scales the "
@@ -240,7 +240,7 @@ int main(int argc, char** argv) {
             "accuracy, not by raising the validation accuracy — the gap is the honest measure of "
             "it.");
 
-        // --- 4. ensembles -----------------------------------------------------------------------------
+        // --- 4. ensembles ------------------------------------------------------------------------
         chapter.step("A tiny ensemble");
         chapter.say(
             "Train three nets that differ only in their random initialisation and batch order, "

@@ -15,10 +15,11 @@ using namespace ops_support;
 
 // --- losses ---------------------------------------------------------------------------------
 //
-//   op                     loss = f(scores, labels), mean over the N rows      backward: dscores =
-//   cross_entropy          −log softmax(scores)[label]                         g · (softmax − onehot) / N
-//   svm_loss(Δ)            Σ_{j ≠ label} max(0, s_j − s_label + Δ)             g / N · (1 per positive margin,
-//                                                                               −count at the label)
+//   op             loss = f(scores, labels), mean over the N rows   backward: dscores =
+//   cross_entropy  −log softmax(scores)[label]                      g · (softmax − onehot) / N
+//   svm_loss(Δ)    Σ_{j ≠ label} max(0, s_j − s_label + Δ)          g / N · (1 where the margin is
+//                                                                   positive, −their count at
+//                                                                   the label)
 //
 //   kernels: cross_entropy(_backward), svm_loss(_backward)
 //            reference: losses.cpp   oneDNN: softmax_kernels.cpp (svm_loss: ref)

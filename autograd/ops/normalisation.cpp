@@ -23,7 +23,8 @@ using namespace ops_support;
 //                else 1 / (1 − p)
 //
 //   kernels: batch_norm_train / _inference / _backward, dropout_mask
-//            reference: layers.cpp   oneDNN: batch_norm_kernels.cpp (dropout_mask: shared generator)
+//            reference: layers.cpp
+//            oneDNN: batch_norm_kernels.cpp (dropout_mask: the shared random generator)
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, bool training,

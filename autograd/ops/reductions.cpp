@@ -71,7 +71,8 @@ Tensor reduce_op(ReduceOp op, const Tensor& x, std::int64_t axis, bool keepdim) 
 //   argmax   index of the largest per row      (not differentiable)
 //
 //   kernels: reduce, reduce_max_backward, argmax
-//            reference: reductions.cpp   oneDNN: elementwise_kernels.cpp (max backward, argmax: ref)
+//            reference: reductions.cpp
+//            oneDNN: elementwise_kernels.cpp (reduce_max_backward and argmax: ref)
 
 Tensor sum(const Tensor& x) { return reduce_op(ReduceOp::sum, x, -1, false); }
 Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim) {

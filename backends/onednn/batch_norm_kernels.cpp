@@ -20,7 +20,8 @@ using flags = dnnl::normalization_flags;
 
 // x [N, C] described as N×C×1×1 in channels-last (nhwc) order: the same bytes, but a layout for
 // which oneDNN 2.6 has a JIT batch normalisation on AVX2. Described as plain `nc`, it picks the
-// generic `ncsp_bnorm:any` kernel, measured here about 30× slower than the inner products around it.
+// generic `ncsp_bnorm:any` kernel, measured here about 30× slower than the inner products around
+// it.
 memory::desc channels_last_md(std::span<const std::int64_t> shape) {
   return memory::desc({shape[0], shape[1], 1, 1}, memory::data_type::f32, memory::format_tag::nhwc);
 }

@@ -1,6 +1,7 @@
 #pragma once
 /// \file modules/app/cli_flags.hpp
-/// \brief Declares the shared flags of modules/app/cli.hpp on a CLI11 app (include in programs only:
+/// \brief Declares the shared flags of modules/app/cli.hpp on a CLI11 app (include in programs
+/// only:
 /// CLI11 is a big header).
 
 #include <CLI/CLI.hpp>

@@ -275,7 +275,8 @@ int run(int argc, char** argv) {
     return app.exit(error);
   }
   const std::vector<std::int64_t> hidden = parse_hidden(o.hidden);
-  // The folders are checked before the data is loaded: a wrong path fails in a second, not at the end.
+  // The folders are checked before the data is loaded: a wrong path fails in a second, not at the
+  // end.
   if (!o.load.empty() && !std::filesystem::is_directory(o.load))
     throw Error(fmt::format("--load {}: no such checkpoint folder", o.load));
   check_writable_folder("--out " + common.out, common.out);

@@ -195,7 +195,8 @@ std::string find_idx_file(const std::string& dir, const std::string& stem) {
   return "";
 }
 
-/// Loads the IDX pair of a MNIST-like dataset; `where_to_get_it` completes the missing-file message.
+/// Loads the IDX pair of a MNIST-like dataset; `where_to_get_it` completes the missing-file
+/// message.
 Dataset load_mnist_like(const std::string& display_name, const std::string& dir, Split split,
                         std::vector<std::string> class_names, const std::string& where_to_get_it) {
   const std::string prefix = split == Split::train ? "train" : "t10k";

@@ -11,7 +11,7 @@
 ///   train::ProgressBar bar(std::cerr, total_iterations);
 ///   for (std::int64_t i = 1; i <= total_iterations; ++i) {
 ///     ... one training step ...
-///     bar.update(i, loss);                            // "[#####.....] 512/2140  ETA 12s  loss 0.412"
+/// bar.update(i, loss);                            // "[#####.....] 512/2140  ETA 12s  loss 0.412"
 ///   }
 ///   bar.end_epoch("epoch 1/5  loss 0.41  train 86.2%  val 85.9%");
 /// \endcode

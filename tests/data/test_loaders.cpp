@@ -290,7 +290,8 @@ TEST_CASE("A missing dataset says where it was expected and what provides it", "
 
 namespace {
 
-// CIFAR-10 record g (counting over all files of a split): label g mod 10, pixel p = (7g + p) mod 256.
+// CIFAR-10 record g (counting over all files of a split): label g mod 10, pixel p = (7g + p) mod
+// 256.
 Bytes cifar_records(int first, int count) {
   Bytes bytes;
   for (int g = first; g < first + count; ++g) {

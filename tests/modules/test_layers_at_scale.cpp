@@ -1,4 +1,5 @@
-// Every layer of modules/nn/layers.hpp gradchecked (input and parameters) at shapes up to [64, 256],
+// Every layer of modules/nn/layers.hpp gradchecked (input and parameters) at shapes up to [64,
+// 256],
 // inputs of std 1 and 3, over 20 seeds: gradcheck must not fail a correct layer. The counts are
 // printed. (The ops they are made of, and planted bugs, are in tests/autograd.)
 #include <catch2/catch.hpp>

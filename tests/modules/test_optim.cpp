@@ -110,7 +110,8 @@ TEST_CASE(
 }
 
 TEST_CASE("Adam's bias correction makes each step lr·sign(g) for a constant gradient") {
-  // m = (1 − β₁ᵗ) g and v = (1 − β₂ᵗ) g², so m̂ = g, v̂ = g² and the step is lr·g/|g| = 0.1·sign(g).
+  // m = (1 − β₁ᵗ) g and v = (1 − β₂ᵗ) g², so m̂ = g, v̂ = g² and the step is lr·g/|g| =
+  // 0.1·sign(g).
   // Without the correction the first step would be 0.1·0.1/√0.001 ≈ 0.316.
   const std::vector<std::vector<double>> expected{{0.9, -1.9}, {0.8, -1.8}, {0.7, -1.7}};
   {

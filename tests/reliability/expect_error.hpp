@@ -1,6 +1,7 @@
 #pragma once
 // What a call throws, as text, so a test can say which error it expects and a failing check shows
-// what really happened: the gradlab::Error message, another exception type (a bug: std::out_of_range,
+// what really happened: the gradlab::Error message, another exception type (a bug:
+// std::out_of_range,
 // std::bad_alloc … are not what a user should see), or "no error".
 
 #include <exception>

@@ -147,7 +147,7 @@ TEST_CASE("dataset helpers name the bad size index or range", "[reliability][dat
              Contains("data::BatchIterator: batch 2 is outside 0..1"));
 }
 
-// --- preprocessing ---------------------------------------------------------------------------------
+// --- preprocessing -------------------------------------------------------------------------------
 
 TEST_CASE("preprocessing refuses to fit on NaN or inf and names the example and feature",
           "[reliability][preprocess]") {
@@ -215,7 +215,7 @@ TEST_CASE("preprocessing names wrong shapes dtypes and calls before fit",
              Contains("ChannelMean::fit") && Contains("12 features") && Contains("[4, 4]"));
 }
 
-// --- training loop ----------------------------------------------------------------------------------
+// --- training loop -------------------------------------------------------------------------------
 
 TEST_CASE("the Trainer names each impossible setting", "[reliability][trainer]") {
   nn::Linear model(4, 2);
@@ -343,7 +343,7 @@ TEST_CASE("write_logs leaves no file behind when its input is refused",
         4);  // history, epochs, update_ratios, summary; no temporaries
 }
 
-// --- checkpoints at the API level ------------------------------------------------------------------
+// --- checkpoints at the API level ----------------------------------------------------------------
 
 TEST_CASE("saving and loading a module name the folder that is missing or unwritable",
           "[reliability][checkpoint][io]") {
@@ -358,7 +358,7 @@ TEST_CASE("saving and loading a module name the folder that is missing or unwrit
   CHECK(files_in(places.folder.path) == 1);  // only the regular file itself: no partial checkpoint
 }
 
-// --- search and plots --------------------------------------------------------------------------------
+// --- search and plots ----------------------------------------------------------------------------
 
 TEST_CASE("hyperparameter search names each bad range or option", "[reliability][search]") {
   auto trial = [](const train::HyperParameters&) { return train::TrialOutcome{.score = 0.5}; };

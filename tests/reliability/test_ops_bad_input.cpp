@@ -1,5 +1,6 @@
 // Bad input to the tensor ops of autograd/ops.hpp: wrong shapes, wrong dtypes, undefined and
-// empty tensors, out-of-range axes and labels, and NaN/inf values. The policy (docs/reliability.md):
+// empty tensors, out-of-range axes and labels, and NaN/inf values. The policy
+// (docs/reliability.md):
 // a malformed call raises gradlab::Error naming the op and the shapes; NaN and inf are values, and
 // elementwise ops carry them through as IEEE arithmetic does — no crash, no silent repair.
 

@@ -37,7 +37,8 @@ TEST_CASE("random_search ranks the trials best first and finds the peak of a log
   CHECK(std::abs(std::log10(result.best().values.at("lr")) + 3.0) < 0.5);
   CHECK(std::abs(std::log10(result.best().values.at("reg")) + 2.0) < 0.5);
   CHECK(result.warnings.empty());  // the peak is well inside both ranges
-  // Log-uniform sampling: the coarse stage's lr values spread over the decades, not bunched at the top.
+  // Log-uniform sampling: the coarse stage's lr values spread over the decades, not bunched at the
+  // top.
   int below_1e_4 = 0;
   for (const train::TrialResult& trial : result.trials)
     if (trial.stage == 1 && trial.values.at("lr") < 1e-4) ++below_1e_4;
