@@ -13,8 +13,8 @@
 /// The ops live in one file per family under autograd/ops/. At the top of each, a table gives
 /// every op's forward f, its backward rule (what the closure hands each input, given the
 /// upstream gradient g = d loss / d y) and the Backend kernels that compute both, with their
-/// files (reference → backends/reference/<file>.cpp, oneDNN → backends/onednn/<file>.cpp; "ref"
-/// means oneDNN forwards to the reference kernel):
+/// files (reference → `backends/reference/<file>.cpp`, oneDNN →
+/// `backends/onednn/<file>.cpp`; "ref" means oneDNN forwards to the reference kernel):
 ///
 /// | family                                         | file                          |
 /// |------------------------------------------------|-------------------------------|
