@@ -58,9 +58,13 @@ std::string number_list(const std::vector<double>& numbers) {
 // The shared look of both kinds of graph: boxes for values, ellipses for ops.
 class DotWriter {
  public:
-  explicit DotWriter(const char* graph_name) {
+  // A graph of up to `kLeftToRight` values reads left to right; a longer one (a neuron of eight
+  // gates, say) top to bottom, so that its picture stays readable at about 1,200 pixels wide.
+  static constexpr std::size_t kLeftToRight = 8;
+  DotWriter(const char* graph_name, std::size_t values) {
     text_ << "digraph " << graph_name << " {\n"
-          << "  rankdir=LR;\n"
+          << "  rankdir=" << (values <= kLeftToRight ? "LR" : "TB") << ";\n"
+          << "  size=\"12.5,40\";\n"  // inches: at 96 dpi never wider than 1,200 pixels
           << "  node [fontname=\"Helvetica\", fontsize=11];\n";
   }
 
@@ -157,8 +161,8 @@ bool write_dot_and_png(const std::string& dot_text, const std::string& path_with
 }  // namespace
 
 std::string to_dot(const Value& root) {
-  DotWriter dot("value_graph");
   const std::vector<Value> order = topological_order(root);
+  DotWriter dot("value_graph", order.size());
   std::unordered_map<const ValueNode*, std::size_t> id;
   for (std::size_t i = 0; i < order.size(); ++i) {
     id.emplace(order[i].node(), i);
@@ -184,7 +188,7 @@ std::string to_dot(const Tensor& root) {
   if (!root.defined()) {
     throw Error("to_dot: the tensor is undefined (it holds no data)");
   }
-  DotWriter dot("tensor_graph");
+  DotWriter dot("tensor_graph", topological_order(root).size());
   // Depth-first walk with an explicit stack; each tensor gets an id when first seen.
   std::unordered_map<const TensorImpl*, std::size_t> id;
   std::vector<Tensor> stack = {root};

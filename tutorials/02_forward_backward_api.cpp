@@ -172,7 +172,8 @@ void scalar_gates(Chapter& chapter) {
        {"multiply.backward(df/df)", "1", fmt::format("df/dq = {:g}, df/dz = {:g}", dq, dz)},
        {"add.backward(df/dq)", number(dq, 1), fmt::format("df/dx = {:g}, df/dy = {:g}", dx, dy)}});
   chapter.notice(
-      "the multiply gate had to remember x and y during forward: backward needs them. "
+      "the multiply gate had to remember its inputs q and z during forward: its backward "
+      "needs them (dq = z · df, dz = q · df). "
       "What a layer stores for backward is most of its memory cost in training.");
   chapter.claim("hand-written gates give df/dx, df/dy, df/dz = −4, −4, 3",
                 dx == -4 && dy == -4 && dz == 3, fmt::format("{:g}, {:g}, {:g}", dx, dy, dz));

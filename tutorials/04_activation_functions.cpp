@@ -425,7 +425,9 @@ void dead_relus(Chapter& chapter) {
                 fmt::format("{} of 200", results["bias -2 (a bad start)"].dead));
 }
 
-void exp_cost(Chapter& chapter) {
+/// Times relu, exp, sigmoid, tanh and ELU on every backend; returns what it measured, one
+/// sentence per backend: "reference: exp takes 1.1× relu's time".
+std::string exp_cost(Chapter& chapter) {
   chapter.step("The cost of exp(), timed on every backend");
   chapter.say(
       "Sigmoid, tanh and ELU need an exponential per element; ReLU needs one comparison. We time "
@@ -469,14 +471,12 @@ void exp_cost(Chapter& chapter) {
                           medians[1] / medians[0]);
   }
   chapter.table(header, rows);
-  chapter.notice("measured here — " + ratios +
-                 ". An exponential is a polynomial approximation plus bit tricks, a comparison is "
-                 "one instruction; "
-                 "but on a big tensor both also wait for memory, which narrows the gap, and a busy "
-                 "machine blurs "
-                 "it further. In a whole network the matrix products dominate anyway: ReLU's "
-                 "bigger advantage is "
-                 "that it does not saturate.");
+  chapter.notice("measured here: " + ratios +
+                 ". An exponential costs more arithmetic than a comparison, but on a big tensor "
+                 "both ops mostly wait for memory, which can hide the difference entirely (a busy "
+                 "machine blurs it further). In a whole network the matrix products dominate "
+                 "anyway: ReLU's bigger advantage is that it does not saturate.");
+  return ratios;
 }
 
 }  // namespace
@@ -489,12 +489,11 @@ int main(int argc, char** argv) {
         learned_slope(chapter);
         zig_zag(chapter);
         dead_relus(chapter);
-        exp_cost(chapter);
+        const std::string exp_ratios = exp_cost(chapter);
         chapter.summary(
             "sigmoid/tanh slopes vanish at ±10 (σ′ < 1e-4), ReLU's is 0 below 0; PReLU learns its "
-            "slope; "
-            "all-positive inputs force one-sign gradients (zig-zag); dead ReLUs get no gradient; "
-            "exp() costs "
-            "more than max(0, x).");
+            "slope; all-positive inputs force one-sign gradients (zig-zag); dead ReLUs get no "
+            "gradient; measured cost of exp() against max(0, x): " +
+            exp_ratios);
       });
 }
