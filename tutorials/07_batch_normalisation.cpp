@@ -503,10 +503,14 @@ void training_step(Chapter& chapter) {
   chapter.say("loss, no batch norm:   " + plots::sparkline(plain.loss, 40) +
               "  (each curve scaled to its own range)");
   chapter.say("loss, with batch norm: " + plots::sparkline(normalised.loss, 40));
+  // Both pictures share one y axis: on its own, a flat loss would be stretched to fill the
+  // picture and look like wild noise.
+  plots::PlotSettings shared_axis;
+  shared_axis.y_range = plots::common_range({plain.loss, normalised.loss});
   for (const auto& [key, run] :
        {std::pair{std::string("no_bn"), &plain}, std::pair{std::string("with_bn"), &normalised}}) {
     const std::string png = chapter.path("loss_" + key + ".png");
-    plots::PlotResult plot = plots::loss_curve(run->loss, png);
+    plots::PlotResult plot = plots::loss_curve(run->loss, png, shared_axis);
     chapter.picture(png, key == "no_bn" ? "training loss of the std-0.01 net without batch norm"
                                         : "training loss of the same net with batch norm");
     if (!plot.drawn) chapter.say(plot.note);

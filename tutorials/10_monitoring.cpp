@@ -119,10 +119,17 @@ int main(int argc, char** argv) {
         chapter.table({"", "He init", "std 0.01 init"}, rows);
         chapter.say("He init:       " + plots::sparkline(good_run.history.loss));
         chapter.say("std 0.01 init: " + plots::sparkline(bad_run.history.loss));
-        draw(chapter, plots::loss_curve(good_run.history.loss, chapter.path("loss_good_init.png")),
+        // One y axis for both pictures, so the plateau looks flat next to the learning run.
+        plots::PlotSettings shared_axis;
+        shared_axis.y_range = plots::common_range({good_run.history.loss, bad_run.history.loss});
+        draw(chapter,
+             plots::loss_curve(good_run.history.loss, chapter.path("loss_good_init.png"),
+                               shared_axis),
              "loss per iteration, He init");
-        draw(chapter, plots::loss_curve(bad_run.history.loss, chapter.path("loss_bad_init.png")),
-             "loss per iteration, std 0.01 init: the plateau");
+        draw(
+            chapter,
+            plots::loss_curve(bad_run.history.loss, chapter.path("loss_bad_init.png"), shared_axis),
+            "loss per iteration, std 0.01 init: the plateau");
         const double bad_early = mean_between(bad_run.history.loss, n - n / 4, n);
         const double good_early = mean_between(good_run.history.loss, n - n / 4, n);
         chapter.claim(

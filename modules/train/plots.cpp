@@ -150,6 +150,20 @@ PlotResult draw(PlotResult files, const std::string& script, const PlotSettings&
 
 }  // namespace
 
+std::pair<double, double> common_range(const std::vector<std::vector<double>>& curves) {
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  for (const auto& curve : curves) {
+    for (double value : curve) {
+      if (!std::isfinite(value)) continue;
+      low = std::min(low, value);
+      high = std::max(high, value);
+    }
+  }
+  if (!std::isfinite(low)) return {0.0, 1.0};
+  const double margin = std::max(0.05 * (high - low), 1e-9);
+  return {low - margin, high + margin};
+}
+
 PlotResult draw_script(const fs::path& png, const std::string& script,
                        const PlotSettings& settings) {
   return draw(file_names(png), script, settings);
@@ -203,6 +217,10 @@ PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png,
     }
   }
   std::string script = script_header(files, settings, "Training loss");
+  if (settings.y_range) {
+    script += fmt::format("set yrange [{}:{}]\n", csv_number(settings.y_range->first),
+                          csv_number(settings.y_range->second));
+  }
   script += fmt::format(
       "set xlabel 'iteration'\nset ylabel 'loss'\n"
       "plot '{0}' skip 1 using 1:2 with lines lc rgb '#9ecae1' title 'mini-batch loss', \\\n"
@@ -368,6 +386,14 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
     shared_low -= 0.5;
     shared_high += 0.5;
   }  // constant: one visible bar
+  // When the range holds 0, move the bins so that one is centred on 0: a layer collapsed to 0
+  // (tanh after weights too small) then shows at 0, not half a bin to one side. One bin more
+  // keeps the largest values inside.
+  if (shared_low < 0 && shared_high > 0 && bins > 1) {
+    const double width = (shared_high - shared_low) / static_cast<double>(bins - 1);
+    shared_low = (std::floor(shared_low / width + 0.5) - 0.5) * width;
+    shared_high = shared_low + static_cast<double>(bins) * width;
+  }
   std::vector<Summary> summaries;
   for (const LayerActivations& layer : layers) {
     Summary s;

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,9 @@ struct PlotSettings {
   std::string gnuplot = default_gnuplot_command();  ///< Program run on the script.
   int width = 900;                                  ///< Picture width in pixels.
   int height = 560;                                 ///< Picture height in pixels.
+  /// The y axis's range, for curves meant to be compared with another picture's (give both the
+  /// same range); empty: gnuplot fits it to the data. Used by `loss_curve`.
+  std::optional<std::pair<double, double>> y_range;
 };
 
 /// What a plot call wrote.
@@ -58,6 +62,10 @@ PlotResult file_names(const std::filesystem::path& png);
 /// picture the project draws goes through here (and the plot functions below).
 PlotResult draw_script(const std::filesystem::path& png, const std::string& script,
                        const PlotSettings& settings = {});
+
+/// The smallest and largest finite value over all `curves`, widened by 5 % on each side: a y
+/// range that several pictures can share (`PlotSettings::y_range`). (0, 1) when none is finite.
+std::pair<double, double> common_range(const std::vector<std::vector<double>>& curves);
 
 /// True when `settings.gnuplot` can be started (runs `gnuplot --version`).
 bool gnuplot_available(const PlotSettings& settings = {});

@@ -106,3 +106,27 @@ TEST_CASE("sparkline draws a falling series from the tallest block down to the l
   CHECK(plots::sparkline({1.0, std::nan(""), 2.0}, 3) == "▁!█");
   CHECK(plots::sparkline({5.0, 5.0}, 4) == "▅▅");  // flat: mid-height, one column per value
 }
+
+TEST_CASE("activation histograms centre a bin on 0, so a collapsed layer shows at 0", "[plots]") {
+  const fs::path folder = testing::fresh_folder("histogram-bins");
+  // One layer spread over [-1.3, 0.9], one collapsed to tiny values around 0.
+  std::vector<float> wide, collapsed;
+  for (int i = 0; i <= 220; ++i) wide.push_back(-1.3f + 0.01f * static_cast<float>(i));
+  for (int i = -5; i <= 5; ++i) collapsed.push_back(1e-4f * static_cast<float>(i));
+  plots::PlotSettings settings;
+  settings.gnuplot = "gradlab-no-such-gnuplot";  // the CSV is what is checked
+  const plots::PlotResult result = plots::activation_histograms(
+      {{"wide", wide}, {"collapsed", collapsed}}, folder / "bins.png", 25, settings);
+  std::ifstream csv(result.csv);
+  std::string header, line;
+  std::getline(csv, header);
+  double zero_bin_fraction = -1;
+  while (std::getline(csv, line)) {
+    std::stringstream fields(line);
+    std::string centre, fraction_wide, centre_again, fraction_collapsed;
+    std::getline(fields, centre, ','), std::getline(fields, fraction_wide, ',');
+    std::getline(fields, centre_again, ','), std::getline(fields, fraction_collapsed, ',');
+    if (std::abs(std::stod(centre)) < 1e-9) zero_bin_fraction = std::stod(fraction_collapsed);
+  }
+  CHECK(zero_bin_fraction == 1.0);  // a bin centred on 0 holds the whole collapsed layer
+}
