@@ -301,12 +301,44 @@ void history(Chapter& chapter) {
           "set title 'Perceptron and Adaline decision boundaries'\nset xrange [-3:3]\nset yrange "
           "[-3:3]\n"
           "set size ratio -1\nset grid\nset key outside bottom center horizontal\n"
+          "set xlabel 'x1 (first feature, no unit)'\nset ylabel 'x2 (second feature, no unit)'\n"
           "perceptron(x) = -({} * x + {}) / {}\nadaline(x) = -({} * x + {}) / {}\n"
           "plot 'toy_set.csv' using 1:($3 > 0 ? $2 : 1/0) with points pt 7 title 'class +1', "
           "'' using 1:($3 < 0 ? $2 : 1/0) with points pt 5 title 'class -1', "
           "perceptron(x) lw 2 title 'perceptron', adaline(x) lw 2 dt 2 title 'Adaline (LMS)'\n",
           perceptron.w1, perceptron.b, perceptron.w2, w.at(0), bias.at(0), w.at(1)),
       "the toy set with the perceptron's and Adaline's lines");
+}
+
+/// The rest of the lecture's history, from Adaline to the results that started deep learning.
+void timeline(Chapter& chapter) {
+  chapter.step("From Adaline to deep learning: the lecture's timeline");
+  chapter.say(
+      "Adaline's rule trained one layer. Training several took the chain rule applied through "
+      "the whole network, which this course has done since chapter 01; the lecture marks the "
+      "milestones that made it work in practice:");
+  chapter.table(
+      {"year", "who", "what changed"},
+      {{"1957", "Rosenblatt",
+        "the perceptron, built as the Mark I machine (a 20×20 photocell "
+        "camera) to recognise letters"},
+       {"1960", "Widrow and Hoff", "Adaline / Madaline: the least-mean-squares rule above"},
+       {"1986", "Rumelhart et al.",
+        "back-propagation becomes popular: multi-layer nets trained by "
+        "gradient descent, written as we write it today"},
+       {"2006", "Hinton and Salakhutdinov",
+        "unsupervised pre-training, one layer at a time, "
+        "reinvigorates research in deep networks"},
+       {"2010", "Dahl, Yu, Deng, Acero",
+        "context-dependent pre-trained deep nets for large "
+        "vocabulary speech recognition: the first strong results"},
+       {"2012", "Krizhevsky, Sutskever, Hinton",
+        "deep convolutional nets on ImageNet (with ReLU, "
+        "dropout and GPUs)"}});
+  chapter.say(
+      "The algorithm of 1986 is the one this course runs. The later milestones changed how to "
+      "start and keep training deep nets (initialisation, activations, normalisation: chapters 04 "
+      "to 07) and how much data and computing there was.");
 }
 
 /// The chapter: a small centred Fashion-MNIST split for the networks, then the toy set for history.
@@ -323,6 +355,7 @@ void chapter_body(Chapter& chapter) {
   architectures(chapter, parts.train);
   short_training(chapter, parts.train, parts.validation);
   history(chapter);
+  timeline(chapter);
   chapter.summary(
       "linear → 2-layer → 3-layer nets: shapes per layer and 7850 / 79510 / 89610 parameters; the "
       "perceptron rule "
