@@ -7,9 +7,11 @@
 // sampling beats a grid when only some parameters matter (Bergstra & Bengio 2012).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,6 +47,27 @@ int main(int argc, char** argv) {
         const std::int64_t train_size = quick ? 1500 : 8000, val_size = quick ? 500 : 2000;
         data::TrainValidation parts = chapter.centred_fashion_mnist(train_size, val_size);
 
+        // A trial trains for `epochs` epochs: one in the coarse stage, more in the fine one.
+        const auto trial_of = [&](std::int64_t epochs) {
+          return train::trainer_trial({
+              .make_model =
+                  [](const train::HyperParameters&) {
+                    return std::make_shared<nn::Sequential>(
+                        nn::MLP({784, 50, 10}, {.activation = "relu", .init = "he"}));
+                  },
+              .train = &parts.train,
+              .validation = &parts.validation,
+              .config = {.epochs = epochs,
+                         .batch_size = 100,
+                         .seed = seed,
+                         .train_eval_size = 500,
+                         .ratio_every = 0,
+                         .progress = train::ProgressStyle::none},
+              .model_seed = seed,
+          });
+        };
+        const std::int64_t fine_epochs = 3;
+        train::TrialFunction long_trial = trial_of(fine_epochs);
         train::TrialFunction trial = train::trainer_trial({
             .make_model =
                 [](const train::HyperParameters&) {
@@ -79,16 +102,66 @@ int main(int argc, char** argv) {
         chapter.claim("a trial with lr = 10 is stopped early by the explosion guard", boom.diverged,
                       boom.note);
 
-        chapter.step("Coarse → fine random search in log space");
+        chapter.step("Why sample on a log scale");
         chapter.say(
-            "Stage 1 draws lr = 10^U(−5, 0) and reg = 10^U(−5, 1): each order of magnitude is "
-            "equally "
-            "likely, which is what matters for these two. Stage 2 searches a range a quarter as "
-            "wide "
-            "(in log units) around the best trial so far.");
+            "The lecture samples the learning rate as lr = 10 ** uniform(−6, 1): draw the "
+            "exponent uniformly, not the value. Here is that line in C++, next to drawing the "
+            "value itself uniformly from the same range, 1,000 times each:");
+        std::mt19937_64 generator(seed);
+        std::uniform_real_distribution<double> exponent(-6.0, 1.0);  // the lecture's uniform(-6, 1)
+        std::uniform_real_distribution<double> value(1e-6, 10.0);
+        std::vector<int> log_counts(7, 0), linear_counts(7, 0);  // decades 1e-6 … 1e0
+        const int draws = 1000;
+        for (int i = 0; i < draws; ++i) {
+          const double lr = std::pow(10.0, exponent(generator));  // lr = 10 ** uniform(-6, 1)
+          const double plain = value(generator);
+          ++log_counts[std::clamp(int(std::floor(std::log10(lr))) + 6, 0, 6)];
+          ++linear_counts[std::clamp(int(std::floor(std::log10(plain))) + 6, 0, 6)];
+        }
+        std::vector<std::vector<std::string>> decade_rows;
+        for (int d = 0; d < 7; ++d) {
+          decade_rows.push_back({fmt::format("[1e{}, 1e{})", d - 6, d - 5),
+                                 std::to_string(log_counts[d]), std::to_string(linear_counts[d])});
+        }
+        chapter.table({"decade", "10 ** uniform(−6, 1)", "uniform(1e-6, 10)"}, decade_rows);
+        const int log_fewest = *std::min_element(log_counts.begin(), log_counts.end());
+        const int log_most = *std::max_element(log_counts.begin(), log_counts.end());
+        chapter.claim("the log-scale draws spread over every decade (each holds 10–19 %)",
+                      log_fewest >= draws / 10 && log_most <= draws * 19 / 100,
+                      fmt::format("{} to {} per decade", log_fewest, log_most));
+        chapter.claim("drawing the value itself puts over 85 % of the draws in the top decade",
+                      linear_counts[6] > draws * 85 / 100,
+                      fmt::format("{} of {} in [1, 10)", linear_counts[6], draws));
+
+        chapter.step("Coarse → fine random search in log space");
+        chapter.say(fmt::format(
+            "Stage 1 (coarse) draws lr = 10^U(−5, 0) and reg = 10^U(−5, 1) with one-epoch "
+            "trials: each order of magnitude is equally likely, which is what matters for these "
+            "two. Stage 2 (fine) searches a range a quarter as wide (in log units) around the best "
+            "coarse trial, and its trials train {} epochs: fewer candidates are left, so each can "
+            "afford a longer, more telling run.",
+            fine_epochs));
         const std::vector<train::ParameterRange> ranges{{"lr", 1e-5, 1.0}, {"reg", 1e-5, 10.0}};
         train::SearchResult search = train::random_search(
-            ranges, trial, {.stages = 2, .trials_per_stage = quick ? 6 : 12, .seed = seed});
+            ranges, trial, {.stages = 1, .trials_per_stage = quick ? 6 : 12, .seed = seed});
+        const train::TrialResult coarse_best = search.best();
+        std::vector<train::ParameterRange> fine_ranges;
+        for (const train::ParameterRange& range : ranges) {
+          const double centre = range.position(coarse_best.values.at(range.name));
+          train::ParameterRange fine = range;
+          fine.low = range.at(std::max(0.0, centre - 0.125));
+          fine.high = range.at(std::min(1.0, centre + 0.125));
+          fine_ranges.push_back(fine);
+        }
+        train::SearchResult fine_search = train::random_search(
+            fine_ranges, long_trial,
+            {.stages = 1, .trials_per_stage = quick ? 4 : 8, .seed = seed + 3});
+        for (auto t : fine_search.trials) {
+          t.stage = 2;
+          t.id += static_cast<std::int64_t>(search.trials.size());
+          search.trials.push_back(t);
+        }
+        search.stage_ranges.push_back(fine_ranges);
         for (std::size_t s = 0; s < search.stage_ranges.size(); ++s)
           chapter.say(fmt::format("stage {}: lr {}, reg {}", s + 1,
                                   search.stage_ranges[s][0].to_string(),
@@ -97,9 +170,12 @@ int main(int argc, char** argv) {
         std::size_t diverged = 0;
         for (const auto& t : search.trials) diverged += t.outcome.diverged ? 1 : 0;
         const auto& best = search.best();
-        chapter.say(fmt::format("{} trials, {} diverged; best: lr = {}, reg = {}, val acc {:.3f}.",
-                                search.trials.size(), diverged, number(best.values.at("lr")),
-                                number(best.values.at("reg")), best.outcome.score));
+        chapter.say(fmt::format(
+            "{} trials, {} diverged; best: lr = {}, reg = {}, val acc {:.3f} (stage {}, trained "
+            "{} epoch(s)).",
+            search.trials.size(), diverged, number(best.values.at("lr")),
+            number(best.values.at("reg")), best.outcome.score, best.stage,
+            best.stage == 1 ? 1 : fine_epochs));
         const auto scatter =
             plots::hyperparameter_scatter(search, "lr", "reg", chapter.path("search_scatter.png"));
         chapter.picture(scatter.drawn ? "search_scatter.png" : "search_scatter.csv",
