@@ -130,7 +130,7 @@ void check_declared_size(const Shape& dims, std::size_t header, std::uint64_t va
   if (!overflow && values <= max_bytes && header + values <= max_bytes) return;
   fail_at(source, 4,
           fmt::format("the IDX header declares extents {}, a file of {} bytes, more than the "
-                      "limit of {} bytes; refused before reading it (raise the limit with "
+                      "limit of {} bytes; refused (raise the limit with "
                       "LoadOptions::max_idx_bytes or gradlab_train --max-data-size if the file "
                       "is genuine)",
                       shape_string(dims),
