@@ -93,7 +93,12 @@ struct Function {
     std::size_t input_count = inputs.size();
     return record(op_name(), std::move(inputs), fresh,
                   [ctx, input_count](const Tensor& upstream, GradientSink& grads) {
-                    std::vector<Tensor> gradients = Op::backward(*ctx, upstream);
+                    std::vector<Tensor> gradients;
+                    try {
+                      gradients = Op::backward(*ctx, upstream);
+                    } catch (const Error& error) {  // say whose backward failed
+                      throw Error(std::string(op_name()) + " backward: " + error.what());
+                    }
                     if (gradients.size() != input_count) {
                       throw Error(std::string(op_name()) + ": backward returned " +
                                   std::to_string(gradients.size()) + " gradients for " +

@@ -181,6 +181,10 @@ void Tensor::set_grad(const Tensor& gradient) const {
     throw Error("set_grad: gradient shape " + shape_string(gradient.shape()) +
                 " does not match tensor shape " + shape_string(impl_->shape));
   }
+  if (gradient.defined() && gradient.dtype() != impl_->dtype) {
+    throw Error(std::string("set_grad: gradient dtype ") + dtype_name(gradient.dtype()) +
+                " does not match tensor dtype " + dtype_name(impl_->dtype));
+  }
   impl_->grad = gradient.impl();
 }
 
@@ -340,6 +344,13 @@ bool GradientSink::needs(std::size_t i) const {
 void GradientSink::add(std::size_t i, const Tensor& gradient) {
   if (!needs(i)) return;
   TensorImpl& input = *inputs_[i].impl();
+  if (!gradient.defined())
+    throw Error(std::string(op_) + " backward: gradient for input " + std::to_string(i) +
+                " is an undefined tensor (the input has shape " + shape_string(input.shape) + ")");
+  if (gradient.dtype() != input.dtype)
+    throw Error(std::string(op_) + " backward: gradient for input " + std::to_string(i) +
+                " has dtype " + dtype_name(gradient.dtype()) + " but the input has dtype " +
+                dtype_name(input.dtype));
   if (gradient.shape() != input.shape) {
     throw Error(std::string(op_) + " backward: gradient for input " + std::to_string(i) +
                 " has shape " + shape_string(gradient.shape()) + " but the input has shape " +
@@ -537,6 +548,21 @@ std::string to_string(const Tensor& tensor) {
 
 Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
+  if (target == DType::int64) {
+    // NaN, ±inf and values beyond ±2^63 have no int64 value (the conversion would be undefined
+    // behaviour, in practice INT64_MIN): refuse them, naming the first.
+    const std::vector<double> values = to_vector();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const double v = values[i];
+      if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) {
+        std::ostringstream text;
+        text << std::setprecision(17) << "to(int64): element " << i << " (of shape "
+             << shape_string(shape()) << ") is " << v
+             << ", which has no int64 value (NaN, infinite or beyond ±2^63)";
+        throw Error(text.str());
+      }
+    }
+  }
   Tensor y = Tensor::empty(shape(), target);
   if (y.numel() > 0) backend().convert(view(), y.mutable_view());
   if (!any_requires_grad({this}) || target == DType::int64) return y;

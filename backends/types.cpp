@@ -33,8 +33,14 @@ void Shape::grow(std::size_t rank) {
 }
 
 std::int64_t shape_numel(std::span<const std::int64_t> shape) {
+  // A zero extent makes the count 0 whatever the others are; otherwise the product must fit
+  // (signed overflow is undefined behaviour, and a wrapped count could look like a valid one).
+  for (std::int64_t extent : shape)
+    if (extent == 0) return 0;
   std::int64_t count = 1;
-  for (std::int64_t extent : shape) count *= extent;
+  for (std::int64_t extent : shape)
+    if (__builtin_mul_overflow(count, extent, &count))
+      throw Error("the shape " + shape_string(shape) + " has more than 2^63 - 1 elements");
   return count;
 }
 

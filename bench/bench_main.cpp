@@ -8,7 +8,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -97,6 +100,10 @@ int main(int argc, char** argv) {
       }
     } else if (argument == "--json") {
       flags.json_path = value();
+      if (flags.json_path.empty()) {
+        std::cerr << "gradlab_bench: --json needs a file name, got ''\n";
+        return 2;
+      }
     } else if (argument == "--vs-pytorch") {
       flags.vs_pytorch = true;
     } else if (argument == "--quick") {
@@ -124,6 +131,17 @@ int main(int argc, char** argv) {
     std::cerr << "gradlab_bench: --threads: " << error.what() << "\n";
     return 2;
   }
+  // The JSON file is checked before the run (which takes minutes), not after it.
+  if (!flags.json_path.empty()) {
+    std::error_code ignored;
+    const bool existed = std::filesystem::exists(flags.json_path, ignored);
+    if (!std::ofstream(flags.json_path, std::ios::app)) {
+      std::cerr << "gradlab_bench: --json " << flags.json_path << ": cannot write this file ("
+                << std::strerror(errno) << ")\n";
+      return 2;
+    }
+    if (!existed) std::filesystem::remove(flags.json_path, ignored);
+  }
   std::string min_time = "--benchmark_min_time=0.05";
   if (flags.quick) passed.push_back(min_time.data());
 
@@ -143,8 +161,13 @@ int main(int argc, char** argv) {
   int passed_count = static_cast<int>(passed.size());
   benchmark::Initialize(&passed_count, passed.data());
   CollectingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
+  const std::size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
+  if (ran == 0) {
+    std::cerr << "gradlab_bench: no benchmark matches the filter given (--benchmark_filter); "
+                 "nothing was measured\n";
+    return 2;
+  }
 
   nlohmann::json pytorch;
   std::map<std::string, double> torch_ms;  // "<workload>/<precision>" → ms

@@ -103,10 +103,10 @@ void shapes_and_slopes(Chapter& chapter) {
       "set grid\nset xrange [-6:6]\nset key top left\n";
   for (std::size_t k = 0; k < all.size(); ++k) {
     script += fmt::format(
-        "set title '{}'\nplot 'activations.csv' using 1:{} with lines lw 2 title 'f', '' using "
+        "set title {}\nplot 'activations.csv' using 1:{} with lines lw 2 title 'f', '' using "
         "1:{} with lines lw 2 "
         "dt 2 title 'f′'\n",
-        all[k].name, 2 + 2 * k, 3 + 2 * k);
+        plots::gnuplot_string(all[k].name), 2 + 2 * k, 3 + 2 * k);
   }
   script += "unset multiplot\n";
   chapter.draw_with_gnuplot("activations", script,

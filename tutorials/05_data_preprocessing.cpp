@@ -150,9 +150,9 @@ void two_d_cloud(Chapter& chapter) {
   const char* titles[] = {"original data", "zero-centred", "normalised (std 1 per axis)",
                           "decorrelated (PCA)", "whitened (covariance = I)"};
   for (int s = 0; s < 5; ++s) {
-    script += fmt::format(
-        "set title '{}'\nplot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n", titles[s],
-        1 + 2 * s, 2 + 2 * s);
+    script +=
+        fmt::format("set title {}\nplot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n",
+                    plots::gnuplot_string(titles[s]), 1 + 2 * s, 2 + 2 * s);
   }
   script += "unset multiplot\n";
   chapter.draw_with_gnuplot(

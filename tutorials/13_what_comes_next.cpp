@@ -63,13 +63,14 @@ void multi_plot(Chapter& chapter, const std::string& stem, const std::vector<std
   }
   csv.close();
   std::ostringstream gp;  // the script runs in the output folder: files by name only
-  gp << "set terminal pngcairo size 900,560\nset output '" << stem << ".png'\n"
-     << "set datafile separator ','\nset key outside right\nset xlabel 'step'\nset ylabel '"
-     << ylabel << "'\n"
+  // Every name goes in as a gnuplot string constant: nothing in it is interpreted.
+  gp << "set terminal pngcairo size 900,560\nset output " << plots::gnuplot_string(stem + ".png")
+     << "\nset datafile separator ','\nset key outside right\nset xlabel 'step'\nset ylabel "
+     << plots::gnuplot_string(ylabel) << " noenhanced\n"
      << (log_y ? "set logscale y\n" : "") << "plot ";
   for (std::size_t k = 0; k < names.size(); ++k)
-    gp << (k ? ", " : "") << "'" << stem << ".csv' using 1:" << k + 2 << " with lines lw 2 title '"
-       << names[k] << "'";
+    gp << (k ? ", " : "") << plots::gnuplot_string(stem + ".csv") << " using 1:" << k + 2
+       << " with lines lw 2 title " << plots::gnuplot_string(names[k]) << " noenhanced";
   gp << '\n';
   const plots::PlotResult drawn = plots::draw_script(chapter.path(stem + ".png"), gp.str());
   chapter.picture(drawn.drawn ? stem + ".png" : stem + ".csv",

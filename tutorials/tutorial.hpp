@@ -73,6 +73,8 @@ class Chapter {
   /// Runs gnuplot (the plots module's command) on `script`, saved as `name`.gp in the output
   /// folder beside its CSV (the script's paths are relative to that folder), and records
   /// `name`.png as a picture; without gnuplot it says that the script and CSV were written.
+  /// The output folder never appears in the script (gnuplot runs inside it); any text a script
+  /// quotes that the chapter did not write itself goes through `plots::gnuplot_string`.
   void draw_with_gnuplot(const std::string& name, const std::string& script,
                          const std::string& what);
   /// A key claim of the chapter, checked live; printed with ✓ or ✗. A failed claim makes the

@@ -68,6 +68,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   if (!x.defined()) throw Error("reshape: input is an undefined tensor");
   Shape resolved = shape;
   std::int64_t known = 1;
+  bool overflow = false;
   int inferred = -1;
   for (std::size_t i = 0; i < resolved.size(); ++i) {
     if (resolved[i] == -1 && inferred < 0) {
@@ -75,8 +76,17 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     } else if (resolved[i] < 0) {
       throw Error("reshape: invalid target shape " + shape_string(shape));
     } else {
-      known *= resolved[i];
+      overflow = __builtin_mul_overflow(known, resolved[i], &known) || overflow;
     }
+  }
+  // A zero extent makes the product 0 whatever the others are; without one, an overflowing
+  // product is a shape no tensor can have.
+  if (overflow && std::find(resolved.begin(), resolved.end(), 0) != resolved.end()) {
+    known = 0;
+  } else if (overflow) {
+    throw Error("reshape: cannot view shape " + shape_string(x.shape()) + " (" +
+                std::to_string(x.numel()) + " elements) as " + shape_string(shape) +
+                ": it has more than 2^63 - 1 elements");
   }
   if (inferred >= 0 && known > 0 && x.numel() % known == 0) resolved[inferred] = x.numel() / known;
   if (shape_numel(resolved) != x.numel() || (inferred >= 0 && known == 0)) {

@@ -41,6 +41,7 @@ using namespace gradlab;
 
 // Everything the command line sets, besides the shared flags.
 struct TrainOptions {
+  std::uint64_t max_data_size = data::default_max_idx_bytes;  // largest IDX file read, in bytes
   std::string hidden = "1024,1024";
   std::string activation = "relu";
   bool batchnorm = false;
@@ -115,10 +116,13 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
   return std::make_unique<optim::Adam>(std::move(parameters), optim::AdamOptions{.lr = lr});
 }
 
-data::Dataset load_dataset(const std::string& name, const std::string& dir, data::Split split) {
-  if (name == "mnist") return data::load_mnist(dir, split);
+data::Dataset load_dataset(const std::string& name, const std::string& dir, data::Split split,
+                           std::uint64_t max_data_size) {
+  const data::LoadOptions options{.max_idx_bytes = max_data_size};
+  if (name == "mnist") return data::load_mnist(dir, split, options);
   if (name == "cifar10") return data::load_cifar10(dir, split);
-  return data::load_fashion_mnist(dir.empty() ? data::default_fashion_mnist_dir : dir, split);
+  return data::load_fashion_mnist(dir.empty() ? data::default_fashion_mnist_dir : dir, split,
+                                  options);
 }
 
 // Fails fast, before any data is loaded, when `folder` cannot be created and written into: a run
@@ -188,6 +192,11 @@ int run(int argc, char** argv) {
                  "package dataset-fashion-mnist)");
   common.out = "runs/train";
   app.add_option("--out", common.out, "Output folder for the logs and plots")
+      ->capture_default_str();
+  app.add_option("--max-data-size", o.max_data_size,
+                 "Largest dataset file (IDX, in bytes after decompression) a header may declare; "
+                 "a larger one is refused before it is decompressed (a gzip bomb guard)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--dataset", o.dataset,
                  "Which dataset --data holds: fashion-mnist | mnist | cifar10")
@@ -292,14 +301,15 @@ int run(int argc, char** argv) {
   data::TrainValidation parts;
   data::Dataset test;
   {
-    data::Dataset all = load_dataset(o.dataset, common.data, data::Split::train);
+    data::Dataset all = load_dataset(o.dataset, common.data, data::Split::train, o.max_data_size);
     if (common.quick && all.size() > 10000 + o.validation)
       all = data::slice(all, 0, 10000 + o.validation);
     if (o.validation >= all.size())
       throw Error(fmt::format("--val {}: the training file has only {} examples", o.validation,
                               all.size()));
     parts = data::split_train_validation(all, o.validation, common.seed);
-    test = load_dataset(o.dataset, common.data, data::Split::test);
+    test = load_dataset(o.dataset, common.data, data::Split::test, o.max_data_size);
+    data::check_same_image_shape(all, test);
   }
   data::MeanImage centre;
   centre.fit(parts.train.images);

@@ -7,6 +7,7 @@
 #include "modules/data/data.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -40,17 +41,57 @@ struct Source {
 
 // --- files ----------------------------------------------------------------------------------
 
+/// Resizes `bytes` to `size`, turning an allocation failure into an error naming `name` and the
+/// size asked for (never a bare std::bad_alloc).
+void resize_or_fail(std::vector<std::uint8_t>& bytes, std::size_t size, const std::string& name,
+                    const char* what) {
+  try {
+    bytes.resize(size);
+  } catch (const std::bad_alloc&) {
+    throw Error(
+        fmt::format("{}: out of memory: cannot allocate {} bytes for {}", name, size, what));
+  }
+}
+
+/// What is at `path` when it is not a regular file: "" when nothing is there, else a phrase such
+/// as "is a directory, not a data file".
+std::string not_a_regular_file(const fs::path& path) {
+  std::error_code error;
+  const fs::file_status link = fs::symlink_status(path, error);
+  if (error || link.type() == fs::file_type::not_found) return "";
+  const fs::file_status target = fs::status(path, error);
+  if (error) {
+    if (error == std::errc::too_many_symbolic_link_levels)
+      return "is a symbolic link loop (too many levels of symbolic links), not a data file";
+    if (link.type() == fs::file_type::symlink && error == std::errc::no_such_file_or_directory)
+      return "is a dangling symbolic link (its target does not exist)";
+    return "cannot be examined: " + error.message();
+  }
+  switch (target.type()) {
+    case fs::file_type::regular: return "";
+    case fs::file_type::directory: return "is a directory, not a data file";
+    case fs::file_type::fifo: return "is a FIFO (named pipe), not a data file";
+    case fs::file_type::socket: return "is a socket, not a data file";
+    case fs::file_type::block: return "is a block device, not a data file";
+    case fs::file_type::character: return "is a character device, not a data file";
+    default: return "is not a regular file";
+  }
+}
+
 /// The whole file at `path`. The buffer is sized from the file size the system reports, and a
 /// read that returns fewer bytes (a file shrinking under us) is an error.
 std::vector<std::uint8_t> read_file(const std::string& path) {
   std::error_code error;
-  if (!fs::is_regular_file(path, error))
-    throw Error(fmt::format("{}: not found (or not a regular file)", path));
+  if (!fs::is_regular_file(path, error)) {
+    const std::string what = not_a_regular_file(path);
+    throw Error(fmt::format("{}: {}", path, what.empty() ? "not found" : what));
+  }
   const std::uintmax_t size = fs::file_size(path, error);
   if (error) throw Error(fmt::format("{}: cannot get its size: {}", path, error.message()));
   std::ifstream file(path, std::ios::binary);
   if (!file) throw Error(fmt::format("{}: cannot open for reading", path));
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  std::vector<std::uint8_t> bytes;
+  resize_or_fail(bytes, static_cast<std::size_t>(size), path, "the file's contents");
   file.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   const auto got = static_cast<std::size_t>(file.gcount());
   if (got != bytes.size())
@@ -83,9 +124,24 @@ struct IdxHeader {
   std::size_t data_offset = 0;
 };
 
+/// Refuses an IDX header whose file (`header` bytes + `values`) would be larger than `max_bytes`.
+void check_declared_size(const Shape& dims, std::size_t header, std::uint64_t values, bool overflow,
+                         std::uint64_t max_bytes, const Source& source) {
+  if (!overflow && values <= max_bytes && header + values <= max_bytes) return;
+  fail_at(source, 4,
+          fmt::format("the IDX header declares extents {}, a file of {} bytes, more than the "
+                      "limit of {} bytes; refused (raise the limit with "
+                      "LoadOptions::max_idx_bytes or gradlab_train --max-data-size if the file "
+                      "is genuine)",
+                      shape_string(dims),
+                      overflow ? std::string("more than 2⁶⁴") : std::to_string(header + values),
+                      max_bytes));
+}
+
 /// Reads and checks the header of an IDX file of unsigned bytes; the data after it must be exactly
 /// the product of the extents.
-IdxHeader parse_idx_header(const std::uint8_t* bytes, std::size_t size, const Source& source) {
+IdxHeader parse_idx_header(const std::uint8_t* bytes, std::size_t size, const Source& source,
+                           std::uint64_t max_bytes) {
   if (size < 4)
     fail_at(source, size,
             fmt::format("too short for an IDX header: the magic number needs 4 bytes, the data "
@@ -134,6 +190,8 @@ IdxHeader parse_idx_header(const std::uint8_t* bytes, std::size_t size, const So
                         shape_string(result.dims),
                         overflow ? std::string("more than 2⁶⁴") : std::to_string(expected), header,
                         available));
+  // Complete, but larger than allowed (a gzip stream was checked before it was inflated).
+  check_declared_size(result.dims, header, expected, false, max_bytes, source);
   if (expected < available)
     fail_at(source, header + expected,
             fmt::format("{} unexpected bytes after the last value of the extents {}",
@@ -141,14 +199,138 @@ IdxHeader parse_idx_header(const std::uint8_t* bytes, std::size_t size, const So
   return result;
 }
 
+// --- gzip, inflated step by step ---------------------------------------------------------
+
+/// A gzip stream held in memory, decompressed on demand (several concatenated members are read
+/// one after the other). Errors name the source and the compressed byte offset.
+class GzipReader {
+ public:
+  GzipReader(const std::uint8_t* bytes, std::size_t size, const std::string& name)
+      : bytes_(bytes), size_(size), source_{name} {
+    if (size > std::numeric_limits<uInt>::max())
+      fail_at(source_, 0,
+              fmt::format("a gzip file of {} bytes is larger than gradlab reads", size));
+    // 15 + 16: the largest window, and expect a gzip header and trailer (with its CRC-32 check).
+    if (inflateInit2(&stream_, 15 + 16) != Z_OK)
+      throw Error(fmt::format("{}: cannot initialise zlib's inflate", name));
+    stream_.next_in = const_cast<Bytef*>(bytes);
+    stream_.avail_in = static_cast<uInt>(size);
+  }
+  ~GzipReader() { inflateEnd(&stream_); }
+  GzipReader(const GzipReader&) = delete;
+  GzipReader& operator=(const GzipReader&) = delete;
+
+  /// Decompresses up to `count` bytes into `out`; returns how many it wrote (fewer only at the
+  /// end of the stream).
+  std::size_t read(std::uint8_t* out, std::size_t count) {
+    std::size_t produced = 0;
+    while (produced < count && !finished_) {
+      const std::size_t room =
+          std::min<std::size_t>(count - produced, std::numeric_limits<uInt>::max());
+      stream_.next_out = out + produced;
+      stream_.avail_out = static_cast<uInt>(room);
+      const int status = inflate(&stream_, Z_NO_FLUSH);
+      produced += room - stream_.avail_out;
+      const std::size_t consumed = size_ - stream_.avail_in;
+      if (status == Z_STREAM_END) {
+        if (stream_.avail_in == 0) {
+          finished_ = true;
+          break;
+        }
+        // Another member may follow (gzip allows concatenation); anything else is garbage.
+        if (!is_gzip(bytes_ + consumed, stream_.avail_in))
+          fail_at(source_, consumed,
+                  fmt::format("{} bytes of trailing garbage after the end of the gzip stream",
+                              stream_.avail_in));
+        inflateReset(&stream_);
+      } else if (status == Z_BUF_ERROR && stream_.avail_in == 0) {
+        fail_at(source_, size_, "short read: the gzip stream ends early (truncated file?)");
+      } else if (status != Z_OK && !(status == Z_BUF_ERROR && stream_.avail_out == 0)) {
+        fail_at(source_, consumed,
+                fmt::format("corrupt gzip stream: {}",
+                            stream_.msg != nullptr ? stream_.msg : zError(status)));
+      }
+    }
+    return produced;
+  }
+
+  /// Compressed bytes consumed so far.
+  std::size_t consumed() const { return size_ - stream_.avail_in; }
+
+ private:
+  const std::uint8_t* bytes_;
+  std::size_t size_;
+  Source source_;
+  z_stream stream_{};
+  bool finished_ = false;
+};
+
+/// Decompresses the IDX file in a gzip stream no further than its header declares: the header
+/// first, then (when it declares at most `max_bytes`) the values, in a buffer that grows with
+/// the data actually decompressed, never beyond the declared size. A stream that goes on past
+/// that size fails at the first extra byte. A stream too short, or a header that is not IDX, is
+/// returned as far as it goes: parse_idx_header names what is wrong with it.
+std::vector<std::uint8_t> gunzip_idx(const std::uint8_t* bytes, std::size_t size,
+                                     const std::string& name, std::uint64_t max_bytes) {
+  GzipReader reader(bytes, size, name);
+  const Source source{name, true};
+  std::vector<std::uint8_t> out(4);
+  std::size_t got = reader.read(out.data(), 4);
+  const std::size_t ndims = out[3];
+  if (got < 4 || out[0] != 0 || out[1] != 0 || out[2] != 0x08 || ndims == 0 ||
+      ndims > idx_max_dims) {
+    out.resize(got);
+    return out;
+  }
+  const std::size_t header = 4 + 4 * ndims;
+  out.resize(header);
+  got += reader.read(out.data() + 4, header - 4);
+  if (got < header) {
+    out.resize(got);
+    return out;
+  }
+  Shape dims;
+  std::uint64_t values = 1;
+  bool overflow = false;
+  for (std::size_t d = 0; d < ndims; ++d) {
+    const std::uint8_t* p = out.data() + 4 + 4 * d;
+    const std::uint32_t extent = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                                 (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    dims.push_back(static_cast<std::int64_t>(extent));
+    overflow = overflow || __builtin_mul_overflow(values, std::uint64_t{extent}, &values);
+  }
+  check_declared_size(dims, header, overflow ? 0 : values, overflow, max_bytes, source);
+  const auto declared = static_cast<std::size_t>(header + values);
+  // Grow by doubling (from 1 MiB), so memory follows the data actually there, not the claim.
+  while (out.size() < declared) {
+    const std::size_t before = out.size();
+    const std::size_t target = std::min(declared, std::max<std::size_t>(2 * before, 1 << 20));
+    resize_or_fail(out, target, name, "the decompressed IDX data");
+    const std::size_t read = reader.read(out.data() + before, target - before);
+    if (read < target - before) {
+      out.resize(before + read);
+      return out;
+    }
+  }
+  std::uint8_t extra = 0;
+  if (reader.read(&extra, 1) != 0)
+    fail_at(source, declared,
+            fmt::format("the gzip stream decompresses to more than the {} bytes its IDX header "
+                        "declares ({}-byte header + extents {}); decompression stopped at the "
+                        "first extra byte (compressed byte {})",
+                        declared, header, shape_string(dims), reader.consumed()));
+  return out;
+}
+
 /// Parses `bytes` (taking ownership), decompressing them first when they are a gzip stream.
-IdxArray parse_idx_owned(std::vector<std::uint8_t> bytes, const std::string& name) {
+IdxArray parse_idx_owned(std::vector<std::uint8_t> bytes, const std::string& name,
+                         const LoadOptions& options) {
   Source source{name};
   if (is_gzip(bytes.data(), bytes.size())) {
-    bytes = gunzip(bytes.data(), bytes.size(), name);
+    bytes = gunzip_idx(bytes.data(), bytes.size(), name, options.max_idx_bytes);
     source.decompressed = true;
   }
-  IdxHeader header = parse_idx_header(bytes.data(), bytes.size(), source);
+  IdxHeader header = parse_idx_header(bytes.data(), bytes.size(), source, options.max_idx_bytes);
   IdxArray array;
   array.name = name;
   array.gzipped = source.decompressed;
@@ -169,8 +351,14 @@ Dataset allocate_dataset(std::string name, std::int64_t count, ImageShape image_
   dataset.name = std::move(name);
   dataset.image_shape = image_shape;
   dataset.class_names = std::move(class_names);
-  dataset.images = Tensor::empty({count, image_shape.features()}, DType::float32);
-  dataset.labels = Tensor::empty({count}, DType::int64);
+  try {
+    dataset.images = Tensor::empty({count, image_shape.features()}, DType::float32);
+    dataset.labels = Tensor::empty({count}, DType::int64);
+  } catch (const std::bad_alloc&) {
+    throw Error(fmt::format("{}: out of memory: cannot allocate {} images of {} floats ({} bytes)",
+                            dataset.name, count, image_shape.features(),
+                            count * image_shape.features() * 4));
+  }
   return dataset;
 }
 
@@ -185,12 +373,15 @@ std::vector<std::string> digit_class_names() {
   return names;
 }
 
-/// The first of `stem.gz` and `stem` that exists in `dir`, or "" when neither does.
+/// The first of `stem.gz` and `stem` that exists in `dir`, or "" when neither does. Something
+/// else under either name (a directory, a FIFO, a symbolic link loop) is an error saying what.
 std::string find_idx_file(const std::string& dir, const std::string& stem) {
   for (const std::string& candidate : {stem + ".gz", stem}) {
     const fs::path path = fs::path(dir) / candidate;
     std::error_code error;
     if (fs::is_regular_file(path, error)) return path.string();
+    const std::string what = not_a_regular_file(path);
+    if (!what.empty()) throw Error(fmt::format("{}: {}", path.string(), what));
   }
   return "";
 }
@@ -198,7 +389,8 @@ std::string find_idx_file(const std::string& dir, const std::string& stem) {
 /// Loads the IDX pair of a MNIST-like dataset; `where_to_get_it` completes the missing-file
 /// message.
 Dataset load_mnist_like(const std::string& display_name, const std::string& dir, Split split,
-                        std::vector<std::string> class_names, const std::string& where_to_get_it) {
+                        std::vector<std::string> class_names, const std::string& where_to_get_it,
+                        const LoadOptions& options) {
   const std::string prefix = split == Split::train ? "train" : "t10k";
   const std::string images_stem = prefix + "-images-idx3-ubyte";
   const std::string labels_stem = prefix + "-labels-idx1-ubyte";
@@ -210,7 +402,7 @@ Dataset load_mnist_like(const std::string& display_name, const std::string& dir,
                             display_name, missing, missing, dir, where_to_get_it));
   }
   return load_idx_pair(images_path, labels_path, std::move(class_names),
-                       fmt::format("{} {}", display_name, split_name(split)));
+                       fmt::format("{} {}", display_name, split_name(split)), options);
 }
 
 /// Checks CIFAR-10 records and returns how many there are.
@@ -313,66 +505,23 @@ const std::vector<std::string>& cifar10_class_names() {
 
 std::vector<std::uint8_t> gunzip(const std::uint8_t* bytes, std::size_t size,
                                  const std::string& name) {
-  const Source source{name};
-  if (size > std::numeric_limits<uInt>::max())
-    fail_at(source, 0, fmt::format("a gzip file of {} bytes is larger than gradlab reads", size));
+  GzipReader reader(bytes, size, name);
   // Deflate expands at most about 1032 : 1, so no honest stream decompresses to more than this;
   // the cap keeps a forged stream from growing the buffer without end.
   const std::size_t limit = size * 1040 + 4096;
-  // The last 4 bytes of a gzip member hold its size modulo 2³²: a hint for the first allocation,
-  // trusted up to 16 times the input (images compress about 2 : 1; the buffer grows past the
-  // hint when a stream really expands more).
-  std::size_t hint = 64 * 1024;
-  if (size >= 18) {
-    const std::uint8_t* tail = bytes + size - 4;
-    const std::size_t stated = std::uint32_t{tail[0]} | (std::uint32_t{tail[1]} << 8) |
-                               (std::uint32_t{tail[2]} << 16) | (std::uint32_t{tail[3]} << 24);
-    hint = std::clamp<std::size_t>(stated, 1, std::min(limit, 16 * size + 64 * 1024));
-  }
-
-  z_stream stream{};
-  // 15 + 16: the largest window, and expect a gzip header and trailer (with its CRC-32 check).
-  if (inflateInit2(&stream, 15 + 16) != Z_OK)
-    throw Error(fmt::format("{}: cannot initialise zlib's inflate", name));
-  struct InflateEnd {
-    z_stream* stream;
-    ~InflateEnd() { inflateEnd(stream); }
-  } end_guard{&stream};
-
-  std::vector<std::uint8_t> out(hint);
+  std::vector<std::uint8_t> out;
   std::size_t produced = 0;
-  stream.next_in = const_cast<Bytef*>(bytes);
-  stream.avail_in = static_cast<uInt>(size);
   for (;;) {
-    if (produced == out.size()) {
-      if (out.size() >= limit)
-        fail_at(source, size - stream.avail_in,
-                fmt::format("corrupt gzip stream: it decompresses to more than {} bytes", limit));
-      out.resize(std::min(limit, out.size() * 2));
-    }
-    const std::size_t room =
-        std::min<std::size_t>(out.size() - produced, std::numeric_limits<uInt>::max());
-    stream.next_out = out.data() + produced;
-    stream.avail_out = static_cast<uInt>(room);
-    const int status = inflate(&stream, Z_NO_FLUSH);
-    produced += room - stream.avail_out;
-    const std::size_t consumed = size - stream.avail_in;
-    if (status == Z_STREAM_END) {
-      if (stream.avail_in == 0) break;
-      // Another member may follow (gzip allows concatenation); anything else is garbage.
-      if (!is_gzip(bytes + consumed, stream.avail_in))
-        fail_at(source, consumed,
-                fmt::format("{} bytes of trailing garbage after the end of the gzip stream",
-                            stream.avail_in));
-      inflateReset(&stream);
-    } else if (status == Z_BUF_ERROR && stream.avail_in == 0) {
-      fail_at(source, size, "short read: the gzip stream ends early (truncated file?)");
-    } else if (status == Z_BUF_ERROR && stream.avail_out == 0) {
-      continue;  // the output buffer is full: grow it and go on
-    } else if (status != Z_OK) {
-      fail_at(source, consumed,
-              fmt::format("corrupt gzip stream: {}",
-                          stream.msg != nullptr ? stream.msg : zError(status)));
+    const std::size_t target = std::min(limit, std::max<std::size_t>(2 * produced, 64 * 1024));
+    resize_or_fail(out, target, name, "the decompressed data");
+    const std::size_t read = reader.read(out.data() + produced, target - produced);
+    produced += read;
+    if (produced < target) break;
+    if (target == limit) {
+      std::uint8_t extra = 0;
+      if (reader.read(&extra, 1) == 0) break;
+      fail_at(Source{name}, reader.consumed(),
+              fmt::format("corrupt gzip stream: it decompresses to more than {} bytes", limit));
     }
   }
   out.resize(produced);
@@ -381,20 +530,24 @@ std::vector<std::uint8_t> gunzip(const std::uint8_t* bytes, std::size_t size,
 
 // --- IDX ----------------------------------------------------------------------------------
 
-IdxArray parse_idx(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+IdxArray parse_idx(const std::uint8_t* bytes, std::size_t size, const std::string& name,
+                   const LoadOptions& options) {
   if (bytes == nullptr && size != 0) throw Error(fmt::format("{}: parse_idx got no bytes", name));
-  return parse_idx_owned(std::vector<std::uint8_t>(bytes, bytes + size), name);
+  return parse_idx_owned(std::vector<std::uint8_t>(bytes, bytes + size), name, options);
 }
 
-IdxArray read_idx(const std::string& path) { return parse_idx_owned(read_file(path), path); }
+IdxArray read_idx(const std::string& path, const LoadOptions& options) {
+  return parse_idx_owned(read_file(path), path, options);
+}
 
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
-                      std::vector<std::string> class_names, const std::string& name) {
+                      std::vector<std::string> class_names, const std::string& name,
+                      const LoadOptions& options) {
   if (class_names.empty() || class_names.size() > 256)
     throw Error(fmt::format("load_idx_pair({}): needs 1 to 256 class names, got {}", name,
                             class_names.size()));
-  const IdxArray images = read_idx(images_path);
-  const IdxArray labels = read_idx(labels_path);
+  const IdxArray images = read_idx(images_path, options);
+  const IdxArray labels = read_idx(labels_path, options);
   const Source images_source = source_of(images);
   const Source labels_source = source_of(labels);
 
@@ -431,6 +584,7 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
                           class_names.size() - 1));
 
   Dataset dataset = allocate_dataset(name, count, shape, std::move(class_names));
+  dataset.source = images_path;
   const std::span<const std::uint8_t> pixels = images.values();
   bytes_to_unit_floats(pixels.data(), pixels.size(), dataset.images.data<float>());
   std::int64_t* out_labels = dataset.labels.data<std::int64_t>();
@@ -438,22 +592,24 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
   return dataset;
 }
 
-Dataset load_fashion_mnist(const std::string& dir, Split split) {
+Dataset load_fashion_mnist(const std::string& dir, Split split, const LoadOptions& options) {
   return load_mnist_like(
       "Fashion-MNIST", dir, split, fashion_mnist_class_names(),
       fmt::format("Install the Debian package 'dataset-fashion-mnist' (sudo apt-get install "
                   "dataset-fashion-mnist), which puts the files in {}, or download the four "
                   "files from https://github.com/zalandoresearch/fashion-mnist and pass their "
                   "folder (--data DIR)",
-                  default_fashion_mnist_dir));
+                  default_fashion_mnist_dir),
+      options);
 }
 
-Dataset load_mnist(const std::string& dir, Split split) {
+Dataset load_mnist(const std::string& dir, Split split, const LoadOptions& options) {
   return load_mnist_like(
       "MNIST", dir, split, digit_class_names(),
       "Download the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
       "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from the MNIST page "
-      "(http://yann.lecun.com/exdb/mnist/) and pass their folder (--data DIR)");
+      "(http://yann.lecun.com/exdb/mnist/) and pass their folder (--data DIR)",
+      options);
 }
 
 // --- CIFAR-10 -----------------------------------------------------------------------------
@@ -481,6 +637,8 @@ Dataset load_cifar10(const std::string& dir, Split split) {
   std::size_t total_bytes = 0;
   for (const std::string& path : paths) {
     std::error_code error;
+    const std::string what = not_a_regular_file(path);
+    if (!what.empty()) throw Error(fmt::format("{}: {}", path, what));
     if (!fs::is_regular_file(path, error))
       throw Error(fmt::format("CIFAR-10 not found: expected {} in {}. {}",
                               fs::path(path).filename().string(), dir, cifar10_help));
@@ -510,7 +668,21 @@ Dataset load_cifar10(const std::string& dir, Split split) {
   }
   if (done != static_cast<std::size_t>(count))
     throw Error(fmt::format("{}: a file shrank while CIFAR-10 was being read", dir));
+  dataset.source = fmt::format("{}", fmt::join(paths, ", "));
   return dataset;
+}
+
+void check_same_image_shape(const Dataset& reference, const Dataset& other) {
+  if (reference.features() == other.features() &&
+      reference.image_shape.to_string() == other.image_shape.to_string())
+    return;
+  auto described = [](const Dataset& dataset) {
+    return fmt::format("'{}'{} holds images of {} ({} values each)", dataset.name,
+                       dataset.source.empty() ? std::string() : " (" + dataset.source + ")",
+                       dataset.image_shape.to_string(), dataset.features());
+  };
+  throw Error(fmt::format("{}, but {}: every split must hold images of the same size",
+                          described(other), described(reference)));
 }
 
 // --- splits and shuffling -----------------------------------------------------------------
@@ -539,6 +711,7 @@ Dataset select(const Dataset& dataset, std::span<const std::int64_t> indices) {
                               indices[i], i, n - 1, dataset.name));
   const auto count = static_cast<std::int64_t>(indices.size());
   Dataset result = allocate_dataset(dataset.name, count, dataset.image_shape, dataset.class_names);
+  result.source = dataset.source;
   copy_rows(dataset, indices, 0, count, result.images.data<float>(),
             result.labels.data<std::int64_t>());
   return result;
@@ -550,6 +723,7 @@ Dataset slice(const Dataset& dataset, std::int64_t begin, std::int64_t count) {
     throw Error(fmt::format("data::slice: examples {}..{} are outside the {} examples of '{}'",
                             begin, begin + count - 1, dataset.size(), dataset.name));
   Dataset result = allocate_dataset(dataset.name, count, dataset.image_shape, dataset.class_names);
+  result.source = dataset.source;
   copy_rows(dataset, {}, begin, count, result.images.data<float>(),
             result.labels.data<std::int64_t>());
   return result;

@@ -62,6 +62,8 @@ struct Dataset {
   Tensor labels;                         ///< int64 [N], each in [0, class_names.size()).
   ImageShape image_shape;                ///< C × H × W with C · H · W = D.
   std::vector<std::string> class_names;  ///< Name of class k at index k.
+  std::string
+      source;  ///< The image file(s) it was read from, for messages ("" if built in memory).
 
   /// N, the number of examples.
   std::int64_t size() const;
@@ -70,6 +72,11 @@ struct Dataset {
   /// The number of classes (the length of `class_names`).
   std::int64_t num_classes() const { return static_cast<std::int64_t>(class_names.size()); }
 };
+
+/// Checks that `other` (e.g. the test split) holds images of the shape of `reference` (the
+/// training split, which preprocessing and the model were fitted on). Raises `gradlab::Error`
+/// naming both datasets, their files and both image shapes when they differ.
+void check_same_image_shape(const Dataset& reference, const Dataset& other);
 
 /// Which half of a dataset's files to read.
 enum class Split {
@@ -83,6 +90,17 @@ const char* split_name(Split split);
 /// Where the Debian package `dataset-fashion-mnist` installs its files.
 inline constexpr const char* default_fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
 
+/// The largest IDX file (header + values, decompressed) a header may declare by default: 1 GiB.
+/// Fashion-MNIST's largest file, the training images, is 47 MB.
+inline constexpr std::uint64_t default_max_idx_bytes = std::uint64_t{1} << 30;
+
+/// Limits on what the loaders read (a gzip bomb or a forged header must not exhaust memory).
+struct LoadOptions {
+  /// The largest IDX file, in bytes after decompression, that a header may declare: a larger
+  /// one is refused before anything is decompressed (gradlab_train: `--max-data-size`).
+  std::uint64_t max_idx_bytes = default_max_idx_bytes;
+};
+
 /// The ten Fashion-MNIST classes: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt,
 /// Sneaker, Bag, Ankle boot.
 const std::vector<std::string>& fashion_mnist_class_names();
@@ -94,11 +112,12 @@ const std::vector<std::string>& cifar10_class_names();
 /// without `.gz`): N × 784 images of 1×28×28, labels 0..9. Raises `gradlab::Error` saying where
 /// the files were expected and that `dataset-fashion-mnist` provides them when they are missing.
 Dataset load_fashion_mnist(const std::string& dir = default_fashion_mnist_dir,
-                           Split split = Split::train);
+                           Split split = Split::train, const LoadOptions& options = {});
 
 /// Loads MNIST (handwritten digits, the same IDX file names as Fashion-MNIST) from `dir`.
 /// Class names are "0" … "9".
-Dataset load_mnist(const std::string& dir, Split split = Split::train);
+Dataset load_mnist(const std::string& dir, Split split = Split::train,
+                   const LoadOptions& options = {});
 
 /// Loads CIFAR-10's binary version from `dir` (the `cifar-10-batches-bin` folder): the train
 /// split concatenates `data_batch_1.bin` … `data_batch_5.bin` (50,000 images), the test split
@@ -109,7 +128,8 @@ Dataset load_cifar10(const std::string& dir, Split split = Split::train);
 /// IDX label file ([N] unsigned bytes, each below `class_names.size()`), gzipped or raw.
 /// `name` is used in messages and stored in the dataset.
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
-                      std::vector<std::string> class_names, const std::string& name);
+                      std::vector<std::string> class_names, const std::string& name,
+                      const LoadOptions& options = {});
 
 // --- the raw formats ------------------------------------------------------------------------
 
@@ -134,10 +154,14 @@ struct IdxArray {
 /// first. `name` names the source in messages. Raises `gradlab::Error` with the byte offset on a
 /// bad magic number, an unsupported type, more than 8 dimensions, a data size that differs from
 /// the product of the extents, or a corrupt or truncated gzip stream. Never reads out of bounds.
-IdxArray parse_idx(const std::uint8_t* bytes, std::size_t size, const std::string& name);
+/// A gzip stream is decompressed only as far as its IDX header declares: a header declaring more
+/// than `options.max_idx_bytes` is refused before decompressing, and the first byte beyond the
+/// declared size is an error (so a gzip bomb costs at most the declared size in memory).
+IdxArray parse_idx(const std::uint8_t* bytes, std::size_t size, const std::string& name,
+                   const LoadOptions& options = {});
 
-/// Reads and parses the IDX file at `path` (gzipped or raw).
-IdxArray read_idx(const std::string& path);
+/// Reads and parses the IDX file at `path` (gzipped or raw), as `parse_idx` does.
+IdxArray read_idx(const std::string& path, const LoadOptions& options = {});
 
 /// Decompresses a gzip stream held in memory (several concatenated members are read one after
 /// the other). Raises `gradlab::Error` naming `name` and the compressed byte offset when the

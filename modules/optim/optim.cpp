@@ -73,12 +73,21 @@ std::int64_t first_non_finite(const Tensor& tensor) {
 Optimizer::Optimizer(std::vector<Tensor> parameters, double lr) : lr_(lr) {
   check_rate(lr, "optimizer", "the learning rate");
   std::unordered_set<const TensorImpl*> seen;
+  std::size_t index = 0;
   for (Tensor& p : parameters) {
+    ++index;
     if (!p.defined()) throw Error("optimizer: a parameter is undefined");
     if (p.dtype() == DType::int64)
       throw Error(fmt::format(
           "optimizer: parameter of shape {} is int64; only float tensors can be learned",
           shape_string(p.shape())));
+    // A non-leaf tensor (the result of an op) never receives a .grad of its own, so it would be
+    // skipped silently at every step.
+    if (!p.is_leaf())
+      throw Error(fmt::format(
+          "optimizer: parameter {} of shape {} is not a leaf (it is the result of an op, so it "
+          "never gets a gradient); pass the tensor it was computed from, or a detached copy",
+          index - 1, shape_string(p.shape())));
     if (seen.insert(p.impl().get()).second) parameters_.push_back(p);
   }
 }

@@ -87,23 +87,55 @@ std::string printable(std::string text) {
   return text;
 }
 
-// The common preamble of every script: PNG output beside the script.
+// The common preamble of every script: PNG output beside the script. `title` is a gnuplot string
+// expression (see gnuplot_string); an enhanced-text title of the project's own is passed with
+// `enhanced` set, a title holding user text is drawn as written.
 std::string script_header(const PlotResult& files, const PlotSettings& settings,
-                          const std::string& title) {
+                          const std::string& title, bool enhanced = false) {
   return fmt::format(
       "# gnuplot script written by gradlab. Change it and rerun:  cd {} && gnuplot {}\n"
       "set terminal pngcairo size {},{} enhanced font 'DejaVu Sans,10'\n"
-      "set output '{}'\n"
+      "set output {}\n"
       "set datafile separator ','\n"
-      "set title \"{}\"\n"
+      "set title {}{}\n"
       "set grid\n",
       printable(files.script.parent_path().empty() ? std::string(".")
                                                    : files.script.parent_path().string()),
-      files.script.filename().string(), settings.width, settings.height,
-      files.png.filename().string(), title);
+      printable(files.script.filename().string()), settings.width, settings.height,
+      gnuplot_string(files.png.filename().string()), title, enhanced ? "" : " noenhanced");
+}
+
+// The CSV file's name as a gnuplot string.
+std::string csv_name(const PlotResult& files) {
+  return gnuplot_string(files.csv.filename().string());
 }
 
 }  // namespace
+
+std::string gnuplot_string(std::string_view text) {
+  const bool plain = std::none_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (plain) {
+    // Single quotes: gnuplot expands nothing inside them (no backslash escapes, no `command`
+    // substitution, no @macros); a quote is written twice.
+    std::string quoted = "'";
+    for (char c : text) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    return quoted + "'";
+  }
+  // A control character (a newline above all) cannot be written inside single quotes: double
+  // quotes with an octal escape for it, and for every character gnuplot would act on there
+  // (`command` substitution happens inside double quotes, so no backquote is written as is).
+  std::string quoted = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f || c == '`' || c == '"' || c == '\\' || c == '@' || c == '$')
+      quoted += fmt::format("\\{:03o}", byte);
+    else
+      quoted += c;
+  }
+  return quoted + "\"";
+}
 
 PlotResult file_names(const fs::path& png) {
   if (png.filename().empty())
@@ -216,17 +248,17 @@ PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png,
           << (finite > 0 ? csv_number(sum / static_cast<double>(finite)) : "nan") << '\n';
     }
   }
-  std::string script = script_header(files, settings, "Training loss");
+  std::string script = script_header(files, settings, "'Training loss'");
   if (settings.y_range) {
     script += fmt::format("set yrange [{}:{}]\n", csv_number(settings.y_range->first),
                           csv_number(settings.y_range->second));
   }
   script += fmt::format(
       "set xlabel 'iteration'\nset ylabel 'loss'\n"
-      "plot '{0}' skip 1 using 1:2 with lines lc rgb '#9ecae1' title 'mini-batch loss', \\\n"
-      "     '{0}' skip 1 using 1:3 with lines lw 2 lc rgb '#08519c' title 'moving average ({1} "
+      "plot {0} skip 1 using 1:2 with lines lc rgb '#9ecae1' title 'mini-batch loss', \\\n"
+      "     {0} skip 1 using 1:3 with lines lw 2 lc rgb '#08519c' title 'moving average ({1} "
       "iterations)'\n",
-      files.csv.filename().string(), window);
+      csv_name(files), window);
   return draw(files, script, settings);
 }
 
@@ -243,15 +275,15 @@ PlotResult accuracy_curves(const std::vector<train::EpochRecord>& epochs, const 
           << (e.val_accuracy >= 0.0 ? csv_number(e.val_accuracy) : "nan") << '\n';
     }
   }
-  std::string script = script_header(files, settings, "Accuracy (train: fixed training subset)");
+  std::string script = script_header(files, settings, "'Accuracy (train: fixed training subset)'");
   script += fmt::format(
       "set xlabel 'epoch'\nset ylabel 'accuracy'\nset key bottom right\nset xtics 1\n"
-      "plot '{0}' skip 1 using 1:2 with linespoints lw 2 pt 7 title 'train'{1}\n",
-      files.csv.filename().string(),
+      "plot {0} skip 1 using 1:2 with linespoints lw 2 pt 7 title 'train'{1}\n",
+      csv_name(files),
       has_validation
           ? fmt::format(
-                ", \\\n     '{}' skip 1 using 1:3 with linespoints lw 2 pt 5 title 'validation'",
-                files.csv.filename().string())
+                ", \\\n     {} skip 1 using 1:3 with linespoints lw 2 pt 5 title 'validation'",
+                csv_name(files))
           : std::string());
   return draw(files, script, settings);
 }
@@ -270,7 +302,7 @@ PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios, co
   {
     auto csv = open_for_writing(files.csv);
     csv << "iteration";
-    for (const std::string& name : names) csv << ',' << name;
+    for (const std::string& name : names) csv << ',' << printable(name);
     csv << '\n';
     for (const auto& [iteration, values] : rows) {
       csv << iteration;
@@ -285,13 +317,13 @@ PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios, co
   }
   std::string script = script_header(
       files, settings,
-      "Update/weight ratio ||{/Symbol D}{/Symbol q}|| / ||{/Symbol q}|| per parameter");
+      "'Update/weight ratio ||{/Symbol D}{/Symbol q}|| / ||{/Symbol q}|| per parameter'", true);
   script += "set xlabel 'iteration'\nset ylabel 'ratio'\nset logscale y\nset key outside right\n";
   script += "plot 1e-3 with lines dt 2 lw 2 lc rgb 'black' title 'target 1e-3'";
   for (std::size_t i = 0; i < names.size(); ++i)
-    script +=
-        fmt::format(", \\\n     '{}' skip 1 using 1:{} with linespoints pt 7 ps 0.5 title '{}'",
-                    files.csv.filename().string(), i + 2, names[i]);
+    script += fmt::format(
+        ", \\\n     {} skip 1 using 1:{} with linespoints pt 7 ps 0.5 title {} noenhanced",
+        csv_name(files), i + 2, gnuplot_string(names[i]));
   script += '\n';
   return draw(files, script, settings);
 }
@@ -308,7 +340,7 @@ PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::
   };
   {
     auto csv = open_for_writing(files.csv);
-    csv << x_name << ',' << y_name << ",score,diverged,stage\n";
+    csv << printable(x_name) << ',' << printable(y_name) << ",score,diverged,stage\n";
     for (const train::TrialResult& trial : search.trials) {
       auto x = trial.values.find(x_name);
       auto y = trial.values.find(y_name);
@@ -320,21 +352,23 @@ PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::
           << trial.stage << '\n';
     }
   }
-  std::string script = script_header(
-      files, settings, "Hyperparameter search: score by " + x_name + " and " + y_name);
+  std::string script =
+      script_header(files, settings,
+                    gnuplot_string("Hyperparameter search: score by " + x_name + " and " + y_name));
   script += fmt::format(
-      "set xlabel '{}'\nset ylabel '{}'\nset cblabel 'score'\nset palette rgb 33,13,10\n", x_name,
-      y_name);
+      "set xlabel {} noenhanced\nset ylabel {} noenhanced\nset cblabel 'score'\n"
+      "set palette rgb 33,13,10\n",
+      gnuplot_string(x_name), gnuplot_string(y_name));
   if (scale_of(x_name) == train::RangeScale::log)
     script += "set logscale x\nset format x '10^{%L}'\n";
   if (scale_of(y_name) == train::RangeScale::log)
     script += "set logscale y\nset format y '10^{%L}'\n";
   script += fmt::format(
-      "plot '{0}' skip 1 using 1:2:($4 == 0 ? $3 : 1/0) with points pt 7 ps 1.5 palette title "
+      "plot {0} skip 1 using 1:2:($4 == 0 ? $3 : 1/0) with points pt 7 ps 1.5 palette title "
       "'trial', \\\n"
-      "     '{0}' skip 1 using 1:($4 == 1 ? $2 : 1/0) with points pt 2 ps 1.2 lc rgb 'gray50' "
+      "     {0} skip 1 using 1:($4 == 1 ? $2 : 1/0) with points pt 2 ps 1.2 lc rgb 'gray50' "
       "title 'diverged'\n",
-      files.csv.filename().string());
+      csv_name(files));
   return draw(files, script, settings);
 }
 
@@ -443,7 +477,7 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
   PlotSettings sized = settings;
   sized.width = std::max(settings.width, 300 * columns);
   sized.height = std::max(settings.height / 2, 260 * rows);
-  std::string script = script_header(files, sized, "");
+  std::string script = script_header(files, sized, "''");
   script += fmt::format("set xrange [{}:{}]\n", csv_number(shared_low), csv_number(shared_high));
   script += fmt::format(
       "unset title\nset style fill solid 0.8 noborder\nset key off\nset multiplot layout {},{} "
@@ -451,10 +485,11 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
       rows, columns);
   for (std::size_t l = 0; l < layers.size(); ++l)
     script += fmt::format(
-        "set title \"{}\\nmean {:.3g}, std {:.3g}\"\nplot '{}' skip 1 using {}:{} with boxes lc "
+        "set title {}.\"\\n\".{} noenhanced\nplot {} skip 1 using {}:{} with boxes lc "
         "rgb '#3182bd'\n",
-        layers[l].name, summaries[l].mean, summaries[l].std, files.csv.filename().string(),
-        2 * l + 1, 2 * l + 2);
+        gnuplot_string(layers[l].name),
+        gnuplot_string(fmt::format("mean {:.3g}, std {:.3g}", summaries[l].mean, summaries[l].std)),
+        csv_name(files), 2 * l + 1, 2 * l + 2);
   script += "unset multiplot\n";
   return draw(files, script, sized);
 }

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <string_view>
 #include <vector>
 
 #include "autograd/tensor.hpp"
@@ -53,6 +54,13 @@ struct PlotResult {
   bool drawn = false;            ///< gnuplot ran and the PNG is non-empty.
   std::string note;              ///< One line explaining why there is no picture ("" when drawn).
 };
+
+/// `text` as a gnuplot string constant that gnuplot reads back as exactly `text` and never
+/// interprets: single-quoted (a quote doubled) when it holds no control character, else
+/// double-quoted with octal escapes for control characters, quotes, backslashes, backquotes,
+/// '@' and '$'. Every path, title and label written into a script goes through here, so a newline
+/// in a path cannot end a command and no text can reach `system` or `command` substitution.
+std::string gnuplot_string(std::string_view text);
 
 /// The files of a picture: `png`, and beside it the CSV and the gnuplot script (.csv, .gp).
 PlotResult file_names(const std::filesystem::path& png);

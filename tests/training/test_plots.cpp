@@ -130,3 +130,76 @@ TEST_CASE("activation histograms centre a bin on 0, so a collapsed layer shows a
   }
   CHECK(zero_bin_fraction == 1.0);  // a bin centred on 0 holds the whole collapsed layer
 }
+
+namespace {
+
+// Every file under `folder` an injected command made: named exactly "pwned-" and two letters
+// (the hostile names themselves hold "/", so they also make folders and files whose names start
+// with "pwned-nl\")" and so on; those are the plots, not an injection).
+std::vector<std::string> injected_files(const fs::path& folder) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == 8 && name.rfind("pwned-", 0) == 0) found.push_back(entry.path().string());
+  }
+  return found;
+}
+
+// Strings that would run a command if gnuplot interpreted them: a newline that ends the quoted
+// string (then `system`), a backquote (command substitution in double-quoted strings), quotes,
+// backslashes and a macro sign.
+std::vector<std::string> hostile_names(const fs::path& folder) {
+  const std::string touch = "touch " + (folder / "pwned").string();
+  return {"x\nsystem(\"" + touch + "-nl\")\n#",
+          "it's'\nsystem('" + touch + "-sq')\n#",
+          "q\"uote\"\nsystem(\"" + touch + "-dq\")\n#",
+          "tick`" + touch + "-bq`",
+          "back\\slash\\",
+          "at @x and \r carriage\t tab"};
+}
+
+}  // namespace
+
+TEST_CASE("no path, title or label given to the plot functions is interpreted by gnuplot",
+          "[plots][reliability]") {
+  if (!plots::gnuplot_available()) {
+    WARN("gnuplot is not installed (Debian: gnuplot-nox): skipping");
+    return;
+  }
+  const fs::path folder = testing::fresh_folder("plots-injection");
+  const std::vector<std::string> names = hostile_names(folder);
+  std::vector<plots::PlotResult> results;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    // The hostile string as the picture's file name and as a folder on its way.
+    results.push_back(plots::loss_curve(falling_loss(30), folder / (names[i] + ".png")));
+    results.push_back(plots::loss_curve(
+        falling_loss(30), folder / ("d" + std::to_string(i)) / names[i] / "loss.png"));
+  }
+  // ... as parameter names (key titles), search dimensions (axis labels, the title) and layer
+  // names (panel titles).
+  std::vector<train::UpdateRatio> ratios;
+  for (std::size_t i = 0; i < names.size(); ++i) ratios.push_back({1, names[i], 1e-3, 1.0, 1e-3});
+  results.push_back(plots::update_ratio_curves(ratios, folder / "ratios.png"));
+  for (std::size_t i = 0; i + 1 < names.size(); ++i) {
+    train::SearchResult search =
+        train::random_search({{names[i], 1e-5, 1e-1}, {names[i + 1], 1e-5, 1.0}},
+                             [](const train::HyperParameters&) {
+                               return train::TrialOutcome{1.0, false, ""};
+                             },
+                             {.stages = 1, .trials_per_stage = 5});
+    results.push_back(plots::hyperparameter_scatter(
+        search, names[i], names[i + 1], folder / ("search" + std::to_string(i) + ".png")));
+  }
+  std::vector<plots::LayerActivations> layers;
+  for (const std::string& name : names) layers.push_back({name, {0.1f, 0.2f, 0.5f}});
+  results.push_back(plots::activation_histograms(layers, folder / "activations.png", 10));
+
+  for (const plots::PlotResult& result : results) {
+    INFO(result.png.string() << ": " << result.note);
+    CHECK(result.drawn);
+    CHECK(fs::exists(result.png));
+  }
+  const std::vector<std::string> injected = injected_files(folder);
+  for (const std::string& path : injected) FAIL_CHECK("gnuplot ran an injected command: " << path);
+  CHECK(injected.empty());
+}
