@@ -161,6 +161,16 @@ void saturation(Chapter& chapter) {
   chapter.claim("relu′(−10) = 0 and relu′(10) = 1", r[0] == 0.0 && r[2] == 1.0,
                 fmt::format("{:g}, {:g}", r[0], r[2]));
   chapter.claim("leaky′(−10) = 0.1", std::abs(l[0] - 0.1) < 1e-7, number(l[0]));
+  // Why the table shows tanh′(10) as 0: the float32 nearest to tanh(10) is 1 itself.
+  const double exact = 1.0 - std::tanh(10.0) * std::tanh(10.0);
+  const float rounded = std::tanh(10.0f);
+  chapter.say(fmt::format(
+      "tanh′(10) is 1 − tanh²(10) = {:.2e} in double precision, but the table computes in float32, "
+      "where tanh(10) = 0.9999999959 rounds to {} (float32 keeps about 7 significant digits), so "
+      "1 − tanh² comes out as {}. A derivative that small is 0 for every practical purpose: no "
+      "gradient gets through either way.",
+      exact, rounded == 1.0f ? "exactly 1" : fmt::format("{:.9f}", rounded),
+      1.0f - rounded * rounded));
 }
 
 void learned_slope(Chapter& chapter) {
