@@ -59,8 +59,8 @@ class NodeArena {
  public:
   void* allocate() {
     if (newest_ == nullptr || newest_->used == kSlotsPerChunk) {
-      drain_freed_elsewhere();
-      start_chunk();
+      drain_freed_elsewhere();  // may empty the newest chunk, which then starts over
+      if (newest_ == nullptr || newest_->used == kSlotsPerChunk) start_chunk();
     }
     Chunk& chunk = *newest_;
     // The slot handed out a few allocations from now: ask for its cache line already, for
