@@ -402,17 +402,21 @@ void sort_graph(GraphEntry root, std::vector<GraphEntry>& order,
 // The working lists of one sort, taken from a per-thread stock and given back afterwards, so
 // that backward() on every training step does not allocate them again (growing a list of a few
 // thousand entries is a large allocation, and the C library tidies up all its small free blocks
-// before each one). A backward inside a backward closure simply takes a second set.
+// before each one). A backward inside a backward closure simply takes a second set. The stock is
+// freed when its thread exits; a sort after that (in a later thread_local's destructor) works
+// on lists of its own.
 class SortLists {
  public:
   SortLists() {
-    std::vector<Lists>& spare = stock();
-    if (!spare.empty()) {
-      lists_ = std::move(spare.back());
-      spare.pop_back();
+    std::vector<Lists>* spare = stock();
+    if (spare != nullptr && !spare->empty()) {
+      lists_ = std::move(spare->back());
+      spare->pop_back();
     }
   }
-  ~SortLists() { stock().push_back(std::move(lists_)); }
+  ~SortLists() {
+    if (std::vector<Lists>* spare = stock(); spare != nullptr) spare->push_back(std::move(lists_));
+  }
   SortLists(const SortLists&) = delete;
   SortLists& operator=(const SortLists&) = delete;
 
@@ -424,15 +428,29 @@ class SortLists {
     std::vector<GraphEntry> order;
     std::vector<std::pair<GraphEntry, std::size_t>> stack;
   };
-  static std::vector<Lists>& stock() {
-    // Made on first use and kept for the life of the thread (never destroyed, so that sorts run
-    // while the program exits still find it).
-    [[gnu::tls_model("initial-exec")]] thread_local std::vector<Lists>* of_this_thread = nullptr;
-    if (of_this_thread == nullptr) of_this_thread = new std::vector<Lists>;
-    return *of_this_thread;
+  // This thread's stock: made on first use, destroyed when the thread exits (then null).
+  struct Stock {
+    std::vector<Lists> lists;
+    ~Stock();
+  };
+  [[gnu::tls_model("initial-exec")]] static thread_local std::vector<Lists>* of_this_thread;
+  [[gnu::tls_model("initial-exec")]] static thread_local bool stock_gone;
+  static std::vector<Lists>* stock() {
+    if (of_this_thread == nullptr && !stock_gone) [[unlikely]] {
+      thread_local Stock stock;
+      of_this_thread = &stock.lists;
+    }
+    return of_this_thread;
   }
   Lists lists_;
 };
+
+thread_local std::vector<SortLists::Lists>* SortLists::of_this_thread = nullptr;
+thread_local bool SortLists::stock_gone = false;
+SortLists::Stock::~Stock() {
+  of_this_thread = nullptr;
+  stock_gone = true;
+}
 
 }  // namespace
 

@@ -40,15 +40,27 @@ namespace {
 // form (an op's node is always made after its inputs): `Value::backward` uses that walk instead
 // of sorting the graph.
 //
-// Each thread has its own arena (no locking). A chunk remembers its arena, so a node freed on
-// another thread still goes back to the chunk it came from (Values are not thread-safe: the
-// hand-over must not overlap with the other thread's use). Empty chunks are kept for reuse, up
-// to `kSpareChunksKept` of them; the rest go back to the system.
+// Each thread has its own arena, and only that thread touches its chunks (no locking on the
+// paths that make and free nodes). A node freed on another thread is not put back into its chunk
+// there: it goes onto the arena's list of nodes freed elsewhere (behind a lock; such frees are
+// rare), which the owning thread empties into its chunks when it next starts a chunk, walks the
+// arena or counts its nodes. Empty chunks are kept for reuse, up to `kSpareChunksKept` of them;
+// the rest go back to the system. When the thread exits, its arena gives back every empty chunk
+// and becomes an orphan: its chunks still holding nodes alive elsewhere are then freed under the
+// lock, by whichever thread frees their last node, and the last one deletes the arena.
+class NodeArena;
+
+// This thread's arena (null before first use, and again once the thread has exited). The
+// initial-exec TLS model makes each access a plain load instead of a call into the dynamic linker
+// (gradlab_autograd is a shared library), which matters when every node made or freed touches it.
+[[gnu::tls_model("initial-exec")]] thread_local NodeArena* arena_of_this_thread = nullptr;
+
 class NodeArena {
  public:
   void* allocate() {
     if (newest_ == nullptr || newest_->used == kSlotsPerChunk) {
-      start_chunk();
+      drain_freed_elsewhere();  // may empty the newest chunk, which then starts over
+      if (newest_ == nullptr || newest_->used == kSlotsPerChunk) start_chunk();
     }
     Chunk& chunk = *newest_;
     // The slot handed out a few allocations from now: ask for its cache line already, for
@@ -62,21 +74,54 @@ class NodeArena {
 
   static void deallocate(void* memory) noexcept {
     Chunk* chunk = Chunk::of(memory);
-    chunk->set_dead(chunk->index_of(memory));
-    NodeArena& arena = *chunk->arena;
-    --arena.nodes_alive_;
-    if (--chunk->live > 0) {
-      return;
-    }
-    if (chunk == arena.newest_) {
-      chunk->used = 0;  // empty and still the one being filled: start it over
+    if (chunk->arena == arena_of_this_thread) [[likely]] {
+      chunk->arena->free_here(chunk, memory);
     } else {
-      arena.retire(chunk);
+      chunk->arena->free_elsewhere(chunk, memory);
     }
   }
 
-  /// Nodes made by this arena and not freed yet.
-  std::int64_t nodes_alive() const { return nodes_alive_; }
+  /// Nodes made by this arena and not freed yet (wherever they are freed).
+  std::int64_t nodes_alive() {
+    drain_freed_elsewhere();
+    return nodes_alive_;
+  }
+
+  /// True when `node` was made by this thread's arena (only then may this thread walk it).
+  static bool made_here(const ValueNode* node) {
+    return Chunk::of(node)->arena == arena_of_this_thread;
+  }
+
+  /// Frees, on the owning thread, the nodes that other threads freed since the last call.
+  void drain_freed_elsewhere() noexcept {
+    if (!has_freed_elsewhere_.load(std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
+    FreedNode* list = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      list = std::exchange(freed_elsewhere_, nullptr);
+      has_freed_elsewhere_.store(false, std::memory_order_relaxed);
+    }
+    free_list_here(list);
+  }
+
+  /// Called once, by the owning thread as it exits: gives back every empty chunk and the nodes
+  /// freed elsewhere; the arena deletes itself now, or once the last node still alive is freed.
+  void abandon() noexcept {
+    std::unique_lock lock(mutex_);
+    orphaned_ = true;
+    free_list_here(std::exchange(freed_elsewhere_, nullptr));
+    while (spare_ != nullptr) {
+      std::free(std::exchange(spare_, spare_->newer));
+    }
+    spare_count_ = 0;
+    if (newest_ != nullptr && newest_->live == 0) retire(newest_);
+    if (nodes_alive_ == 0) {
+      lock.unlock();
+      delete this;
+    }
+  }
 
   /// True when `a` and `b` were made by the same thread's arena.
   static bool same_arena(const ValueNode* a, const ValueNode* b) {
@@ -110,6 +155,11 @@ class NodeArena {
   static constexpr std::uint32_t kSlotsPerChunk = kChunkBytes / kSlotBytes - kHeaderSlots;
   static constexpr std::size_t kSpareChunksKept = 256;  // 16 MiB
   static constexpr std::size_t kPrefetchDistance = 8 * kSlotBytes;
+
+  // A node freed on another thread, waiting in its arena's list (it reuses the node's memory).
+  struct FreedNode {
+    FreedNode* next;
+  };
 
   // A chunk's header sits in its first slots; the chunk is aligned to its size, so the header of
   // any node's chunk is found by clearing the low bits of the node's address.
@@ -167,11 +217,55 @@ class NodeArena {
     newest_ = chunk;
   }
 
-  // Takes an empty chunk (not the newest) out of the list; keeps it as a spare or frees it.
+  // Returns a node to its chunk: on the owning thread, or under the lock once it has exited.
+  void free_here(Chunk* chunk, void* memory) noexcept {
+    chunk->set_dead(chunk->index_of(memory));
+    --nodes_alive_;
+    if (--chunk->live > 0) {
+      return;
+    }
+    if (chunk == newest_ && !orphaned_) {
+      chunk->used = 0;  // empty and still the one being filled: start it over
+    } else {
+      retire(chunk);
+    }
+  }
+
+  void free_list_here(FreedNode* list) noexcept {
+    while (list != nullptr) {
+      FreedNode* next = list->next;  // read first: freeing may give the chunk back
+      free_here(Chunk::of(list), list);
+      list = next;
+    }
+  }
+
+  // A node of this arena freed by another thread: queued for the owner, or, when the owner has
+  // exited, returned to its chunk right here (deleting the arena with its last node).
+  void free_elsewhere(Chunk* chunk, void* memory) noexcept {
+    std::unique_lock lock(mutex_);
+    if (orphaned_) {
+      free_here(chunk, memory);
+      if (nodes_alive_ == 0) {
+        lock.unlock();
+        delete this;  // no other thread can be waiting: each waiter would own a live node
+      }
+      return;
+    }
+    auto* freed = static_cast<FreedNode*>(memory);
+    freed->next = freed_elsewhere_;
+    freed_elsewhere_ = freed;
+    has_freed_elsewhere_.store(true, std::memory_order_relaxed);
+  }
+
+  // Takes an empty chunk out of the list; keeps it as a spare or frees it.
   void retire(Chunk* chunk) noexcept {
     if (chunk->older != nullptr) chunk->older->newer = chunk->newer;
-    chunk->newer->older = chunk->older;  // not the newest, so `newer` exists
-    if (spare_count_ >= kSpareChunksKept) {
+    if (chunk->newer != nullptr) {
+      chunk->newer->older = chunk->older;
+    } else {
+      newest_ = chunk->older;  // only an orphan's newest chunk is retired
+    }
+    if (orphaned_ || spare_count_ >= kSpareChunksKept) {
       std::free(chunk);
       return;
     }
@@ -184,7 +278,20 @@ class NodeArena {
   Chunk* spare_ = nullptr;
   std::int64_t nodes_alive_ = 0;
   std::size_t spare_count_ = 0;
+  bool orphaned_ = false;  // the owning thread has exited (then read and written under the lock)
+  std::mutex mutex_;       // guards `freed_elsewhere_`, and everything once orphaned
+  FreedNode* freed_elsewhere_ = nullptr;
+  std::atomic<bool> has_freed_elsewhere_{false};  // a hint for the owner: the list is not empty
 };
+
+// Visit marks are read by an arena walk on the owning thread while another thread may sort a
+// graph of the same arena handed to it: relaxed atomic accesses (plain moves on x86).
+std::uint32_t mark_of(const ValueNode& node) {
+  return std::atomic_ref(const_cast<ValueNode&>(node).visit_mark).load(std::memory_order_relaxed);
+}
+void set_mark(ValueNode& node, std::uint32_t mark) {
+  std::atomic_ref(node.visit_mark).store(mark, std::memory_order_relaxed);
+}
 
 // A frame of the topological sort's explicit stack: a node and the index of its next child.
 struct Frame {
@@ -192,25 +299,35 @@ struct Frame {
   std::uint32_t next_child;
 };
 
-// Everything the engine keeps per thread: the node arena, the sort's visit mark, and working
-// lists reused from call to call (kept at their largest size, so that ordering or freeing a graph
-// of 70,000 nodes does not regrow and copy a vector sixteen times; each list is used by one
-// function at a time). Made on first use and never destroyed, like the arena, so that
-// values destroyed while the program exits still find it.
+// Everything the engine keeps per thread besides the arena: working lists reused from call to
+// call (kept at their largest size, so that ordering or freeing a graph of 70,000 nodes does not
+// regrow and copy a vector sixteen times; each list is used by one function at a time). Made on
+// first use and deleted when the thread exits, when its arena is abandoned too.
 struct EngineState {
-  NodeArena arena;
   std::vector<Frame> sort_stack;
   std::vector<ValueNode*> backward_order;
   std::vector<ValueNode*> nodes_to_free;
 };
 
-// The initial-exec TLS model makes each access a plain load instead of a call into the dynamic
-// linker (gradlab_autograd is a shared library), which matters when every node made or freed
-// touches the arena.
 [[gnu::tls_model("initial-exec")]] thread_local EngineState* engine_of_this_thread = nullptr;
 
+// Runs when the thread exits (a thread_local's destructor): frees the working lists and
+// abandons the arena. A value used on this thread after that (by a later thread_local's
+// destructor) gets a fresh engine that is never freed.
+struct ThreadExit {
+  ThreadExit() = default;
+  ThreadExit(const ThreadExit&) = delete;
+  ThreadExit& operator=(const ThreadExit&) = delete;
+  ~ThreadExit() {
+    delete std::exchange(engine_of_this_thread, nullptr);
+    std::exchange(arena_of_this_thread, nullptr)->abandon();
+  }
+};
+
 [[gnu::noinline]] EngineState& first_use_of_engine() {
+  thread_local ThreadExit at_exit;  // registered once, on this thread's first use
   engine_of_this_thread = new EngineState;
+  arena_of_this_thread = new NodeArena;
   return *engine_of_this_thread;
 }
 
@@ -367,14 +484,14 @@ void visit_in_topological_order(ValueNode* root, Emit emit) {
   const std::uint32_t mark = next_visit_mark();
   std::vector<Frame>& stack = engine().sort_stack;
   stack.clear();
-  root->visit_mark = mark;
+  set_mark(*root, mark);
   stack.push_back({root, 0});
   while (!stack.empty()) {
     Frame& top = stack.back();
     if (top.next_child < static_cast<std::uint32_t>(top.node->child_count())) {
       ValueNode* child = top.node->children[top.next_child++];
-      if (child->visit_mark != mark) {
-        child->visit_mark = mark;
+      if (mark_of(*child) != mark) {
+        set_mark(*child, mark);
         prefetch_children(*child);
         stack.push_back({child, 0});  // invalidates `top`; it is not used again this turn
       }
@@ -448,12 +565,18 @@ ValueNode::~ValueNode() {
 
 void* ValueNode::operator new([[maybe_unused]] std::size_t size) {
   // ValueNode is final, so every request is for one slot.
-  return engine().arena.allocate();
+  if (arena_of_this_thread == nullptr) [[unlikely]] {
+    first_use_of_engine();
+  }
+  return arena_of_this_thread->allocate();
 }
 
 void ValueNode::operator delete(void* block) noexcept { NodeArena::deallocate(block); }
 
-std::int64_t value_nodes_alive() { return engine().arena.nodes_alive(); }
+std::int64_t value_nodes_alive() {
+  engine();
+  return arena_of_this_thread->nodes_alive();
+}
 
 Value::Value() : Value(0.0) {}
 
@@ -534,31 +657,32 @@ const Value& Value::set_label(std::string label) const {
 }
 
 void Value::backward() const {
-  if (node_->spans_arenas) {
-    backward_by_sorting(node_);
+  if (node_->spans_arenas || !NodeArena::made_here(node_)) {
+    backward_by_sorting(node_);  // only the thread that made an arena walks it
     return;
   }
+  arena_of_this_thread->drain_freed_elsewhere();  // fewer dead slots to walk past
   // Every node of the graph sits in this thread's arena, and the arena walks its live nodes from
   // newest to oldest: a reverse topological order, so no sort is needed. A fresh mark tells the
   // nodes reached from the root in this pass (their upstream gradient starts at their first
   // contribution) from the other live nodes, which are skipped.
   const std::uint32_t mark = next_visit_mark();
-  node_->visit_mark = mark;
+  set_mark(*node_, mark);
   node_->upstream = 1.0;             // d root / d root
   std::size_t reached_not_done = 1;  // the walk stops once every reached node is done
   NodeArena::walk_back_from(node_, [&](ValueNode* node) {
-    if (node->visit_mark != mark) {
-      return true;  // not part of this graph
+    if (mark_of(*node) != mark) {
+      return true;  // not part of this graph (perhaps being sorted by another thread)
     }
     // Every value computed from `node` was made after it, so has already handed it its
     // contribution: its upstream gradient is complete.
     for (int i = 0; i < node->child_count(); ++i) {
       ValueNode& child = *node->children[i];
       const double contribution = node->local_gradients[i] * node->upstream;  // the chain rule
-      if (child.visit_mark == mark) {
+      if (mark_of(child) == mark) {
         child.upstream += contribution;
       } else {
-        child.visit_mark = mark;
+        set_mark(child, mark);
         child.upstream = contribution;
         ++reached_not_done;
       }

@@ -58,7 +58,18 @@
 /// `backward()` walks every live node made before its root on this thread, so its time grows
 /// with the number of values alive, not only with the size of the graph.
 ///
-/// Values are not thread-safe: build and differentiate one graph on one thread.
+/// **Threads.** A graph may be handed to another thread (through anything that synchronises: a
+/// mutex, a queue, `std::thread`'s start and `join()`), which may then back-propagate it, build
+/// on it and free it; its nodes may outlive the thread that made them. What is not allowed is two
+/// threads using the same graph at the same time, nor graphs on two threads sharing a node (a
+/// shared parameter, say): owner counts and gradients are plain numbers. How it works: only the
+/// thread that made a chunk touches it; a node freed on another thread goes onto its arena's
+/// list of nodes freed elsewhere (behind a lock), which the owning thread empties into its
+/// chunks when it next starts a chunk, back-propagates or counts its nodes; `backward()` on
+/// another thread's nodes sorts the graph instead of walking their arena. When a thread exits,
+/// its arena gives back every empty chunk and its working lists; chunks still holding nodes alive
+/// elsewhere are freed with their last node. `./gradlab test --tsan` runs the threading cases of
+/// tests/autograd/value_engine_cases.inc under ThreadSanitizer.
 
 #include <array>
 #include <cstddef>
@@ -294,7 +305,8 @@ Value max(const Value& a, const Value& b);
 /// (so `root` is last). Iterative depth-first search: graphs of any depth work.
 std::vector<Value> topological_order(const Value& root);
 
-/// How many scalar nodes made on this thread are alive (wherever they are freed). A graph is freed
+/// How many scalar nodes made on this thread are alive (wherever they are freed: nodes freed on
+/// other threads are counted out here, when this thread takes them back). A graph is freed
 /// as soon as its last handle goes, so this returns to its earlier count after a training step (a
 /// test of that is a test that no reference cycle keeps a graph alive).
 std::int64_t value_nodes_alive();

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
@@ -37,7 +39,7 @@ Tensor unary_op(UnaryOp op, const Tensor& x, double alpha = 0.0) {
 //   sub       a − b            g                         −g
 //   mul       a · b            g · b                     g · a
 //   div       a / b            g / b                     −g · a / b²
-//   maximum   max(a, b)        g where a ≥ b             g where b > a
+//   maximum   max(a, b)        g where a ≥ b or NaN      g where b > a or NaN
 //   Broadcast inputs get sum_to(…, their shape): an input repeated n times sums n gradients.
 //
 //   kernel: binary   reference: elementwise.cpp   oneDNN: elementwise_kernels.cpp
@@ -89,21 +91,35 @@ Tensor div(const Tensor& a, const Tensor& b) {
                 });
 }
 
+namespace {
+
+// Where maximum(a, b) routes its upstream gradient, as PyTorch 1.13 does for NaN: to the larger
+// input (to a on ties), to both where either input is NaN. Two 0/1 masks of y's shape, made on
+// the host (comparisons are not kernels; an infinite tie must not look like a NaN, as it does
+// in b − a).
+std::pair<Tensor, Tensor> maximum_routes(const Tensor& a, const Tensor& b, const Shape& shape) {
+  const std::vector<double> av = broadcast_to(a, shape).to_vector();
+  const std::vector<double> bv = broadcast_to(b, shape).to_vector();
+  std::vector<double> to_a(av.size()), to_b(av.size());
+  for (std::size_t i = 0; i < av.size(); ++i) {
+    const bool nan = std::isnan(av[i]) || std::isnan(bv[i]);
+    to_a[i] = nan || av[i] >= bv[i] ? 1.0 : 0.0;
+    to_b[i] = nan || bv[i] > av[i] ? 1.0 : 0.0;
+  }
+  return {from(to_a, shape, {.dtype = a.dtype()}), from(to_b, shape, {.dtype = a.dtype()})};
+}
+
+}  // namespace
+
 Tensor maximum(const Tensor& a, const Tensor& b) {
   require_float("maximum", a), require_float("maximum", b), require_same_dtype("maximum", a, b);
   Tensor y = binary_kernel(BinaryOp::maximum, a, b);
   if (!any_requires_grad({&a, &b})) return y;
   return record("maximum", {a, b}, y,
                 [a = a.detach(), b = b.detach()](const Tensor& upstream, GradientSink& grads) {
-                  // max routes: the upstream gradient goes to the larger input (to a on ties).
-                  // relu′(b − a) is 1 exactly where b wins.
-                  Tensor b_minus_a = b - a;
-                  Tensor b_wins =
-                      unary_backward_kernel(UnaryOp::relu, b_minus_a, b_minus_a,
-                                            ones(b_minus_a.shape(), {.dtype = a.dtype()}), 0.0);
-                  Tensor routed_to_b = upstream * b_wins;
-                  if (grads.needs(0)) grads.add(0, sum_to(upstream - routed_to_b, a.shape()));
-                  if (grads.needs(1)) grads.add(1, sum_to(routed_to_b, b.shape()));
+                  const auto [to_a, to_b] = maximum_routes(a, b, upstream.shape());
+                  if (grads.needs(0)) grads.add(0, sum_to(upstream * to_a, a.shape()));
+                  if (grads.needs(1)) grads.add(1, sum_to(upstream * to_b, b.shape()));
                 });
 }
 
@@ -133,7 +149,7 @@ Tensor operator/(double s, const Tensor& a) { return scale(pow(a, -1.0), s); }
 //   shift(α)        x + α                          1
 //   sigmoid         σ(x) = 1 / (1 + e⁻ˣ)           σ(x)(1 − σ(x)) = y(1 − y)
 //   tanh            tanh x                         1 − tanh²x = 1 − y²
-//   relu            max(0, x)                      1 if x > 0, else 0
+//   relu            max(0, x), NaN for NaN         0 if x ≤ 0, else 1 (1 at NaN)
 //   leaky_relu(s)   x if x > 0, else s · x         1 if x > 0, else s  (s = negative_slope)
 //   elu(α)          x if x > 0, else α(eˣ − 1)     1 if x > 0, else y + α
 //   prelu(α)        relu(x) + α · min(0, x)        built from the ops above (α learns too)

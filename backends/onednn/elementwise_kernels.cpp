@@ -101,7 +101,7 @@ float unary_value(UnaryOp op, float x, float alpha) {
     case UnaryOp::shift: return x + alpha;
     case UnaryOp::sigmoid: return 1.0f / (1.0f + std::exp(-x));
     case UnaryOp::tanh: return std::tanh(x);
-    case UnaryOp::relu: return x > 0.0f ? x : 0.0f;
+    case UnaryOp::relu: return x <= 0.0f ? 0.0f : x;  // NaN stays NaN (PyTorch)
     case UnaryOp::leaky_relu: return x > 0.0f ? x : alpha * x;
     case UnaryOp::elu: return x > 0.0f ? x : alpha * std::expm1(x);
   }
@@ -121,7 +121,7 @@ float unary_derivative(UnaryOp op, float x, float y, float alpha) {
     case UnaryOp::shift: return 1.0f;
     case UnaryOp::sigmoid: return y * (1.0f - y);
     case UnaryOp::tanh: return 1.0f - y * y;
-    case UnaryOp::relu: return x > 0.0f ? 1.0f : 0.0f;
+    case UnaryOp::relu: return x <= 0.0f ? 0.0f : 1.0f;  // 1 at NaN: PyTorch passes it on
     case UnaryOp::leaky_relu: return x > 0.0f ? 1.0f : alpha;
     case UnaryOp::elu: return x > 0.0f ? 1.0f : y + alpha;
   }
@@ -181,13 +181,25 @@ void require_elementwise(const char* kernel, const char* what, ConstView view,
 
 // --- binary ops ---------------------------------------------------------------------------
 
+/// max(a, b), NaN when either is, whatever the order (PyTorch's rule; std::max, vmaxps and
+/// oneDNN's binary_max and reduction_max return one operand or the other when one is NaN).
+float nan_max(float a, float b) { return a >= b || std::isnan(a) ? a : b; }
+
+/// True when some element of `x` is NaN (a branch-free loop: it vectorizes).
+bool contains_nan(ConstView x) {
+  const float* p = x.as<float>();
+  bool found = false;
+  for (std::int64_t i = 0; i < x.numel(); ++i) found |= std::isnan(p[i]);
+  return found;
+}
+
 float binary_value(BinaryOp op, float a, float b) {
   switch (op) {
     case BinaryOp::add: return a + b;
     case BinaryOp::sub: return a - b;
     case BinaryOp::mul: return a * b;
     case BinaryOp::div: return a / b;
-    case BinaryOp::maximum: return std::max(a, b);
+    case BinaryOp::maximum: return nan_max(a, b);
   }
   return 0.0f;
 }
@@ -275,7 +287,8 @@ void reduce_host(ReduceOp op, ConstView x, View y) {
   walk_broadcast(x.shape, stride_y, unused, 0, x.numel(),
                  [&](std::int64_t i, std::int64_t iy, std::int64_t) {
                    double& slot = accumulator[static_cast<std::size_t>(iy)];
-                   slot = is_max ? std::max(slot, static_cast<double>(px[i])) : slot + px[i];
+                   const double v = px[i];
+                   slot = is_max ? (slot >= v || std::isnan(slot) ? slot : v) : slot + v;
                  });
   const double count = static_cast<double>(x.numel()) / static_cast<double>(outputs);
   for (std::int64_t i = 0; i < outputs; ++i) {
@@ -309,7 +322,7 @@ void reduce_leading_host(ReduceOp op, ConstView x, View y, std::int64_t columns)
     for (std::int64_t r = 1; r < rows; ++r) {
       const float* row = px + r * columns;
       if (is_max) {
-        for (std::int64_t j = begin; j < end; ++j) py[j] = std::max(py[j], row[j]);
+        for (std::int64_t j = begin; j < end; ++j) py[j] = nan_max(py[j], row[j]);
       } else {
         for (std::int64_t j = begin; j < end; ++j) py[j] += row[j];
       }
@@ -349,7 +362,9 @@ void reduce_trailing_host(ReduceOp op, ConstView x, View y, std::int64_t rows) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* row = px + r * columns;
     if (op == ReduceOp::max) {
-      py[r] = *std::max_element(row, row + columns);
+      float largest = row[0];
+      for (std::int64_t j = 1; j < columns; ++j) largest = nan_max(largest, row[j]);
+      py[r] = largest;
     } else {
       double total = 0.0;
       for (std::int64_t j = 0; j < columns; ++j) total += row[j];
@@ -473,6 +488,14 @@ void unary(Context& context, UnaryOp op, ConstView x, View y, double alpha) {
     for (std::int64_t i = 0; i < n; ++i) py[i] = unary_value(op, px[i], a);
     return;
   }
+  if (op == UnaryOp::relu) {  // oneDNN's relu maps NaN to 0; PyTorch keeps it (one host pass)
+    const float* px = x.as<float>();
+    float* py = y.as<float>();
+    for_each_chunk(n, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) py[i] = px[i] <= 0.0f ? 0.0f : px[i];
+    });
+    return;
+  }
   // The forward always uses the `_use_dst_for_bwd` variants where they exist: same values, and
   // the forward and backward keys then describe the same algorithm.
   const EltwiseSpec spec = eltwise_spec(op, a, /*prefer_dst=*/true);
@@ -510,6 +533,15 @@ void unary_backward(Context& context, UnaryOp op, ConstView x, ConstView y, Cons
     }
     return;
   }
+  if (op == UnaryOp::relu) {  // as in the forward: relu′(NaN) = 1, as PyTorch has it
+    const float* px = x.as<float>();
+    const float* pdy = dy.as<float>();
+    float* pdx = dx.as<float>();
+    for_each_chunk(n, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) pdx[i] = px[i] <= 0.0f ? 0.0f : pdy[i];
+    });
+    return;
+  }
   const EltwiseSpec spec = eltwise_spec(op, a, /*prefer_dst=*/have_y);
   CacheKey key(PlanKind::eltwise_backward);
   key.add(n).add(static_cast<std::int64_t>(spec.kind)).add_real(spec.alpha).add_real(spec.beta);
@@ -545,7 +577,10 @@ void binary(Context& context, BinaryOp op, ConstView a, ConstView b, View y) {
   // into y and compute y = y ∘ b in place (needs b not to live in y).
   const bool swap = !a_full && b_full && commutative(op);
   const bool broadcast_a_first = !a_full && !swap;
-  if (n < kSmallTensorElements || (broadcast_a_first && b.data == y.data)) {
+  // maximum runs on the host at every size: oneDNN's binary_max returns src1 when either
+  // input is NaN, so the result would depend on the order of the operands.
+  if (n < kSmallTensorElements || op == BinaryOp::maximum ||
+      (broadcast_a_first && b.data == y.data)) {
     binary_host(op, a, b, y);
     return;
   }
@@ -590,7 +625,8 @@ void reduce(Context& context, ReduceOp op, ConstView x, View y) {
     reduce_leading_host(op, x, y, columns);
     return;
   }
-  if (x.numel() < kSmallTensorElements) {
+  // oneDNN's reduction_max drops NaN: a maximum over NaN is taken on the host.
+  if (x.numel() < kSmallTensorElements || (op == ReduceOp::max && contains_nan(x))) {
     if (const std::int64_t rows = trailing_reduction_rows(x, y); rows > 0) {
       reduce_trailing_host(op, x, y, rows);
     } else {

@@ -3,7 +3,9 @@
 // reads the loss −(1/N) Σ_n log p[n, y_n] off its output on the host, then turns the
 // log-probabilities into probabilities with exp; its backward (p − onehot(y)) · dloss/N is a
 // host loop.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "backends/onednn/onednn_context.hpp"
@@ -73,6 +75,29 @@ void require_labels(const char* kernel, ConstView labels, RowShape s) {
   }
 }
 
+/// PyTorch's softmax of a row holding a NaN or a +inf (or only −inf) is NaN everywhere; oneDNN's
+/// max drops NaN (giving "nan 0 0") and its exp of inf − inf is not NaN everywhere. This pass
+/// makes those rows NaN, as the reference's arithmetic does. Other rows are left as they are.
+void make_non_finite_rows_nan(ConstView x, View y, RowShape s) {
+  const float* px = x.as<float>();
+  float* py = y.as<float>();
+  for_each_chunk(s.rows, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const float* row = px + r * s.classes;
+      bool nan = false;
+      float largest = -std::numeric_limits<float>::infinity();
+      for (std::int64_t c = 0; c < s.classes; ++c) {
+        nan |= std::isnan(row[c]);
+        largest = std::max(largest, row[c]);
+      }
+      if (nan || std::isinf(largest)) {
+        std::fill(py + r * s.classes, py + (r + 1) * s.classes,
+                  std::numeric_limits<float>::quiet_NaN());
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void softmax(Context& context, ConstView x, View y, bool log) {
@@ -80,7 +105,9 @@ void softmax(Context& context, ConstView x, View y, bool log) {
   require_float32(kernel, "x", x.dtype);
   require_float32(kernel, "y", y.dtype);
   require_same_shape(kernel, x.shape, y.shape);
-  run_softmax(context, row_shape(kernel, x), x.data, y.data, log);
+  const RowShape s = row_shape(kernel, x);
+  run_softmax(context, s, x.data, y.data, log);
+  make_non_finite_rows_nan(x, y, s);
 }
 
 void softmax_backward(Context& context, ConstView y, ConstView dy, View dx, bool log) {
@@ -109,6 +136,23 @@ void softmax_backward(Context& context, ConstView y, ConstView dy, View dx, bool
     return built;
   });
   plan->run(context.stream, {y.data, dy.data, dx.data});
+  // NaN in y gives NaN in dx as the reference's arithmetic gives it (oneDNN's exp of NaN is not
+  // always NaN): the element for log-softmax (dy − e^y Σ dy), the whole row for softmax (the
+  // row's Σ dy ⊙ y is NaN).
+  const float* py = y.as<float>();
+  float* pdx = dx.as<float>();
+  for_each_chunk(s.rows, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const float* row = py + r * s.classes;
+      float* out = pdx + r * s.classes;
+      bool nan = false;
+      for (std::int64_t c = 0; c < s.classes; ++c) {
+        nan |= std::isnan(row[c]);
+        if (log && std::isnan(row[c])) out[c] = row[c];
+      }
+      if (nan && !log) std::fill(out, out + s.classes, std::numeric_limits<float>::quiet_NaN());
+    }
+  });
 }
 
 void cross_entropy(Context& context, ConstView scores, ConstView labels, View probabilities,

@@ -1,6 +1,8 @@
 // Reference kernels: elementwise functions and their local gradients (unary, unary_backward,
 // binary with NumPy broadcasting).
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 
 #include "backends/reference/reference_backend.hpp"
 #include "backends/reference/support.hpp"
@@ -26,7 +28,7 @@ void unary_forward(UnaryOp op, const X& x, Y& y, T alpha) {
     case UnaryOp::shift:      xt::noalias(y) = x + alpha; break;
     case UnaryOp::sigmoid:    xt::noalias(y) = one / (one + xt::exp(-x)); break;
     case UnaryOp::tanh:       xt::noalias(y) = xt::tanh(x); break;
-    case UnaryOp::relu:       xt::noalias(y) = xt::maximum(x, zero); break;
+    case UnaryOp::relu:       xt::noalias(y) = xt::where(x <= zero, zero, x); break;  // NaN stays
     case UnaryOp::leaky_relu: xt::noalias(y) = xt::where(x > zero, x, alpha * x); break;
     case UnaryOp::elu:
       xt::noalias(y) = xt::where(x > zero, x, alpha * (xt::exp(x) - one));
@@ -50,7 +52,7 @@ void unary_gradient(UnaryOp op, const X& x, const Y& y, const DY& dy, DX& dx, T 
     case UnaryOp::shift:      xt::noalias(dx) = dy; break;
     case UnaryOp::sigmoid:    xt::noalias(dx) = dy * y * (one - y); break;      // f′ = σ(1 − σ)
     case UnaryOp::tanh:       xt::noalias(dx) = dy * (one - y * y); break;      // f′ = 1 − tanh²
-    case UnaryOp::relu:       xt::noalias(dx) = xt::where(x > zero, dy, zero); break;
+    case UnaryOp::relu:       xt::noalias(dx) = xt::where(x <= zero, zero, dy); break;  // NaN: 1
     case UnaryOp::leaky_relu: xt::noalias(dx) = xt::where(x > zero, dy, alpha * dy); break;
     case UnaryOp::elu:  // f′ = α eˣ = y + α for x ≤ 0
       xt::noalias(dx) = xt::where(x > zero, dy, dy * (y + alpha));
@@ -81,6 +83,21 @@ bool gradient_reads_output(UnaryOp op) {
   }
 }
 
+/// y = max(a, b), NaN where either is (PyTorch's rule; xt::maximum keeps or drops a NaN
+/// depending on the operand it is), `a` on ties. `a` and `b` as in `binary_forward`.
+template <class A, class B, class Y>
+void nan_maximum(const A& a, const B& b, Y& y) {
+  if constexpr (std::is_arithmetic_v<A>) {
+    if (std::isnan(a)) {
+      y.fill(a);
+    } else {
+      xt::noalias(y) = xt::where(a >= b, a, b);  // b NaN: the comparison fails, y = b
+    }
+  } else {
+    xt::noalias(y) = xt::where(a >= b || xt::isnan(a), a, b);
+  }
+}
+
 /// y = a ∘ b; `a` and `b` are xtensor expressions or scalars that broadcast to y's shape.
 template <class A, class B, class Y>
 void binary_forward(BinaryOp op, const A& a, const B& b, Y& y) {
@@ -90,7 +107,7 @@ void binary_forward(BinaryOp op, const A& a, const B& b, Y& y) {
     case BinaryOp::sub:     xt::noalias(y) = a - b; break;
     case BinaryOp::mul:     xt::noalias(y) = a * b; break;
     case BinaryOp::div:     xt::noalias(y) = a / b; break;
-    case BinaryOp::maximum: xt::noalias(y) = xt::maximum(a, b); break;
+    case BinaryOp::maximum: nan_maximum(a, b, y); break;
   }
   // clang-format on
 }

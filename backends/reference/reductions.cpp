@@ -78,8 +78,8 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
         xt::noalias(output) = row(input, width);
         for (std::int64_t g = 1; g < group_size; ++g) {
           const auto next = row(input + g * width, width);
-          if (op == ReduceOp::max) {
-            xt::noalias(output) = xt::maximum(output, next);
+          if (op == ReduceOp::max) {  // NaN when either is, in any order
+            xt::noalias(output) = xt::where(output >= next || xt::isnan(output), output, next);
           } else {
             xt::noalias(output) += next;
           }
@@ -112,7 +112,14 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
         switch (op) {
           case ReduceOp::sum: xt::noalias(output) = xt::sum(all, axes); break;
           case ReduceOp::mean: xt::noalias(output) = xt::mean(all, axes); break;
-          case ReduceOp::max: xt::noalias(output) = xt::amax(all, axes); break;
+          case ReduceOp::max: {
+            // xt::amax keeps or drops a NaN depending on where it sits: add 0, or NaN where a
+            // group holds one (PyTorch's max is NaN then).
+            xt::noalias(output) = xt::amax(all, axes);
+            const xt::xarray<T> nan_or_zero = xt::sum(xt::where(xt::isnan(all), all, T(0)), axes);
+            output += nan_or_zero;
+            break;
+          }
         }
         break;
       }
@@ -138,7 +145,10 @@ void ReferenceBackend::reduce_max_backward(ConstView x, ConstView y, ConstView d
       std::fill(gradient, gradient + x.numel(), T(0));
       for (std::int64_t g = 0; g < y.numel(); ++g) {
         const T* group = input + g * group_size;
-        const T* winner = std::find(group, group + group_size, maximum[g]);
+        const T* winner =
+            std::isnan(maximum[g])  // the first NaN, as torch.max(x, dim)
+                ? std::find_if(group, group + group_size, [](T v) { return std::isnan(v); })
+                : std::find(group, group + group_size, maximum[g]);
         if (winner != group + group_size) gradient[winner - input] = upstream[g];
       }
       return;
@@ -147,7 +157,8 @@ void ReferenceBackend::reduce_max_backward(ConstView x, ConstView y, ConstView d
     // to its group's maximum takes dy[g]; `routed` remembers the groups already served.
     std::vector<bool> routed(static_cast<std::size_t>(y.numel()), false);
     for_each_broadcast(y.shape, x.shape, [&](std::int64_t i, std::int64_t group) {
-      const bool winner = !routed[group] && input[i] == maximum[group];
+      const bool winner = !routed[group] && (input[i] == maximum[group] ||
+                                             (std::isnan(input[i]) && std::isnan(maximum[group])));
       if (winner) routed[group] = true;
       gradient[i] = winner ? upstream[group] : T(0);
     });

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
@@ -141,10 +142,20 @@ auto flat(View view) {
   return row(view.as<T>(), view.numel());
 }
 
-/// The largest element of a 1-D expression (the first one on ties), e.g. a row's max.
+/// max(a, b), NaN when either is, whatever the order (PyTorch's rule: `std::max` and
+/// `xt::maximum` return one operand or the other when one is NaN).
+template <class T>
+T nan_max(T a, T b) {
+  return a >= b || std::isnan(a) ? a : b;
+}
+/// The largest element of a 1-D expression (the first one on ties), e.g. a row's max; NaN when
+/// an element is NaN, wherever it sits (`std::max_element` would skip it or stop at it).
 template <class E>
 auto max_of(const E& expression) {
-  return *std::max_element(expression.begin(), expression.end());
+  auto element = expression.begin();
+  typename E::value_type largest = *element;
+  for (++element; element != expression.end(); ++element) largest = nan_max(largest, *element);
+  return largest;
 }
 /// The sum of the elements of a 1-D expression, e.g. Σ_c e^{x_c − m} over a row.
 template <class E>

@@ -7,8 +7,11 @@
 #include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <numbers>
 #include <random>
 #include <sstream>

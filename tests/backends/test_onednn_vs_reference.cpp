@@ -10,13 +10,15 @@
 // is at most 1e-5. Normalising by the largest reference magnitude (not elementwise) is what
 // makes sense for sums and matrix products: their rounding error scales with the size of the
 // terms, not with the (possibly cancelled) result. When the reference is all zeros the error is
-// absolute.
+// absolute. NaN and ±inf must appear in the same places on both backends (NaN for NaN, the
+// same infinity), and only the finite elements are compared by the error above.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -50,6 +52,18 @@ Buffer uniform(const Shape& shape, std::uint64_t seed, double low = -2.0, double
   return b;
 }
 
+/// A uniform buffer with NaN, +inf and −inf sprinkled over it (every 37th, 41st and 43rd
+/// element, shifted by `offset`, so that they land first, last and in between).
+Buffer with_non_finite(const Shape& shape, std::uint64_t seed, std::size_t offset = 0) {
+  Buffer b = uniform(shape, seed);
+  for (std::size_t i = 0; i < b.values.size(); ++i) {
+    if ((i + offset) % 37 == 0) b.values[i] = std::numeric_limits<float>::quiet_NaN();
+    if ((i + offset) % 41 == 5) b.values[i] = std::numeric_limits<float>::infinity();
+    if ((i + offset) % 43 == 7) b.values[i] = -std::numeric_limits<float>::infinity();
+  }
+  return b;
+}
+
 /// Labels in [0, classes), one per row, from std::mt19937.
 struct Labels {
   Shape shape;
@@ -62,13 +76,23 @@ struct Labels {
   ConstView cview() const { return {values.data(), shape, DType::int64}; }
 };
 
-/// max_i |actual_i − expected_i| / max_i |expected_i| (see the file comment).
+/// max_i |actual_i − expected_i| / max_i |expected_i| over the finite elements (see the file
+/// comment); infinite when a NaN or an infinity of one backend is not matched by the other's.
 double normalised_error(const Buffer& actual, const Buffer& expected) {
   REQUIRE(actual.values.size() == expected.values.size());
   double worst = 0.0, scale = 0.0;
   for (std::size_t i = 0; i < actual.values.size(); ++i) {
     const double a = actual.values[i], e = expected.values[i];
-    if (std::isnan(a) || std::isnan(e)) return std::isnan(a) && std::isnan(e) ? 0.0 : INFINITY;
+    if (std::isnan(a) || std::isnan(e)) {
+      if (std::isnan(a) && std::isnan(e)) continue;
+      UNSCOPED_INFO("element " << i << ": " << a << " where the reference has " << e);
+      return INFINITY;
+    }
+    if (std::isinf(a) || std::isinf(e)) {
+      if (a == e) continue;
+      UNSCOPED_INFO("element " << i << ": " << a << " where the reference has " << e);
+      return INFINITY;
+    }
     worst = std::max(worst, std::abs(a - e));
     scale = std::max(scale, std::abs(e));
   }
@@ -666,4 +690,66 @@ TEST_CASE("onednn describes its version and ISA and is registered as \"onednn\""
   const auto names = available_backends();
   REQUIRE(std::find(names.begin(), names.end(), "onednn") != names.end());
   REQUIRE(backend_named("onednn").name() == "onednn");
+}
+
+// --- NaN and ±inf (issue 15, defect 6) ------------------------------------------------------
+
+TEST_CASE("onednn matches the reference on NaN and ±inf: relu, maximum, max, softmax", "[onednn]") {
+  Backends b;
+  // Below and above the 4096-element threshold; softmax rows of 3 and of 100 classes.
+  for (const Shape& shape : std::vector<Shape>{{7, 13}, {3, 4, 5}, {64, 100}, {2000, 3}}) {
+    for (std::size_t offset : {0, 11}) {
+      INFO("shape " << shape_string(shape) << ", offset " << offset);
+      const Buffer x = with_non_finite(shape, 301 + offset, offset);
+      const Buffer dy = uniform(shape, 302);
+      for (UnaryOp op : {UnaryOp::relu}) {
+        Buffer expected(shape), actual(shape);
+        b.reference->unary(op, x.cview(), expected.view(), 0.0);
+        b.onednn->unary(op, x.cview(), actual.view(), 0.0);
+        require_close(actual, expected);
+        b.reference->unary_backward(op, x.cview(), ConstView{}, dy.cview(), expected.view(), 0.0);
+        b.onednn->unary_backward(op, x.cview(), ConstView{}, dy.cview(), actual.view(), 0.0);
+        require_close(actual, expected);
+      }
+      // maximum in both orders, and against a broadcast row.
+      const Buffer other = with_non_finite(shape, 303, offset + 3);
+      Buffer expected(shape), actual(shape);
+      b.reference->binary(BinaryOp::maximum, x.cview(), other.cview(), expected.view());
+      b.onednn->binary(BinaryOp::maximum, x.cview(), other.cview(), actual.view());
+      require_close(actual, expected);
+      b.reference->binary(BinaryOp::maximum, other.cview(), x.cview(), expected.view());
+      b.onednn->binary(BinaryOp::maximum, other.cview(), x.cview(), actual.view());
+      require_close(actual, expected);
+      const Buffer last_row = with_non_finite({shape.back()}, 304, offset + 1);
+      b.reference->binary(BinaryOp::maximum, last_row.cview(), x.cview(), expected.view());
+      b.onednn->binary(BinaryOp::maximum, last_row.cview(), x.cview(), actual.view());
+      require_close(actual, expected);
+      // max over the last axis, the first axis and everything; then its backward.
+      std::vector<Shape> reduced = {shape, shape, Shape(shape.size(), 1)};
+      reduced[0].back() = 1;
+      reduced[1].front() = 1;
+      for (const Shape& y_shape : reduced) {
+        INFO("max to " << shape_string(y_shape));
+        Buffer y_expected(y_shape), y_actual(y_shape);
+        b.reference->reduce(ReduceOp::max, x.cview(), y_expected.view());
+        b.onednn->reduce(ReduceOp::max, x.cview(), y_actual.view());
+        require_close(y_actual, y_expected);
+        const Buffer g = uniform(y_shape, 305);
+        b.reference->reduce_max_backward(x.cview(), y_expected.cview(), g.cview(), expected.view());
+        b.onednn->reduce_max_backward(x.cview(), y_actual.cview(), g.cview(), actual.view());
+        require_close(actual, expected);
+      }
+      // softmax and log-softmax over the last axis, forward and backward.
+      for (bool log : {false, true}) {
+        INFO((log ? "log_softmax" : "softmax"));
+        b.reference->softmax(x.cview(), expected.view(), log);
+        b.onednn->softmax(x.cview(), actual.view(), log);
+        require_close(actual, expected);
+        Buffer dx_expected(shape), dx_actual(shape);
+        b.reference->softmax_backward(expected.cview(), dy.cview(), dx_expected.view(), log);
+        b.onednn->softmax_backward(actual.cview(), dy.cview(), dx_actual.view(), log);
+        require_close(dx_actual, dx_expected);
+      }
+    }
+  }
 }
