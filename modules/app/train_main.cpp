@@ -300,7 +300,9 @@ int run(int argc, char** argv) {
       ->check(cli::positive)
       ->capture_default_str();
   app.add_option("--save", o.save,
-                 "Save the trained (best-validation) model to this checkpoint folder");
+                 "Save the trained (best-validation) model to this checkpoint folder (new, empty, "
+                 "or an older gradlab checkpoint, which is replaced; nothing is saved when "
+                 "training diverges)");
   app.add_option("--load", o.load, "Load a checkpoint folder (same architecture) before training");
   app.add_option("--freeze", o.freeze,
                  "Freeze the first N Linear layers with their BatchNorm/activation (finetuning "

@@ -446,10 +446,8 @@ void check_checkpoint_target(const fs::path& directory) {
                     "checkpoint folder",
                     where));
   if (!fs::is_directory(status))
-    throw Error(
-        fmt::format("{}: exists and is not a folder ({}); gradlab replaces only a "
-                    "checkpoint folder",
-                    where, fs::is_regular_file(status) ? "a file" : "a device or special file"));
+    throw Error(fmt::format("{}: a {} of that name exists and is not a folder", where,
+                            fs::is_regular_file(status) ? "file" : "device or special file"));
   std::vector<std::string> names;
   bool foreign_kind = false;
   for (const fs::directory_entry& entry : fs::directory_iterator(target)) {
@@ -460,8 +458,8 @@ void check_checkpoint_target(const fs::path& directory) {
   if (names.empty()) return;
   const auto refuse = [&](const std::string& reason) {
     throw Error(
-        fmt::format("{}: refusing to replace a folder that is not a gradlab checkpoint "
-                    "({}); it holds {}",
+        fmt::format("{}: refusing to replace a non-empty folder that is not a gradlab "
+                    "checkpoint ({}); it holds {}",
                     where, reason, listing(names)));
   };
   if (std::find(names.begin(), names.end(), manifest_name) == names.end())
