@@ -162,6 +162,7 @@ int run_chapter(int argc, char** argv, const ChapterInfo& info,
   CLI::App app{fmt::format("gradlab chapter {:02d}: {}", info.number, info.title)};
   cli::add_common_flags(app, options, true);
   if (extra_flags) extra_flags(app);
+  cli::strict_values(app);  // no control characters, no blanks around values (issue 15)
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

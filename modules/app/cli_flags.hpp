@@ -6,7 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -40,6 +42,67 @@ inline const CLI::Validator non_negative = number_check(">= 0", [](double v) { r
 inline const CLI::Validator unit_interval =
     number_check("in [0, 1)", [](double v) { return v >= 0 && v < 1; });
 
+/// The most threads `--threads` accepts (the OpenMP runtime would silently cap a larger count).
+inline constexpr int max_threads = 1024;
+
+/// A CLI11 check that the value is a whole decimal number from 0 to `limit` (no sign, no
+/// exponent, no hexadecimal or octal prefix); CLI11 alone would turn "2^64" into 2⁶⁴ − 1 and read
+/// "010" as octal.
+inline CLI::Validator whole_number_check(std::uint64_t limit) {
+  return CLI::Validator(
+      [limit](std::string& text) -> std::string {
+        std::uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, value);
+        if (text.empty() || stop != end || error != std::errc() || value > limit ||
+            (text.size() > 1 && text.front() == '0'))
+          return "must be a whole number from 0 to " + std::to_string(limit) + ", got " + text;
+        return {};
+      },
+      "INTEGER in [0, " + std::to_string(limit) + "]");
+}
+
+/// `text` with each control character written as backslash, x and two hex digits, for messages.
+inline std::string visible(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      const char* digits = "0123456789abcdef";
+      out += std::string("\\x") + digits[byte >> 4] + digits[byte & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/// A CLI11 check for every value: no control character anywhere (a newline in a path would end
+/// a line of a log or script; no flag needs one) and no space or tab at either end (C++ number
+/// parsers skip leading blanks, so a tab before "20" would be read as 20 in one place and refused
+/// in another). The message names the flag, e.g. "--out: contains the control character ...".
+inline const CLI::Validator plain_value = CLI::Validator(
+    [](std::string& text) -> std::string {
+      for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto byte = static_cast<unsigned char>(text[i]);
+        if (byte < 0x20 || byte == 0x7f)
+          return "contains the control character " + visible(std::string(1, text[i])) +
+                 " at position " + std::to_string(i + 1) + " of '" + visible(text) +
+                 "'; values and paths may not contain control characters";
+      }
+      if (!text.empty() && (text.front() == ' ' || text.back() == ' '))
+        return "has a space before or after the value '" + text + "'";
+      return {};
+    },
+    "");
+
+/// Adds `plain_value` to every option of `app` that takes a value. Call it after the last
+/// option is declared, before parsing.
+inline void strict_values(CLI::App& app) {
+  for (CLI::Option* option : app.get_options())
+    if (option->get_type_size() != 0) option->check(plain_value);
+}
+
 /// Adds --backend, --precision, --threads, --seed; with `tutorial_flags` also --data, --out,
 /// --quick and --pause.
 inline void add_common_flags(CLI::App& app, CommonOptions& options, bool tutorial_flags = false) {
@@ -51,9 +114,11 @@ inline void add_common_flags(CLI::App& app, CommonOptions& options, bool tutoria
       ->capture_default_str();
   app.add_option("--threads", options.threads, "Threads for oneDNN and OpenBLAS (0 = all cores)")
       ->check(non_negative)
+      ->check(whole_number_check(max_threads))
       ->capture_default_str();
   app.add_option("--seed", options.seed, "Random seed")
       ->check(non_negative)  // CLI11 would wrap −1 round to 2⁶⁴ − 1
+      ->check(whole_number_check(UINT64_MAX))
       ->capture_default_str();
   if (tutorial_flags) {
     app.add_option("--data", options.data, "Dataset folder (default: the Debian package's)");

@@ -16,8 +16,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -38,6 +40,11 @@
 namespace {
 
 using namespace gradlab;
+
+// Exit statuses (the table of every program is in docs/reliability.md). 1 is any error before
+// or during training; CLI11 uses 100-114 for flags it refuses itself.
+constexpr int exit_diverged = 2;       // training diverged; logs written, no checkpoint
+constexpr int exit_output_failed = 3;  // an output (logs, plots, checkpoint) could not be written
 
 // Everything the command line sets, besides the shared flags.
 struct TrainOptions {
@@ -64,6 +71,7 @@ struct TrainOptions {
   std::int64_t ratio_every = 50;
   std::string progress = "auto";
   bool no_plots = false;
+  bool save_best_on_divergence = false;
 };
 
 // "1024,1024" → {1024, 1024}; "" or "none" → {} (a linear classifier).
@@ -149,6 +157,52 @@ void check_writable_folder(const std::string& what, const std::filesystem::path&
   if (!first_missing.empty()) fs::remove_all(first_missing, error);
   if (!writable)
     throw Error(fmt::format("{}: cannot write into the folder '{}'", what, folder.string()));
+}
+
+// Folders as absolute, normalised paths without symbolic links, for comparing two flags.
+std::filesystem::path comparable(const std::filesystem::path& path) {
+  std::error_code error;
+  std::filesystem::path result = std::filesystem::weakly_canonical(path, error);
+  if (error) result = std::filesystem::absolute(path).lexically_normal();
+  if (!result.has_filename()) result = result.parent_path();
+  return result;
+}
+
+// True when `inner` is `outer` or lies inside it.
+bool is_within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+  const std::filesystem::path a = comparable(inner);
+  const std::filesystem::path b = comparable(outer);
+  return std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end();
+}
+
+// Checks --save before any data is loaded: what is there may be replaced (nothing, an empty
+// folder, or a gradlab checkpoint and nothing else), its parent can be written, and it does not
+// hold the --out folder (replacing the checkpoint would delete the logs).
+void check_save_target(const std::string& save, const std::string& out) {
+  const std::string what = "--save " + save;
+  if (is_within(out, save))
+    throw Error(fmt::format(
+        "{}: the checkpoint folder would contain the --out folder '{}'; replacing the checkpoint "
+        "deletes what is inside it, so give --out and --save different folders",
+        what, out));
+  try {
+    nn::check_checkpoint_target(save);
+  } catch (const Error& error) {
+    throw Error(fmt::format("{}: {}", what, error.what()));
+  }
+  const std::filesystem::path parent = std::filesystem::path(save).parent_path();
+  check_writable_folder(what, parent.empty() ? std::filesystem::path(".") : parent);
+}
+
+// The flat index of the first NaN/inf element of each parameter or buffer, or "" when all are
+// finite: "'0.weight' (element 3)".
+std::string first_non_finite_tensor(const nn::Module& net) {
+  std::vector<nn::NamedTensor> tensors = net.named_parameters();
+  for (auto& named : net.named_buffers()) tensors.push_back(named);
+  for (const auto& [name, tensor] : tensors)
+    if (const std::int64_t element = optim::first_non_finite(tensor); element >= 0)
+      return fmt::format("'{}' (element {})", name, element);
+  return {};
 }
 
 // Freezes the first `count` Linear layers of `net` together with the layers that follow each of
@@ -255,7 +309,9 @@ int run(int argc, char** argv) {
       ->check(cli::positive)
       ->capture_default_str();
   app.add_option("--save", o.save,
-                 "Save the trained (best-validation) model to this checkpoint folder");
+                 "Save the trained (best-validation) model to this checkpoint folder (new, empty, "
+                 "or an older gradlab checkpoint, which is replaced; nothing is saved when "
+                 "training diverges)");
   app.add_option("--load", o.load, "Load a checkpoint folder (same architecture) before training");
   app.add_option("--freeze", o.freeze,
                  "Freeze the first N Linear layers with their BatchNorm/activation (finetuning "
@@ -277,6 +333,10 @@ int run(int argc, char** argv) {
   app.add_flag("--no-plots", o.no_plots, "Write no plots (the CSV/JSON logs are still written)");
   app.add_flag("--quick", common.quick,
                "Small run for CI: 10,000 training examples and at most 1 epoch");
+  app.add_flag("--save-best-on-divergence", o.save_best_on_divergence,
+               "When training diverges, still --save the parameters of the best validation epoch "
+               "(if one finished); without it a diverged run saves nothing");
+  cli::strict_values(app);
 
   try {
     app.parse(argc, argv);
@@ -288,11 +348,8 @@ int run(int argc, char** argv) {
   // end.
   if (!o.load.empty() && !std::filesystem::is_directory(o.load))
     throw Error(fmt::format("--load {}: no such checkpoint folder", o.load));
+  if (!o.save.empty()) check_save_target(o.save, common.out);
   check_writable_folder("--out " + common.out, common.out);
-  if (!o.save.empty()) {
-    const std::filesystem::path parent = std::filesystem::path(o.save).parent_path();
-    check_writable_folder("--save " + o.save, parent.empty() ? std::filesystem::path(".") : parent);
-  }
   cli::apply(common);
   std::cout << cli::runtime_banner() << "\n";
 
@@ -361,7 +418,10 @@ int run(int argc, char** argv) {
   const double test_accuracy = trainer.evaluate(test);
 
   std::cout << "\n";
-  if (history.stopped_early()) std::cout << "stopped early: " << history.diagnosis << "\n";
+  const bool diverged = history.diverged();
+  if (history.stopped_early())
+    std::cout << (diverged ? "diverged, stopped early: " : "stopped early: ") << history.diagnosis
+              << "\n";
   if (history.restored_best)
     std::cout << fmt::format(
         "restored the parameters of epoch {} (best validation accuracy {:.2f}%)\n",
@@ -376,36 +436,106 @@ int run(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 
   // --- outputs -----------------------------------------------------------------------------
+  // Each output is tried even when another failed; the failures are named at the end.
+  std::vector<std::string> failed;
+  std::vector<std::string> written;
   const std::filesystem::path out(common.out);
-  trainer.write_logs(
-      out.string(), history,
-      fmt::format(R"({{"test_accuracy": {}, "backend": "{}", "threads": {}, "model": {}}})",
-                  test_accuracy, common.backend, num_threads(), fmt::format("\"{}\"", o.hidden)));
-  std::cout << "logs: " << (out / "history.csv").string()
-            << ", epochs.csv, update_ratios.csv, summary.json\n";
-  if (!o.no_plots) {
-    std::vector<plots::PlotResult> results = plots::training_plots(history, out);
+  const nlohmann::json extra{{"test_accuracy", test_accuracy},
+                             {"backend", common.backend},
+                             {"threads", num_threads()},
+                             {"model", o.hidden}};
+  try {
+    trainer.write_logs(out.string(), history, extra.dump());
+    std::cout << "logs: " << (out / "history.csv").string()
+              << ", epochs.csv, update_ratios.csv, summary.json\n";
+    written.push_back("logs");
+  } catch (const std::exception& error) {
+    std::cerr << "gradlab_train: error: " << error.what() << "\n";
+    failed.push_back("logs");
+  }
+  if (o.no_plots) {
+  } else if (history.loss.empty()) {
+    std::cout << "plots: no training plots — no iteration ran (--epochs 0), so there is no loss, "
+                 "accuracy or update ratio to draw\n";
+  } else {
     net.eval();
     const std::int64_t probe = std::min<std::int64_t>(1000, test.size());
-    results.push_back(plots::activation_histograms(
-        plots::collect_activations(net, data::slice(test, 0, probe).images),
-        out / "activations.png"));
+    // One plot that cannot be written does not stop the others.
+    const std::vector<std::function<plots::PlotResult()>> plot_calls{
+        [&] { return plots::loss_curve(history.loss, out / "loss.png"); },
+        [&] { return plots::accuracy_curves(history.epochs, out / "accuracy.png"); },
+        [&] {
+          return plots::update_ratio_curves(history.update_ratios, out / "update_ratios.png");
+        },
+        [&] {
+          return plots::activation_histograms(
+              plots::collect_activations(net, data::slice(test, 0, probe).images),
+              out / "activations.png");
+        }};
     std::string drawn;
     std::string note;
-    for (const plots::PlotResult& result : results) {
-      if (result.drawn)
-        drawn += (drawn.empty() ? "" : ", ") + result.png.filename().string();
-      else if (note.empty())
-        note = result.note;
+    bool plot_failed = false;
+    for (const auto& plot : plot_calls) {
+      try {
+        const plots::PlotResult result = plot();
+        if (result.drawn)
+          drawn += (drawn.empty() ? "" : ", ") + result.png.filename().string();
+        else if (note.empty())
+          note = result.note;
+      } catch (const std::exception& error) {
+        std::cerr << "gradlab_train: error: " << error.what() << "\n";
+        plot_failed = true;
+      }
     }
     if (!drawn.empty())
       std::cout << "plots: " << out.string() << "/{" << drawn
                 << "} (with .csv and .gp beside them)\n";
     if (!note.empty()) std::cout << "plots: " << note << "\n";
+    (plot_failed ? failed : written).push_back("plots");
   }
   if (!o.save.empty()) {
-    net.save(o.save);
-    std::cout << "saved the model to " << o.save << "\n";
+    // A diverged model is saved only on request, and only the best epoch's finite parameters.
+    const std::string broken = first_non_finite_tensor(net);
+    std::string refusal;
+    if (diverged && !o.save_best_on_divergence)
+      refusal = "the run diverged (--save-best-on-divergence saves the best epoch's parameters)";
+    else if (diverged && !history.restored_best)
+      refusal =
+          "the run diverged before an epoch finished, so there are no finite best-epoch "
+          "parameters to save";
+    else if (!broken.empty())
+      refusal = fmt::format("the model is not finite: {} is NaN or infinite", broken);
+    if (!refusal.empty()) {
+      std::cout << fmt::format("checkpoint not saved: {}; {} is left as it was\n", refusal, o.save);
+      if (!diverged) failed.push_back("checkpoint");
+    } else {
+      try {
+        net.save(o.save);
+        written.push_back("checkpoint");
+        std::cout << "saved the model to " << o.save
+                  << (diverged ? fmt::format(" (the parameters of epoch {})", history.best_epoch)
+                               : std::string())
+                  << "\n";
+      } catch (const std::exception& error) {
+        std::cerr << "gradlab_train: error: " << error.what() << "\n";
+        failed.push_back("checkpoint");
+      }
+    }
+  }
+  if (!failed.empty()) {
+    const auto joined = [](const std::vector<std::string>& names) {
+      std::string text;
+      for (const std::string& name : names) text += (text.empty() ? "" : ", ") + name;
+      return text;
+    };
+    std::cerr << fmt::format("gradlab_train: error: could not write: {} (see above){}\n",
+                             joined(failed),
+                             written.empty() ? std::string() : "; written: " + joined(written));
+    return exit_output_failed;
+  }
+  if (diverged) {
+    std::cerr << "gradlab_train: error: training diverged: " << history.diagnosis << "\n";
+    return exit_diverged;
   }
   return 0;
 }

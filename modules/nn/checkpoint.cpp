@@ -80,15 +80,8 @@ void save_checkpoint(const Module& module, const fs::path& directory) {
   fs::create_directories(target.parent_path(), error);
   if (error)
     throw Error(fmt::format("{}: cannot create the parent folder: {}", where, error.message()));
+  check_checkpoint_target(target);
   const bool replacing = fs::exists(target);
-  if (replacing) {
-    if (!fs::is_directory(target))
-      throw Error(fmt::format("{}: a file of that name exists and is not a folder", where));
-    if (!fs::is_empty(target) && !fs::exists(target / manifest_name))
-      throw Error(fmt::format(
-          "{}: refusing to replace a non-empty folder that is not a gradlab checkpoint (no {})",
-          where, manifest_name));
-  }
 
   const fs::path temporary = unused_sibling(target, "tmp");
   if (!fs::create_directory(temporary, error) || error)
@@ -415,6 +408,79 @@ std::string read_manifest_text(const fs::path& path, const std::string& where) {
 }
 
 }  // namespace
+
+namespace {
+
+// "a.txt, src/, b.npy" (folders end in '/'): the first few names, for messages.
+std::string listing(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  std::string text;
+  constexpr std::size_t shown = 6;
+  for (std::size_t i = 0; i < names.size() && i < shown; ++i)
+    text += (i > 0 ? ", " : "") + printable(names[i]);
+  if (names.size() > shown) text += fmt::format(" and {} more", names.size() - shown);
+  return text;
+}
+
+}  // namespace
+
+void check_checkpoint_target(const fs::path& directory) {
+  const fs::path target = normalised_target(directory);
+  const std::string where = fmt::format("checkpoint {}", target.string());
+  std::error_code error;
+  const fs::file_status status = fs::symlink_status(target, error);
+  if (!fs::exists(status)) return;
+  // Replacing moves the folder away: the working folder (or one above it) would vanish from under
+  // the program and the user, whatever it holds.
+  const fs::path here = fs::weakly_canonical(fs::current_path(), error);
+  const fs::path real = fs::weakly_canonical(target, error);
+  const auto [mismatch, rest] = std::mismatch(real.begin(), real.end(), here.begin(), here.end());
+  if (mismatch == real.end())
+    throw Error(
+        fmt::format("{}: is the working folder{}; gradlab never replaces it — save "
+                    "into a new folder",
+                    where, real == here ? "" : fmt::format(" ({}) or contains it", here.string())));
+  if (fs::is_symlink(status))
+    throw Error(
+        fmt::format("{}: is a symbolic link, not a folder; gradlab replaces only a "
+                    "checkpoint folder",
+                    where));
+  if (!fs::is_directory(status))
+    throw Error(fmt::format("{}: a {} of that name exists and is not a folder", where,
+                            fs::is_regular_file(status) ? "file" : "device or special file"));
+  std::vector<std::string> names;
+  bool foreign_kind = false;
+  for (const fs::directory_entry& entry : fs::directory_iterator(target)) {
+    const bool plain = entry.is_regular_file() && !entry.is_symlink();
+    foreign_kind = foreign_kind || !plain;
+    names.push_back(entry.path().filename().string() + (entry.is_directory() ? "/" : ""));
+  }
+  if (names.empty()) return;
+  const auto refuse = [&](const std::string& reason) {
+    throw Error(
+        fmt::format("{}: refusing to replace a non-empty folder that is not a gradlab "
+                    "checkpoint ({}); it holds {}",
+                    where, reason, listing(names)));
+  };
+  if (std::find(names.begin(), names.end(), manifest_name) == names.end())
+    refuse(fmt::format("no {}", manifest_name));
+  CheckpointManifest manifest;
+  try {
+    manifest =
+        parse_checkpoint_manifest(read_manifest_text(target / manifest_name, where), manifest_name);
+  } catch (const Error& e) {
+    refuse(e.what());
+  }
+  std::set<std::string> listed{manifest_name};
+  for (const auto* list : {&manifest.parameters, &manifest.buffers})
+    for (const ManifestEntry& entry : *list) listed.insert(entry.file);
+  std::vector<std::string> extra;
+  for (const std::string& name : names)
+    if (listed.count(name) == 0) extra.push_back(name);
+  if (!extra.empty() || foreign_kind)
+    refuse(fmt::format("its {} does not list {}", manifest_name,
+                       extra.empty() ? std::string("what is not a plain file") : listing(extra)));
+}
 
 void load_checkpoint(Module& module, const fs::path& directory) {
   const fs::path folder = normalised_target(directory);

@@ -93,8 +93,16 @@ CheckpointManifest parse_checkpoint_manifest(std::string_view text, const std::s
 /// gives back an equal manifest.
 std::string format_checkpoint_manifest(const CheckpointManifest& manifest);
 
+/// Checks, without changing anything, that `save_checkpoint` may write at `directory`: nothing
+/// exists there yet, or an empty folder, or a gradlab checkpoint — its manifest.json parses as
+/// ours and the folder holds nothing but manifest.json and the files the manifest lists. Raises
+/// `gradlab::Error` naming the folder and what it holds otherwise (a file, a device, a folder of
+/// other files, a manifest that is not ours), and for the working folder or a folder containing
+/// it, which is never replaced. Programs call it before their work starts.
+void check_checkpoint_target(const std::filesystem::path& directory);
+
 /// Writes every parameter and buffer of `module` into the folder `directory` (created, or
-/// replaced when it holds an older checkpoint).
+/// replaced when it holds an older checkpoint; see `check_checkpoint_target`).
 void save_checkpoint(const Module& module, const std::filesystem::path& directory);
 
 /// Loads a checkpoint written by `save_checkpoint` into `module`, all or nothing.

@@ -78,6 +78,16 @@ std::ofstream open_for_writing(const fs::path& path) {
   return file;
 }
 
+// Closes a file written through open_for_writing and checks that every byte arrived; a failed
+// write (disk full) removes the file and throws, so no empty or truncated file is left behind.
+void finish_writing(std::ofstream& file, const fs::path& path) {
+  file.close();
+  if (file) return;
+  std::error_code ignored;
+  fs::remove(path, ignored);
+  throw Error(fmt::format("plots: writing '{}' failed (is the disk full?)", path.string()));
+}
+
 // `text` with every control character (a newline above all) shown as '?': a path that goes into
 // a gnuplot comment must not end the comment.
 std::string printable(std::string text) {
@@ -152,7 +162,11 @@ namespace {
 // Writes the script, runs gnuplot on it and checks the picture. Never throws for gnuplot itself.
 // Every picture of the project is drawn here: gnuplot runs without a shell, in the script's folder.
 PlotResult draw(PlotResult files, const std::string& script, const PlotSettings& settings) {
-  open_for_writing(files.script) << script;
+  {
+    auto file = open_for_writing(files.script);
+    file << script;
+    finish_writing(file, files.script);
+  }
   std::error_code ignored;
   fs::remove(files.png, ignored);
   const fs::path log = fs::path(files.png).replace_extension(".gnuplot.log");
@@ -170,6 +184,8 @@ PlotResult draw(PlotResult files, const std::string& script, const PlotSettings&
   }
   const bool has_png = fs::exists(files.png, ignored) && fs::file_size(files.png, ignored) > 0;
   if (status.exit_code != 0 || !has_png) {
+    fs::remove(files.png, ignored);  // an empty or half-drawn picture is no picture
+    if (fs::exists(log, ignored) && fs::file_size(log, ignored) == 0) fs::remove(log, ignored);
     files.note = fmt::format("no picture: gnuplot exited with status {} (see {}); wrote {}",
                              status.exit_code, log.string(), what);
     return files;
@@ -247,6 +263,7 @@ PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png,
       csv << i + 1 << ',' << csv_number(loss[i]) << ','
           << (finite > 0 ? csv_number(sum / static_cast<double>(finite)) : "nan") << '\n';
     }
+    finish_writing(csv, files.csv);
   }
   std::string script = script_header(files, settings, "'Training loss'");
   if (settings.y_range) {
@@ -274,6 +291,7 @@ PlotResult accuracy_curves(const std::vector<train::EpochRecord>& epochs, const 
       csv << e.epoch << ',' << csv_number(e.train_accuracy) << ','
           << (e.val_accuracy >= 0.0 ? csv_number(e.val_accuracy) : "nan") << '\n';
     }
+    finish_writing(csv, files.csv);
   }
   std::string script = script_header(files, settings, "'Accuracy (train: fixed training subset)'");
   script += fmt::format(
@@ -314,6 +332,7 @@ PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios, co
       }
       csv << '\n';
     }
+    finish_writing(csv, files.csv);
   }
   std::string script = script_header(
       files, settings,
@@ -351,6 +370,7 @@ PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::
           << csv_number(trial.outcome.score) << ',' << (trial.outcome.diverged ? 1 : 0) << ','
           << trial.stage << '\n';
     }
+    finish_writing(csv, files.csv);
   }
   std::string script =
       script_header(files, settings,
@@ -470,6 +490,7 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
       }
       csv << '\n';
     }
+    finish_writing(csv, files.csv);
   }
   const auto count = static_cast<int>(layers.size());
   const int columns = std::min(count, 4);

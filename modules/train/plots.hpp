@@ -7,7 +7,8 @@
 /// (`loss.gp`, kept so that a learner can change it and run `cd DIR && gnuplot loss.gp`), and the
 /// picture (`loss.png`) made by running gnuplot (Debian `gnuplot-nox`) on the script. Without
 /// gnuplot, or when it fails, the CSV and the script are still written and the result carries a
-/// one-line note saying so; nothing throws for a missing gnuplot.
+/// one-line note saying so; nothing throws for a missing gnuplot. A file that cannot be written
+/// (disk full) raises `gradlab::Error` naming it, and no empty or partial file is left behind.
 ///
 /// \code
 ///   plots::PlotResult plot = plots::loss_curve(history.loss, "runs/first/loss.png");

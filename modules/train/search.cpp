@@ -289,9 +289,7 @@ TrialFunction trainer_trial(TrainerTrialSetup setup) {
     History history =
         trainer.fit(*setup.train, setup.validation != nullptr ? *setup.validation : empty);
     TrialOutcome outcome;
-    if (history.stop_reason == StopReason::loss_exploded ||
-        history.stop_reason == StopReason::loss_not_finite ||
-        history.stop_reason == StopReason::gradient_not_finite) {
+    if (history.diverged()) {
       outcome.diverged = true;
       outcome.note = history.diagnosis;
       return outcome;

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "autograd/ops.hpp"
+#include "modules/optim/optim.hpp"
 #include "modules/nn/losses.hpp"
 
 namespace gradlab::train {
@@ -156,6 +157,7 @@ const char* stop_reason_name(StopReason reason) {
     case StopReason::loss_exploded: return "loss_exploded";
     case StopReason::stopped_by_callback: return "stopped_by_callback";
     case StopReason::gradient_not_finite: return "gradient_not_finite";
+    case StopReason::parameters_not_finite: return "parameters_not_finite";
   }
   return "unknown";
 }
@@ -349,6 +351,23 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
         stop = true;
         break;
       }
+      // An update can overflow although every gradient was finite (lr 1e308): stop like a
+      // non-finite gradient rather than train on, and later save, infinite weights.
+      for (const auto& [name, tensor] : trainable) {
+        const std::int64_t element = optim::first_non_finite(tensor);
+        if (element < 0) continue;
+        history.stop_reason = StopReason::parameters_not_finite;
+        history.diagnosis = fmt::format(
+            "the update at iteration {} made parameter '{}' non-finite (element {}) although the "
+            "loss ({:.4g}) and the gradients were finite: learning rate too high?",
+            iteration, name, element, value);
+        stop = true;
+        break;
+      }
+      if (stop) {
+        train_seconds += seconds_since(step_start);
+        break;
+      }
       if (measure) {
         for (std::size_t i = 0; i < trainable.size(); ++i) {
           UpdateRatio ratio;
@@ -375,10 +394,7 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
     }
     history.training_seconds += train_seconds;
     // An epoch cut short by an explosion is not evaluated: its parameters are not worth keeping.
-    if (history.stop_reason == StopReason::loss_not_finite ||
-        history.stop_reason == StopReason::loss_exploded ||
-        history.stop_reason == StopReason::gradient_not_finite)
-      break;
+    if (history.diverged()) break;
     if (loss_count == 0) break;
 
     EpochRecord record;
@@ -444,25 +460,30 @@ void Trainer::write_logs(const std::string& directory, const History& history,
         fmt::format("Trainer: cannot create the log folder '{}': {}", directory, error.message()));
   // Each file is written under a temporary name beside it and renamed once complete: a reader
   // never sees half a log, and a failed write (disk full) leaves no partial file.
+  // A failed file does not stop the others: its message is kept and reported at the end.
+  std::vector<std::string> failures;
   auto write_file = [&](const char* name, const std::string& text) {
     const fs::path target = folder / name;
     const fs::path temporary = folder / fmt::format(".{}.tmp", name);
     {
       std::ofstream file(temporary);
-      if (!file) throw Error(fmt::format("Trainer: cannot write '{}'", target.string()));
+      if (!file) {
+        failures.push_back(fmt::format("cannot write '{}'", target.string()));
+        return;
+      }
       file << text;
       file.close();
       if (!file) {
         fs::remove(temporary, error);
-        throw Error(
-            fmt::format("Trainer: writing '{}' failed (is the disk full?)", target.string()));
+        failures.push_back(fmt::format("writing '{}' failed (is the disk full?)", target.string()));
+        return;
       }
     }
     fs::rename(temporary, target, error);
     if (error) {
       const std::string reason = error.message();
       fs::remove(temporary, error);
-      throw Error(fmt::format("Trainer: cannot write '{}': {}", target.string(), reason));
+      failures.push_back(fmt::format("cannot write '{}': {}", target.string(), reason));
     }
   };
 
@@ -501,8 +522,11 @@ void Trainer::write_logs(const std::string& directory, const History& history,
   summary["diagnosis"] = history.diagnosis;
   summary["iterations"] = history.iterations();
   summary["epochs_completed"] = history.epochs.size();
-  summary["first_loss"] = history.loss.empty() ? 0.0 : history.loss.front();
-  summary["last_loss"] = history.loss.empty() ? 0.0 : history.loss.back();
+  // No iteration, no loss: null rather than a plausible 0.
+  summary["first_loss"] =
+      history.loss.empty() ? nlohmann::json() : nlohmann::json(history.loss.front());
+  summary["last_loss"] =
+      history.loss.empty() ? nlohmann::json() : nlohmann::json(history.loss.back());
   summary["best_epoch"] = history.best_epoch;
   summary["best_val_accuracy"] = history.best_val_accuracy;
   summary["restored_best"] = history.restored_best;
@@ -516,6 +540,11 @@ void Trainer::write_logs(const std::string& directory, const History& history,
   summary.update(extra);
   // Infinite or NaN numbers are not JSON; nlohmann writes them as null.
   write_file("summary.json", summary.dump(2) + "\n");
+  if (!failures.empty()) {
+    std::string message = "Trainer: " + failures.front();
+    for (std::size_t i = 1; i < failures.size(); ++i) message += "; " + failures[i];
+    throw Error(message);
+  }
 }
 
 }  // namespace gradlab::train

@@ -56,15 +56,16 @@ namespace gradlab::train {
 
 /// Why training ended.
 enum class StopReason {
-  completed,            ///< All epochs ran.
-  loss_not_finite,      ///< The loss became NaN or infinite.
-  loss_exploded,        ///< The loss exceeded `explosion_factor` × the first loss.
-  stopped_by_callback,  ///< A callback returned false.
-  gradient_not_finite,  ///< The loss was finite but a gradient was not; the step was not applied.
+  completed,              ///< All epochs ran.
+  loss_not_finite,        ///< The loss became NaN or infinite.
+  loss_exploded,          ///< The loss exceeded `explosion_factor` × the first loss.
+  stopped_by_callback,    ///< A callback returned false.
+  gradient_not_finite,    ///< The loss was finite but a gradient was not; the step was not applied.
+  parameters_not_finite,  ///< An update made a parameter NaN or infinite (the step was applied).
 };
 
-/// "completed", "loss_not_finite", "loss_exploded", "stopped_by_callback" or
-/// "gradient_not_finite".
+/// "completed", "loss_not_finite", "loss_exploded", "stopped_by_callback",
+/// "gradient_not_finite" or "parameters_not_finite".
 const char* stop_reason_name(StopReason reason);
 
 /// What a per-iteration callback sees.
@@ -111,6 +112,15 @@ struct History {
 
   /// True unless every epoch ran.
   bool stopped_early() const { return stop_reason != StopReason::completed; }
+  /// True when training diverged: the loss, a gradient or a parameter became NaN or infinite, or
+  /// the loss exploded. The model then holds the best epoch's parameters when `restored_best`,
+  /// else the last finite ones before the failed step (or, for `parameters_not_finite`, broken
+  /// ones): programs must not save it as if training had worked.
+  bool diverged() const {
+    return stop_reason == StopReason::loss_not_finite || stop_reason == StopReason::loss_exploded ||
+           stop_reason == StopReason::gradient_not_finite ||
+           stop_reason == StopReason::parameters_not_finite;
+  }
   /// Number of iterations run.
   std::int64_t iterations() const { return static_cast<std::int64_t>(loss.size()); }
 };
@@ -173,7 +183,8 @@ class Trainer {
   /// `directory` (created if needed). `extra` is merged into summary.json when it is a JSON
   /// object text (e.g. the test accuracy); pass "" for nothing. A bad `extra_json` is refused
   /// before anything is written; each file appears complete (written beside, then renamed) or
-  /// not at all.
+  /// not at all. A file that cannot be written does not stop the others: every file is tried,
+  /// then one `gradlab::Error` names each that failed.
   void write_logs(const std::string& directory, const History& history,
                   const std::string& extra_json = "") const;
 

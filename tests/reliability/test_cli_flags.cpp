@@ -21,6 +21,7 @@ std::string parse(std::vector<std::string> arguments,
   CLI::App app{"flag test"};
   gradlab::cli::add_common_flags(app, options, true);
   app.add_option("--rate", rate, "a rate")->check(check);
+  gradlab::cli::strict_values(app);
   arguments.insert(arguments.begin(), "program");
   std::vector<const char*> argv;
   for (const std::string& argument : arguments) argv.push_back(argument.c_str());
@@ -65,4 +66,27 @@ TEST_CASE("number checks refuse NaN and infinity that CLI11 range checks let thr
 TEST_CASE("the shared flags refuse unknown flags and missing values", "[reliability][cli]") {
   CHECK_THAT(parse({"--bogus"}), Contains("--bogus"));
   CHECK_THAT(parse({"--backend"}), Contains("--backend"));
+}
+
+TEST_CASE("the shared flags refuse a seed of 2^64 and more threads than the runtime gives",
+          "[reliability][cli]") {
+  CHECK_THAT(parse({"--seed", "18446744073709551616"}),
+             Contains("--seed: must be a whole number from 0 to 18446744073709551615"));
+  CHECK(parse({"--seed", "18446744073709551615"}) == "parsed");
+  CHECK_THAT(parse({"--seed", "0x10"}), Contains("--seed: must be a whole number"));
+  CHECK_THAT(parse({"--threads", "100000"}),
+             Contains("--threads: must be a whole number from 0 to 1024, got 100000"));
+  CHECK(parse({"--threads", "1024"}) == "parsed");
+}
+
+TEST_CASE("flag values with control characters or surrounding blanks are refused",
+          "[reliability][cli]") {
+  CHECK_THAT(parse({"--out", "runs/x\nsystem(\"touch pwned\")"}),
+             Contains("--out: contains the control character \\x0a at position 7"));
+  CHECK_THAT(parse({"--data", "d\x1b"}), Contains("--data: contains the control character \\x1b"));
+  CHECK_THAT(parse({"--rate", "\t3"}), Contains("--rate: contains the control character \\x09"));
+  CHECK_THAT(parse({"--threads", " 2"}), Contains("--threads: "));
+  CHECK_THAT(parse({"--backend", " onednn"}), Contains("--backend: has a space"));
+  CHECK_THAT(parse({"--out", "runs "}), Contains("--out: has a space"));
+  CHECK(parse({"--out", "runs/with space/x"}) == "parsed");
 }

@@ -423,3 +423,95 @@ TEST_CASE("plots name the folder they cannot write and survive NaN values",
   CHECK(fs::exists(result.csv));
   CHECK_FALSE(result.drawn);
 }
+
+// --- issue 15: diverged runs, logs on a full disk, what a checkpoint save may replace ----------
+
+TEST_CASE("the Trainer stops when an update makes a parameter non-finite",
+          "[reliability][trainer]") {
+  nn::Linear model(4, 2);
+  // Every gradient is finite, but lr · gradient overflows float32: the weights become infinite.
+  optim::SGD sgd(model.parameters(), {.lr = 1e300});
+  train::Trainer trainer(model, sgd,
+                         {.epochs = 2, .batch_size = 4, .progress = train::ProgressStyle::none});
+  train::History history = trainer.fit(tiny_dataset());
+  CHECK(history.stop_reason == train::StopReason::parameters_not_finite);
+  CHECK(std::string(train::stop_reason_name(history.stop_reason)) == "parameters_not_finite");
+  CHECK(history.diverged());
+  CHECK(history.iterations() == 1);
+  CHECK_THAT(history.diagnosis, Contains("iteration 1") && Contains("non-finite"));
+}
+
+TEST_CASE("a diverged history is told apart from a completed or interrupted one",
+          "[reliability][trainer]") {
+  train::History history;
+  CHECK_FALSE(history.diverged());
+  for (train::StopReason reason :
+       {train::StopReason::loss_not_finite, train::StopReason::loss_exploded,
+        train::StopReason::gradient_not_finite, train::StopReason::parameters_not_finite}) {
+    history.stop_reason = reason;
+    CHECK(history.diverged());
+  }
+  history.stop_reason = train::StopReason::stopped_by_callback;
+  CHECK_FALSE(history.diverged());
+}
+
+TEST_CASE("a log that cannot be written does not stop the other logs", "[reliability][trainer]") {
+  TempFolder folder("gradlab-full-log");
+  nn::Linear model(4, 2);
+  optim::SGD sgd(model.parameters(), {.lr = 0.1});
+  train::Trainer trainer(model, sgd,
+                         {.epochs = 1, .batch_size = 4, .progress = train::ProgressStyle::none});
+  const train::History history = trainer.fit(tiny_dataset());
+  // history.csv is written through its temporary name, here /dev/full: "no space left".
+  fs::create_symlink("/dev/full", folder.path / ".history.csv.tmp");
+  CHECK_THAT(error_of([&] { trainer.write_logs(folder.path.string(), history); }),
+             Contains("history.csv") && Contains("disk full"));
+  CHECK_FALSE(fs::exists(folder.path / "history.csv"));
+  CHECK(fs::file_size(folder.path / "epochs.csv") > 0);
+  CHECK(fs::file_size(folder.path / "summary.json") > 0);
+}
+
+TEST_CASE("a plot file that cannot be written is an error and is not left behind",
+          "[reliability][plots]") {
+  TempFolder folder("gradlab-full-plot");
+  fs::create_symlink("/dev/full", folder.path / "loss.csv");
+  CHECK_THAT(error_of([&] {
+               plots::loss_curve({2.3, 2.0, 1.5}, folder.path / "loss.png");
+             }),
+             Contains("loss.csv") && Contains("disk full"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(folder.path / "loss.csv")));
+  CHECK_FALSE(fs::exists(folder.path / "loss.gp"));
+  CHECK_FALSE(fs::exists(folder.path / "loss.png"));
+}
+
+TEST_CASE("a checkpoint replaces only a gradlab checkpoint", "[reliability][checkpoint]") {
+  TempFolder folder("gradlab-ck-target");
+  nn::Linear model(4, 2);
+  const fs::path ck = folder.path / "ck";
+  CHECK(error_of([&] { nn::check_checkpoint_target(ck); }) == "no error");  // nothing there yet
+  nn::save_checkpoint(model, ck);
+  CHECK(error_of([&] { nn::check_checkpoint_target(ck); }) == "no error");
+  nn::save_checkpoint(model, ck);  // an older checkpoint is replaced
+
+  std::ofstream(ck / "notes.txt") << "mine\n";
+  CHECK_THAT(error_of([&] { nn::save_checkpoint(model, ck); }),
+             Contains("not a gradlab checkpoint") && Contains("notes.txt"));
+  CHECK(fs::exists(ck / "notes.txt"));
+
+  const fs::path webapp = folder.path / "webapp";
+  fs::create_directories(webapp / "src");
+  std::ofstream(webapp / "manifest.json") << "{}\n";
+  std::ofstream(webapp / "index.html") << "x\n";
+  CHECK_THAT(error_of([&] { nn::save_checkpoint(model, webapp); }),
+             Contains("not a gradlab checkpoint") && Contains("format_version") &&
+                 Contains("index.html") && Contains("src/"));
+  CHECK(fs::exists(webapp / "index.html"));
+
+  std::ofstream(folder.path / "file") << "x\n";
+  CHECK_THAT(error_of([&] { nn::check_checkpoint_target(folder.path / "file"); }),
+             Contains("not a folder"));
+  CHECK_THAT(error_of([&] { nn::check_checkpoint_target("/dev/null"); }), Contains("not a folder"));
+  CHECK_THAT(error_of([&] { nn::check_checkpoint_target("."); }), Contains("working folder"));
+  CHECK_THAT(error_of([&] { nn::check_checkpoint_target(fs::current_path().parent_path()); }),
+             Contains("working folder"));
+}
