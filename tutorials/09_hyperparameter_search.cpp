@@ -68,22 +68,7 @@ int main(int argc, char** argv) {
         };
         const std::int64_t fine_epochs = 3;
         train::TrialFunction long_trial = trial_of(fine_epochs);
-        train::TrialFunction trial = train::trainer_trial({
-            .make_model =
-                [](const train::HyperParameters&) {
-                  return std::make_shared<nn::Sequential>(
-                      nn::MLP({784, 50, 10}, {.activation = "relu", .init = "he"}));
-                },
-            .train = &parts.train,
-            .validation = &parts.validation,
-            .config = {.epochs = 1,
-                       .batch_size = 100,
-                       .seed = seed,
-                       .train_eval_size = 500,
-                       .ratio_every = 0,
-                       .progress = train::ProgressStyle::none},
-            .model_seed = seed,
-        });
+        train::TrialFunction trial = trial_of(1);
 
         chapter.step("One trial, and the 3× early stop");
         chapter.say(fmt::format(
