@@ -18,6 +18,10 @@
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
 
+// A named namespace around everything: a unity build compiles this file together with the
+// folder's other tests, whose helpers may have the same names.
+namespace gradcheck_at_scale_tests {
+
 using namespace gradlab;
 
 namespace {
@@ -532,3 +536,5 @@ TEST_CASE("gradcheck passes the correct ops issue 14 saw failing, with the defau
   std::cout << "issue 14's cases: " << false_failures << " false failures of " << checks << "\n";
   CHECK(false_failures == 0);
 }
+
+}  // namespace gradcheck_at_scale_tests

@@ -18,6 +18,10 @@
 #include "autograd/ops.hpp"
 #include "autograd/tensor.hpp"
 
+// A named namespace around everything: a unity build compiles this file together with the
+// folder's other tests, whose helpers may have the same names.
+namespace thread_memory_tests {
+
 namespace {
 
 // Under the sanitizers (10x slower) 16 threads of each kind on graphs a tenth the size: enough
@@ -109,3 +113,5 @@ TEST_CASE("threads that exit give their per-thread memory back (arenas, block ca
   }
   WARN("resident growth: " << growth_serial_mb << " MB (serial), " << growth_mb << " MB (all)");
 }
+
+}  // namespace thread_memory_tests

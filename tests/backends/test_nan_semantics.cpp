@@ -19,6 +19,10 @@
 #include "autograd/tensor.hpp"
 #include "backends/backend.hpp"
 
+// A named namespace around everything: a unity build compiles this file together with the
+// folder's other tests, whose helpers may have the same names.
+namespace nan_semantics_tests {
+
 using namespace gradlab;
 
 namespace {
@@ -161,3 +165,5 @@ TEST_CASE("softmax rows with NaN or inf follow PyTorch 1.13 on every backend, in
     }
   }
 }
+
+}  // namespace nan_semantics_tests

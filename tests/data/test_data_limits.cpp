@@ -15,6 +15,10 @@
 #include "data_files.hpp"
 #include "modules/data/data.hpp"
 
+// A named namespace around everything: a unity build compiles this file together with the
+// folder's other tests, whose helpers may have the same names.
+namespace data_limits_tests {
+
 using namespace gradlab;
 using Catch::Matchers::Contains;
 using gradlab::testing::Bytes;
@@ -180,3 +184,5 @@ TEST_CASE("test images of another size than the training images are named with t
                         Contains("1×28×28") && Contains(dir.file("train-images-idx3-ubyte")));
   CHECK_NOTHROW(data::check_same_image_shape(train, data::slice(train, 0, 1)));
 }
+
+}  // namespace data_limits_tests

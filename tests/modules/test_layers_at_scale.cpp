@@ -14,6 +14,10 @@
 #include "backends/backend.hpp"
 #include "modules/nn/nn.hpp"
 
+// A named namespace around everything: a unity build compiles this file together with the
+// folder's other tests, whose helpers may have the same names.
+namespace layers_at_scale_tests {
+
 using namespace gradlab;
 
 namespace {
@@ -128,3 +132,5 @@ TEST_CASE("gradcheck passes every layer at shapes up to [64, 256], std 1 and 3, 
             << " checks\n";
   CHECK(false_failures == 0);
 }
+
+}  // namespace layers_at_scale_tests

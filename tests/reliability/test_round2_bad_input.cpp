@@ -14,6 +14,10 @@
 #include "modules/optim/optim.hpp"
 #include "reliability/expect_error.hpp"
 
+// A named namespace around everything: a unity build compiles this file together with the
+// folder's other tests, whose helpers may have the same names.
+namespace round2_bad_input_tests {
+
 using namespace gradlab;
 using Catch::Matchers::Contains;
 using gradlab::testing::error_of;
@@ -108,3 +112,5 @@ TEST_CASE("an optimiser refuses a parameter that is not a leaf", "[reliability][
              Contains("parameter 1") && Contains("[2, 2]") && Contains("not a leaf"));
   CHECK_NOTHROW(optim::SGD({w}, {.lr = 0.1}));
 }
+
+}  // namespace round2_bad_input_tests
