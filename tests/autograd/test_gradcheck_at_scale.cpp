@@ -15,6 +15,7 @@
 
 #include "autograd/function.hpp"
 #include "autograd/gradcheck.hpp"
+#include "gradcheck_seeds.hpp"
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
 
@@ -26,12 +27,7 @@ using namespace gradlab;
 
 namespace {
 
-// Sanitized builds run 10× slower: they check fewer seeds (the Release build runs the full set).
-#ifdef GRADLAB_REDUCED_GRADCHECK_TESTS
-constexpr int kSeeds = 3;
-#else
-constexpr int kSeeds = 20;
-#endif
+constexpr int kSeeds = testing::kGradcheckSeeds;
 
 constexpr TensorOptions f64{.dtype = DType::float64};
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/gradcheck.hpp"
+#include "gradcheck_seeds.hpp"
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
 #include "modules/nn/nn.hpp"
@@ -22,11 +23,7 @@ using namespace gradlab;
 
 namespace {
 
-#ifdef GRADLAB_REDUCED_GRADCHECK_TESTS
-constexpr int kSeeds = 3;
-#else
-constexpr int kSeeds = 20;
-#endif
+constexpr int kSeeds = testing::kGradcheckSeeds;
 
 constexpr TensorOptions f64{.dtype = DType::float64};
 
