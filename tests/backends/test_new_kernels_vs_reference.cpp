@@ -234,4 +234,72 @@ TEST_CASE("min, minimum, clamp, abs, slice, cat and where agree on every backend
   }
 }
 
+TEST_CASE("min, minimum and clamp treat NaN and inf as PyTorch 1.13 on every backend",
+          "[nan][min][minimum][clamp]") {
+  // The expected numbers are PyTorch 1.13's (float64): torch.min(x, 0) routes the gradient to
+  // the first NaN, else to the first smallest element; torch.minimum gives both inputs the
+  // gradient where either is NaN and half each on a tie; torch.clamp keeps NaN with gradient 0.
+  struct MinCase {
+    std::vector<double> x;
+    double value;
+    std::vector<double> gradient;
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<MinCase> min_cases = {
+      {{nan, 1.0}, nan, {1, 0}},  {{1.0, nan}, nan, {0, 1}},   {{nan, nan}, nan, {1, 0}},
+      {{-inf, nan}, nan, {0, 1}}, {{-inf, 1.0}, -inf, {1, 0}}, {{1.0, -inf}, -inf, {0, 1}},
+      {{inf, 1.0}, 1.0, {0, 1}},  {{2.0, 2.0}, 2.0, {1, 0}},
+  };
+  const auto same = [](double actual, double expected) {
+    return std::isnan(expected) ? std::isnan(actual) : actual == expected;
+  };
+  for (const std::string& name : available_backends()) {
+    BackendGuard guard(name);
+    for (std::int64_t padding : {0, 5000}) {
+      INFO("backend " << name << ", padded with " << padding << " elements");
+      const auto padded = [padding](std::vector<double> values, double fill) {
+        values.insert(values.end(), static_cast<std::size_t>(padding), fill);
+        return from(values, {static_cast<std::int64_t>(values.size())}, {.requires_grad = true});
+      };
+      for (const MinCase& c : min_cases) {
+        Tensor x = padded(c.x, 1e30);
+        Tensor y = min(x);
+        CHECK(same(y.item(), c.value));
+        y.backward();
+        const std::vector<double> g = x.grad().to_vector();
+        CHECK(same(g[0], c.gradient[0]));
+        CHECK(same(g[1], c.gradient[1]));
+      }
+      const std::vector<double> a_values = {nan, 0.0, nan, -inf, 0.0, inf, 1.0, -inf};
+      const std::vector<double> b_values = {0.0, nan, nan, 0.0, -inf, inf, 1.0, -inf};
+      const std::vector<double> minimum_values = {nan, nan, nan, -inf, -inf, inf, 1.0, -inf};
+      const std::vector<double> a_gradient = {1, 1, 1, 1, 0, 0.5, 0.5, 0.5};
+      const std::vector<double> b_gradient = {1, 1, 1, 0, 1, 0.5, 0.5, 0.5};
+      Tensor a = padded(a_values, 1.0), b = padded(b_values, 2.0);
+      Tensor m = minimum(a, b);
+      sum(m).backward();
+      const std::vector<double> mv = m.to_vector(), ga = a.grad().to_vector(),
+                                gb = b.grad().to_vector();
+      for (std::size_t i = 0; i < a_values.size(); ++i) {
+        INFO("minimum element " << i);
+        CHECK(same(mv[i], minimum_values[i]));
+        CHECK(same(ga[i], a_gradient[i]));
+        CHECK(same(gb[i], b_gradient[i]));
+      }
+      Tensor c = padded({nan, -inf, inf, 0.0, 1.0, 0.5}, 0.25);
+      Tensor clamped = clamp(c, 0.0, 1.0);
+      sum(clamped).backward();
+      const std::vector<double> cv = clamped.to_vector(), gc = c.grad().to_vector();
+      const std::vector<double> clamp_values = {nan, 0.0, 1.0, 0.0, 1.0, 0.5};
+      const std::vector<double> clamp_gradient = {0, 0, 0, 1, 1, 1};
+      for (std::size_t i = 0; i < clamp_values.size(); ++i) {
+        INFO("clamp element " << i);
+        CHECK(same(cv[i], clamp_values[i]));
+        CHECK(same(gc[i], clamp_gradient[i]));
+      }
+    }
+  }
+}
+
 }  // namespace new_kernels_tests
