@@ -46,6 +46,7 @@ enum class UnaryOp : std::uint8_t {
   relu,        ///< y = max(0, x)
   leaky_relu,  ///< y = x if x > 0, else alpha · x   (alpha = negative_slope; the lecture uses 0.01)
   elu,         ///< y = x if x > 0, else alpha · (eˣ − 1)
+  abs,         ///< y = |x|; y′ = sign(x), 0 at 0 (and at NaN, as PyTorch)
 };
 
 /// Name of a unary op, e.g. "tanh".
@@ -57,7 +58,14 @@ enum class BinaryOp : std::uint8_t {
   sub,      ///< y = a − b
   mul,      ///< y = a · b
   div,      ///< y = a / b
-  maximum,  ///< y = max(a, b)
+  maximum,  ///< y = max(a, b), NaN when either is
+  minimum,  ///< y = min(a, b), NaN when either is
+  lt,       ///< y = 1 if a < b, else 0 (a mask in a's dtype; false when either is NaN)
+  le,       ///< y = 1 if a ≤ b, else 0
+  gt,       ///< y = 1 if a > b, else 0
+  ge,       ///< y = 1 if a ≥ b, else 0
+  eq,       ///< y = 1 if a = b, else 0
+  ne,       ///< y = 1 if a ≠ b, else 0 (true when either is NaN)
 };
 
 /// Name of a binary op, e.g. "add".
@@ -67,7 +75,8 @@ const char* binary_op_name(BinaryOp op);
 enum class ReduceOp : std::uint8_t {
   sum,   ///< y = Σ x over the reduced axes
   mean,  ///< y = (1/n) Σ x over the reduced axes (n = number of reduced elements)
-  max,   ///< y = max x over the reduced axes
+  max,   ///< y = max x over the reduced axes (NaN when one of them is)
+  min,   ///< y = min x over the reduced axes (NaN when one of them is)
 };
 
 /// Name of a reduction, e.g. "sum".
@@ -133,10 +142,27 @@ class Backend {
   /// y = reduce(x) over every axis where y's extent is 1 and x's is not (y keeps x's rank).
   virtual void reduce(ReduceOp op, ConstView x, View y) = 0;
   /// Backward of a max reduction: dx[i] = dy[r(i)] if x[i] is the first maximum of its group,
-  /// else 0 (max routes the gradient to the winner). y is the forward result.
+  /// else 0 (max routes the gradient to the winner). y is the forward result. It routes to the
+  /// first element equal to y (the first NaN when y is NaN), so it is min's backward too.
   virtual void reduce_max_backward(ConstView x, ConstView y, ConstView dy, View dx) = 0;
   /// out[n] = argmax_c x[n, c] over the last axis (int64 output, one per row).
   virtual void argmax(ConstView x, View out) = 0;
+  /// out[n] = argmin_c x[n, c] over the last axis: the first smallest, or the first NaN (as
+  /// torch.argmin).
+  virtual void argmin(ConstView x, View out) = 0;
+
+  // --- indexing and selection (copies; any dtype, int64 included) -------------------------
+
+  /// y = condition ≠ 0 ? a : b elementwise (a NaN condition counts as true); all four have one
+  /// shape, and condition has y's dtype.
+  virtual void where(ConstView condition, ConstView a, ConstView b, View y) = 0;
+  /// Picks entries along `axis`: y[i, j, k] = x[i, indices[j], k], with x seen as
+  /// [outer, x extent, inner] and y as [outer, number of indices, inner]. Indices are int64 in
+  /// [0, extent of x along axis).
+  virtual void index_select(ConstView x, std::int64_t axis, ConstView indices, View y) = 0;
+  /// Its backward, a scatter-add: y[i, indices[j], k] += source[i, j, k]. A repeated index adds
+  /// every one of its entries.
+  virtual void index_add(ConstView source, std::int64_t axis, ConstView indices, View y) = 0;
 
   // --- matrix products ----------------------------------------------------------------------
 

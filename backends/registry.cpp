@@ -63,6 +63,7 @@ const char* unary_op_name(UnaryOp op) {
     case UnaryOp::relu: return "relu";
     case UnaryOp::leaky_relu: return "leaky_relu";
     case UnaryOp::elu: return "elu";
+    case UnaryOp::abs: return "abs";
   }
   return "unknown";
 }
@@ -74,6 +75,13 @@ const char* binary_op_name(BinaryOp op) {
     case BinaryOp::mul: return "mul";
     case BinaryOp::div: return "div";
     case BinaryOp::maximum: return "maximum";
+    case BinaryOp::minimum: return "minimum";
+    case BinaryOp::lt: return "lt";
+    case BinaryOp::le: return "le";
+    case BinaryOp::gt: return "gt";
+    case BinaryOp::ge: return "ge";
+    case BinaryOp::eq: return "eq";
+    case BinaryOp::ne: return "ne";
   }
   return "unknown";
 }
@@ -83,6 +91,7 @@ const char* reduce_op_name(ReduceOp op) {
     case ReduceOp::sum: return "sum";
     case ReduceOp::mean: return "mean";
     case ReduceOp::max: return "max";
+    case ReduceOp::min: return "min";
   }
   return "unknown";
 }

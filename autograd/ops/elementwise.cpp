@@ -39,7 +39,8 @@ Tensor unary_op(UnaryOp op, const Tensor& x, double alpha = 0.0) {
 //   sub       a − b            g                         −g
 //   mul       a · b            g · b                     g · a
 //   div       a / b            g / b                     −g · a / b²
-//   maximum   max(a, b)        g where a ≥ b or NaN      g where b > a or NaN
+//   maximum   max(a, b)        g where a > b, g/2 where a = b, g where either is NaN; db alike
+//   minimum   min(a, b)        g where a < b, g/2 where a = b, g where either is NaN; db alike
 //   Broadcast inputs get sum_to(…, their shape): an input repeated n times sums n gradients.
 //
 //   kernel: binary   reference: elementwise.cpp   oneDNN: elementwise_kernels.cpp
@@ -93,35 +94,41 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 namespace {
 
-// Where maximum(a, b) routes its upstream gradient, as PyTorch 1.13 does for NaN: to the larger
-// input (to a on ties), to both where either input is NaN. Two 0/1 masks of y's shape, made on
-// the host (comparisons are not kernels; an infinite tie must not look like a NaN, as it does
-// in b − a).
-std::pair<Tensor, Tensor> maximum_routes(const Tensor& a, const Tensor& b, const Shape& shape) {
-  const std::vector<double> av = broadcast_to(a, shape).to_vector();
-  const std::vector<double> bv = broadcast_to(b, shape).to_vector();
-  std::vector<double> to_a(av.size()), to_b(av.size());
-  for (std::size_t i = 0; i < av.size(); ++i) {
-    const bool nan = std::isnan(av[i]) || std::isnan(bv[i]);
-    to_a[i] = nan || av[i] >= bv[i] ? 1.0 : 0.0;
-    to_b[i] = nan || bv[i] > av[i] ? 1.0 : 0.0;
-  }
-  return {from(to_a, shape, {.dtype = a.dtype()}), from(to_b, shape, {.dtype = a.dtype()})};
+// The share of the upstream gradient each input of maximum or minimum gets, as PyTorch 1.13
+// routes it: all of it to the winner, half to each on a tie (an infinite tie too), all of it to
+// both where either is NaN (no comparison holds there). With [·] a comparison's 0/1 mask and
+// `a_loses` the comparison under which a loses (a < b for maximum, a > b for minimum):
+// share_a = 1 − [a loses] − ½[a = b] and share_b = 1 − [b loses] − ½[a = b], of y's shape.
+std::pair<Tensor, Tensor> extremum_shares(BinaryOp a_loses, BinaryOp b_loses, const Tensor& a,
+                                          const Tensor& b) {
+  const Tensor half_tie = unary_kernel(UnaryOp::scale, binary_kernel(BinaryOp::eq, a, b), 0.5);
+  const auto share = [&](BinaryOp loses) {
+    const Tensor lost = binary_kernel(BinaryOp::add, binary_kernel(loses, a, b), half_tie);
+    return unary_kernel(UnaryOp::shift, unary_kernel(UnaryOp::neg, lost), 1.0);
+  };
+  return {share(a_loses), share(b_loses)};
 }
 
-}  // namespace
-
-Tensor maximum(const Tensor& a, const Tensor& b) {
-  require_float("maximum", a), require_float("maximum", b), require_same_dtype("maximum", a, b);
-  Tensor y = binary_kernel(BinaryOp::maximum, a, b);
+// maximum and minimum: the forward kernel, and the shares above in the backward.
+Tensor extremum_op(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_op_name(op);
+  require_float(name, a), require_float(name, b), require_same_dtype(name, a, b);
+  Tensor y = binary_kernel(op, a, b);
   if (!any_requires_grad({&a, &b})) return y;
-  return record("maximum", {a, b}, y,
-                [a = a.detach(), b = b.detach()](const Tensor& upstream, GradientSink& grads) {
-                  const auto [to_a, to_b] = maximum_routes(a, b, upstream.shape());
+  return record(name, {a, b}, y,
+                [op, a = a.detach(), b = b.detach()](const Tensor& upstream, GradientSink& grads) {
+                  const bool max = op == BinaryOp::maximum;
+                  const auto [to_a, to_b] = extremum_shares(
+                      max ? BinaryOp::lt : BinaryOp::gt, max ? BinaryOp::gt : BinaryOp::lt, a, b);
                   if (grads.needs(0)) grads.add(0, sum_to(upstream * to_a, a.shape()));
                   if (grads.needs(1)) grads.add(1, sum_to(upstream * to_b, b.shape()));
                 });
 }
+
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum_op(BinaryOp::maximum, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum_op(BinaryOp::minimum, a, b); }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
@@ -152,6 +159,7 @@ Tensor operator/(double s, const Tensor& a) { return scale(pow(a, -1.0), s); }
 //   relu            max(0, x), NaN for NaN         0 if x ≤ 0, else 1 (1 at NaN)
 //   leaky_relu(s)   x if x > 0, else s · x         1 if x > 0, else s  (s = negative_slope)
 //   elu(α)          x if x > 0, else α(eˣ − 1)     1 if x > 0, else y + α
+//   abs             |x|                            sign(x): 1, −1, and 0 at 0 and NaN (PyTorch)
 //   prelu(α)        relu(x) + α · min(0, x)        built from the ops above (α learns too)
 //   maxout(k)       max over each group of k       g to the winner of each group, 0 elsewhere
 //   softmax         eˣⁱ / Σⱼ eˣʲ per row           y ⊙ (g − Σⱼ gⱼ yⱼ)
@@ -194,6 +202,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return unary_op(UnaryOp::leaky_relu, x, negative_slope);
 }
 Tensor elu(const Tensor& x, double alpha) { return unary_op(UnaryOp::elu, x, alpha); }
+Tensor abs(const Tensor& x) { return unary_op(UnaryOp::abs, x); }
 
 Tensor prelu(const Tensor& x, const Tensor& alpha) {
   require_float("prelu", x), require_float("prelu", alpha, "alpha"),

@@ -87,6 +87,16 @@ Tensor binary_kernel(BinaryOp op, const Tensor& a, const Tensor& b) {
   return y;
 }
 
+Tensor where_kernel(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  Tensor y = Tensor::empty(a.shape(), a.dtype());
+  if (y.numel() > 0) backend().where(condition.view(), a.view(), b.view(), y.mutable_view());
+  return y;
+}
+
+Tensor scalar_like(const Tensor& like, double value) {
+  return full({}, value, {.dtype = like.dtype()});
+}
+
 Tensor matmul_kernel(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b) {
   std::int64_t rows = transpose_a ? a.size(1) : a.size(0);
   std::int64_t columns = transpose_b ? b.size(0) : b.size(1);

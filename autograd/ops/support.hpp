@@ -30,6 +30,11 @@ Tensor unary_backward_kernel(UnaryOp op, const Tensor& x, const Tensor& y, const
                              double alpha);
 /// y = a ∘ b (broadcasting) through the backend, nothing recorded.
 Tensor binary_kernel(BinaryOp op, const Tensor& a, const Tensor& b);
+/// condition ≠ 0 ? a : b elementwise (one shape for all three, condition in a's dtype) through
+/// the backend, nothing recorded.
+Tensor where_kernel(const Tensor& condition, const Tensor& a, const Tensor& b);
+/// A 0-d tensor holding `value` in `like`'s dtype: the number side of `x > 0.5` or `clamp`.
+Tensor scalar_like(const Tensor& like, double value);
 /// op(a) · op(b) through the backend, nothing recorded.
 Tensor matmul_kernel(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b);
 

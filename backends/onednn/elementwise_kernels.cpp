@@ -104,6 +104,7 @@ float unary_value(UnaryOp op, float x, float alpha) {
     case UnaryOp::relu: return x <= 0.0f ? 0.0f : x;  // NaN stays NaN (PyTorch)
     case UnaryOp::leaky_relu: return x > 0.0f ? x : alpha * x;
     case UnaryOp::elu: return x > 0.0f ? x : alpha * std::expm1(x);
+    case UnaryOp::abs: return std::abs(x);
   }
   return x;
 }
@@ -124,6 +125,7 @@ float unary_derivative(UnaryOp op, float x, float y, float alpha) {
     case UnaryOp::relu: return x <= 0.0f ? 0.0f : 1.0f;  // 1 at NaN: PyTorch passes it on
     case UnaryOp::leaky_relu: return x > 0.0f ? 1.0f : alpha;
     case UnaryOp::elu: return x > 0.0f ? 1.0f : y + alpha;
+    case UnaryOp::abs: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);  // 0 at 0 and NaN
   }
   return 1.0f;
 }
@@ -160,6 +162,7 @@ EltwiseSpec eltwise_spec(UnaryOp op, float alpha, bool prefer_dst) {
     case UnaryOp::relu: return {algorithm::eltwise_relu, 0.0f, 0.0f};
     case UnaryOp::leaky_relu: return {algorithm::eltwise_relu, alpha, 0.0f};  // alpha: slope
     case UnaryOp::elu: return {algorithm::eltwise_elu, alpha, 0.0f};
+    case UnaryOp::abs: return {algorithm::eltwise_abs};
   }
   throw Error("onednn backend: unknown unary op");
 }
@@ -184,6 +187,8 @@ void require_elementwise(const char* kernel, const char* what, ConstView view,
 /// max(a, b), NaN when either is, whatever the order (PyTorch's rule; std::max, vmaxps and
 /// oneDNN's binary_max and reduction_max return one operand or the other when one is NaN).
 float nan_max(float a, float b) { return a >= b || std::isnan(a) ? a : b; }
+/// min(a, b), NaN when either is (the mirror image of `nan_max`).
+float nan_min(float a, float b) { return a <= b || std::isnan(a) ? a : b; }
 
 /// True when some element of `x` is NaN (a branch-free loop: it vectorizes).
 bool contains_nan(ConstView x) {
@@ -200,6 +205,13 @@ float binary_value(BinaryOp op, float a, float b) {
     case BinaryOp::mul: return a * b;
     case BinaryOp::div: return a / b;
     case BinaryOp::maximum: return nan_max(a, b);
+    case BinaryOp::minimum: return nan_min(a, b);
+    case BinaryOp::lt: return a < b ? 1.0f : 0.0f;
+    case BinaryOp::le: return a <= b ? 1.0f : 0.0f;
+    case BinaryOp::gt: return a > b ? 1.0f : 0.0f;
+    case BinaryOp::ge: return a >= b ? 1.0f : 0.0f;
+    case BinaryOp::eq: return a == b ? 1.0f : 0.0f;
+    case BinaryOp::ne: return a != b ? 1.0f : 0.0f;
   }
   return 0.0f;
 }
@@ -211,12 +223,27 @@ algorithm binary_algorithm(BinaryOp op) {
     case BinaryOp::mul: return algorithm::binary_mul;
     case BinaryOp::div: return algorithm::binary_div;
     case BinaryOp::maximum: return algorithm::binary_max;
+    case BinaryOp::minimum: return algorithm::binary_min;
+    case BinaryOp::lt: return algorithm::binary_lt;
+    case BinaryOp::le: return algorithm::binary_le;
+    case BinaryOp::gt: return algorithm::binary_gt;
+    case BinaryOp::ge: return algorithm::binary_ge;
+    case BinaryOp::eq: return algorithm::binary_eq;
+    case BinaryOp::ne: return algorithm::binary_ne;
   }
   throw Error("onednn backend: unknown binary op");
 }
 
 bool commutative(BinaryOp op) {
-  return op == BinaryOp::add || op == BinaryOp::mul || op == BinaryOp::maximum;
+  return op == BinaryOp::add || op == BinaryOp::mul || op == BinaryOp::maximum ||
+         op == BinaryOp::minimum || op == BinaryOp::eq || op == BinaryOp::ne;
+}
+
+/// maximum, minimum and the comparisons run on the host at every size: oneDNN's binary_max and
+/// binary_min return src1 when either input is NaN (the result would depend on the order of the
+/// operands), and a host loop states the IEEE rule of each comparison in one line.
+bool binary_on_host(BinaryOp op) {
+  return op != BinaryOp::add && op != BinaryOp::sub && op != BinaryOp::mul && op != BinaryOp::div;
 }
 
 /// Host loop over the broadcast of a and b into y.
@@ -279,16 +306,21 @@ void reduce_host(ReduceOp op, ConstView x, View y) {
   const float* px = x.as<float>();
   float* py = y.as<float>();
   const std::int64_t outputs = y.numel();
-  const bool is_max = op == ReduceOp::max;
-  std::vector<double> accumulator(static_cast<std::size_t>(outputs),
-                                  is_max ? -std::numeric_limits<double>::infinity() : 0.0);
+  const double infinity = std::numeric_limits<double>::infinity();
+  std::vector<double> accumulator(
+      static_cast<std::size_t>(outputs),
+      op == ReduceOp::max ? -infinity : (op == ReduceOp::min ? infinity : 0.0));
   const auto stride_y = broadcast_strides(y.shape, x.shape);
   const std::vector<std::int64_t> unused(x.shape.size(), 0);
   walk_broadcast(x.shape, stride_y, unused, 0, x.numel(),
                  [&](std::int64_t i, std::int64_t iy, std::int64_t) {
                    double& slot = accumulator[static_cast<std::size_t>(iy)];
                    const double v = px[i];
-                   slot = is_max ? (slot >= v || std::isnan(slot) ? slot : v) : slot + v;
+                   switch (op) {
+                     case ReduceOp::max: slot = slot >= v || std::isnan(slot) ? slot : v; break;
+                     case ReduceOp::min: slot = slot <= v || std::isnan(slot) ? slot : v; break;
+                     default: slot += v;
+                   }
                  });
   const double count = static_cast<double>(x.numel()) / static_cast<double>(outputs);
   for (std::int64_t i = 0; i < outputs; ++i) {
@@ -316,13 +348,14 @@ void reduce_leading_host(ReduceOp op, ConstView x, View y, std::int64_t columns)
   const float* px = x.as<float>();
   float* py = y.as<float>();
   const std::int64_t rows = x.numel() / columns;
-  const bool is_max = op == ReduceOp::max;
   const auto body = [&](std::int64_t begin, std::int64_t end) {
     std::copy(px + begin, px + end, py + begin);  // row 0
     for (std::int64_t r = 1; r < rows; ++r) {
       const float* row = px + r * columns;
-      if (is_max) {
+      if (op == ReduceOp::max) {
         for (std::int64_t j = begin; j < end; ++j) py[j] = nan_max(py[j], row[j]);
+      } else if (op == ReduceOp::min) {
+        for (std::int64_t j = begin; j < end; ++j) py[j] = nan_min(py[j], row[j]);
       } else {
         for (std::int64_t j = begin; j < end; ++j) py[j] += row[j];
       }
@@ -361,10 +394,11 @@ void reduce_trailing_host(ReduceOp op, ConstView x, View y, std::int64_t rows) {
   const std::int64_t columns = x.numel() / rows;
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* row = px + r * columns;
-    if (op == ReduceOp::max) {
-      float largest = row[0];
-      for (std::int64_t j = 1; j < columns; ++j) largest = nan_max(largest, row[j]);
-      py[r] = largest;
+    if (op == ReduceOp::max || op == ReduceOp::min) {
+      float winner = row[0];
+      for (std::int64_t j = 1; j < columns; ++j)
+        winner = op == ReduceOp::max ? nan_max(winner, row[j]) : nan_min(winner, row[j]);
+      py[r] = winner;
     } else {
       double total = 0.0;
       for (std::int64_t j = 0; j < columns; ++j) total += row[j];
@@ -379,6 +413,7 @@ algorithm reduction_algorithm(ReduceOp op) {
     case ReduceOp::sum: return algorithm::reduction_sum;
     case ReduceOp::mean: return algorithm::reduction_mean;
     case ReduceOp::max: return algorithm::reduction_max;
+    case ReduceOp::min: return algorithm::reduction_min;
   }
   throw Error("onednn backend: unknown reduce op");
 }
@@ -542,6 +577,16 @@ void unary_backward(Context& context, UnaryOp op, ConstView x, ConstView y, Cons
     });
     return;
   }
+  if (op == UnaryOp::abs) {  // oneDNN's abs backward passes dy at NaN; PyTorch's sign(NaN) is 0
+    const float* px = x.as<float>();
+    const float* pdy = dy.as<float>();
+    float* pdx = dx.as<float>();
+    for_each_chunk(n, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i)
+        pdx[i] = pdy[i] * unary_derivative(op, px[i], 0, 0);
+    });
+    return;
+  }
   const EltwiseSpec spec = eltwise_spec(op, a, /*prefer_dst=*/have_y);
   CacheKey key(PlanKind::eltwise_backward);
   key.add(n).add(static_cast<std::int64_t>(spec.kind)).add_real(spec.alpha).add_real(spec.beta);
@@ -577,10 +622,7 @@ void binary(Context& context, BinaryOp op, ConstView a, ConstView b, View y) {
   // into y and compute y = y ∘ b in place (needs b not to live in y).
   const bool swap = !a_full && b_full && commutative(op);
   const bool broadcast_a_first = !a_full && !swap;
-  // maximum runs on the host at every size: oneDNN's binary_max returns src1 when either
-  // input is NaN, so the result would depend on the order of the operands.
-  if (n < kSmallTensorElements || op == BinaryOp::maximum ||
-      (broadcast_a_first && b.data == y.data)) {
+  if (n < kSmallTensorElements || binary_on_host(op) || (broadcast_a_first && b.data == y.data)) {
     binary_host(op, a, b, y);
     return;
   }
@@ -625,8 +667,9 @@ void reduce(Context& context, ReduceOp op, ConstView x, View y) {
     reduce_leading_host(op, x, y, columns);
     return;
   }
-  // oneDNN's reduction_max drops NaN: a maximum over NaN is taken on the host.
-  if (x.numel() < kSmallTensorElements || (op == ReduceOp::max && contains_nan(x))) {
+  // oneDNN's reduction_max and reduction_min drop NaN: those over NaN are taken on the host.
+  const bool extremum = op == ReduceOp::max || op == ReduceOp::min;
+  if (x.numel() < kSmallTensorElements || (extremum && contains_nan(x))) {
     if (const std::int64_t rows = trailing_reduction_rows(x, y); rows > 0) {
       reduce_trailing_host(op, x, y, rows);
     } else {

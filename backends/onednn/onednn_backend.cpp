@@ -147,6 +147,29 @@ class OnednnBackend final : public Backend {
     Lock lock(mutex_);
     context_.reference->argmax(x, out);  // reduction_max gives the value, not the index
   }
+  void argmin(ConstView x, View out) override {
+    onednn::require_float32("argmin", "x", x.dtype);
+    Lock lock(mutex_);
+    context_.reference->argmin(x, out);  // reduction_min gives the value, not the index
+  }
+
+  // --- indexing and selection: copies, no arithmetic; float32 and int64 ---------------------
+
+  void where(ConstView condition, ConstView a, ConstView b, View y) override {
+    refuse_float64("where", y.dtype);
+    Lock lock(mutex_);
+    context_.reference->where(condition, a, b, y);  // no select primitive in oneDNN 2.6
+  }
+  void index_select(ConstView x, std::int64_t axis, ConstView indices, View y) override {
+    refuse_float64("index_select", x.dtype);
+    Lock lock(mutex_);
+    context_.reference->index_select(x, axis, indices, y);  // no gather primitive in oneDNN 2.6
+  }
+  void index_add(ConstView source, std::int64_t axis, ConstView indices, View y) override {
+    refuse_float64("index_add", y.dtype);
+    Lock lock(mutex_);
+    context_.reference->index_add(source, axis, indices, y);  // nor a scatter-add
+  }
 
   // --- matrix products --------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 // Reference kernels: elementwise functions and their local gradients (unary, unary_backward,
-// binary with NumPy broadcasting).
+// binary with NumPy broadcasting, comparisons among them).
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -33,6 +33,7 @@ void unary_forward(UnaryOp op, const X& x, Y& y, T alpha) {
     case UnaryOp::elu:
       xt::noalias(y) = xt::where(x > zero, x, alpha * (xt::exp(x) - one));
       break;
+    case UnaryOp::abs:        xt::noalias(y) = xt::abs(x); break;
   }
   // clang-format on
 }
@@ -57,6 +58,9 @@ void unary_gradient(UnaryOp op, const X& x, const Y& y, const DY& dy, DX& dx, T 
     case UnaryOp::elu:  // f′ = α eˣ = y + α for x ≤ 0
       xt::noalias(dx) = xt::where(x > zero, dy, dy * (y + alpha));
       break;
+    case UnaryOp::abs:  // f′ = sign(x): 0 at 0 and at NaN (both comparisons fail), as PyTorch
+      xt::noalias(dx) = dy * xt::where(x > zero, one, xt::where(x < zero, -one, zero));
+      break;
   }
   // clang-format on
 }
@@ -68,7 +72,8 @@ bool gradient_reads_input(UnaryOp op) {
     case UnaryOp::pow:
     case UnaryOp::relu:
     case UnaryOp::leaky_relu:
-    case UnaryOp::elu: return true;
+    case UnaryOp::elu:
+    case UnaryOp::abs: return true;
     default: return false;
   }
 }
@@ -98,9 +103,28 @@ void nan_maximum(const A& a, const B& b, Y& y) {
   }
 }
 
-/// y = a ∘ b; `a` and `b` are xtensor expressions or scalars that broadcast to y's shape.
+/// y = min(a, b), NaN where either is; the mirror image of `nan_maximum`.
+template <class A, class B, class Y>
+void nan_minimum(const A& a, const B& b, Y& y) {
+  if constexpr (std::is_arithmetic_v<A>) {
+    if (std::isnan(a)) {
+      y.fill(a);
+    } else {
+      xt::noalias(y) = xt::where(a <= b, a, b);
+    }
+  } else {
+    xt::noalias(y) = xt::where(a <= b || xt::isnan(a), a, b);
+  }
+}
+
+/// y = a ∘ b; `a` and `b` are xtensor expressions or scalars that broadcast to y's shape. A
+/// comparison writes a mask: 1 where it holds, 0 where not (IEEE: false when a NaN takes part,
+/// except for ≠). `==` on whole xtensor expressions compares them as a whole, so eq and ne use
+/// the elementwise `xt::equal` and `xt::not_equal`.
 template <class A, class B, class Y>
 void binary_forward(BinaryOp op, const A& a, const B& b, Y& y) {
+  using T = typename Y::value_type;
+  const T one = 1, zero = 0;
   // clang-format off
   switch (op) {
     case BinaryOp::add:     xt::noalias(y) = a + b; break;
@@ -108,6 +132,13 @@ void binary_forward(BinaryOp op, const A& a, const B& b, Y& y) {
     case BinaryOp::mul:     xt::noalias(y) = a * b; break;
     case BinaryOp::div:     xt::noalias(y) = a / b; break;
     case BinaryOp::maximum: nan_maximum(a, b, y); break;
+    case BinaryOp::minimum: nan_minimum(a, b, y); break;
+    case BinaryOp::lt:      xt::noalias(y) = xt::where(a < b, one, zero); break;
+    case BinaryOp::le:      xt::noalias(y) = xt::where(a <= b, one, zero); break;
+    case BinaryOp::gt:      xt::noalias(y) = xt::where(a > b, one, zero); break;
+    case BinaryOp::ge:      xt::noalias(y) = xt::where(a >= b, one, zero); break;
+    case BinaryOp::eq:      xt::noalias(y) = xt::where(xt::equal(a, b), one, zero); break;
+    case BinaryOp::ne:      xt::noalias(y) = xt::where(xt::not_equal(a, b), one, zero); break;
   }
   // clang-format on
 }

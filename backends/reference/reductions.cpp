@@ -1,4 +1,4 @@
-// Reference kernels: reductions along axes (reduce, reduce_max_backward, argmax).
+// Reference kernels: reductions along axes (reduce, reduce_max_backward, argmax, argmin).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -60,9 +60,9 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
   const std::vector<std::size_t> axes = reduced_axes(kernel, x, y);
   require_dtype(kernel, "x", x, y.dtype);
   if (y.numel() == 0) return;
-  if (op == ReduceOp::max && x.numel() == 0) {
-    fail(kernel,
-         "the maximum of an empty group is undefined (x of shape " + shape_string(x.shape) + ")");
+  if ((op == ReduceOp::max || op == ReduceOp::min) && x.numel() == 0) {
+    fail(kernel, std::string("the ") + reduce_op_name(op) +
+                     " of an empty group is undefined (x of shape " + shape_string(x.shape) + ")");
   }
   const std::int64_t group_size = x.numel() / y.numel();  // n, the elements reduced into one
   dispatch_float(y.dtype, kernel, [&]<class T>(T) {
@@ -80,6 +80,8 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
           const auto next = row(input + g * width, width);
           if (op == ReduceOp::max) {  // NaN when either is, in any order
             xt::noalias(output) = xt::where(output >= next || xt::isnan(output), output, next);
+          } else if (op == ReduceOp::min) {
+            xt::noalias(output) = xt::where(output <= next || xt::isnan(output), output, next);
           } else {
             xt::noalias(output) += next;
           }
@@ -95,6 +97,7 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
             case ReduceOp::sum: output[i] = sum_of(group); break;
             case ReduceOp::mean: output[i] = sum_of(group) / static_cast<T>(group_size); break;
             case ReduceOp::max: output[i] = max_of(group); break;
+            case ReduceOp::min: output[i] = min_of(group); break;
           }
         }
         break;
@@ -116,6 +119,12 @@ void ReferenceBackend::reduce(ReduceOp op, ConstView x, View y) {
             // xt::amax keeps or drops a NaN depending on where it sits: add 0, or NaN where a
             // group holds one (PyTorch's max is NaN then).
             xt::noalias(output) = xt::amax(all, axes);
+            const xt::xarray<T> nan_or_zero = xt::sum(xt::where(xt::isnan(all), all, T(0)), axes);
+            output += nan_or_zero;
+            break;
+          }
+          case ReduceOp::min: {  // as max
+            xt::noalias(output) = xt::amin(all, axes);
             const xt::xarray<T> nan_or_zero = xt::sum(xt::where(xt::isnan(all), all, T(0)), axes);
             output += nan_or_zero;
             break;
@@ -177,6 +186,25 @@ void ReferenceBackend::argmax(ConstView x, View out) {
     for (std::int64_t n = 0; n < rows; ++n) {
       const T* scores = x.as<T>() + n * columns;
       winner[n] = std::max_element(scores, scores + columns) - scores;  // the first maximum
+    }
+  });
+}
+
+void ReferenceBackend::argmin(ConstView x, View out) {
+  const char* kernel = "argmin";
+  const RowsColumns extents = rows_columns(kernel, "x", x);
+  const std::int64_t rows = extents.rows, columns = extents.columns;
+  require_dtype(kernel, "out", out, DType::int64);
+  require_numel(kernel, "out", out, rows);
+  if (columns == 0 && rows > 0) fail(kernel, "x of shape " + shape_string(x.shape) + " is empty");
+  dispatch_float(x.dtype, kernel, [&]<class T>(T) {
+    std::int64_t* winner = out.as<std::int64_t>();
+    for (std::int64_t n = 0; n < rows; ++n) {
+      const T* scores = x.as<T>() + n * columns;
+      const T* nan = std::find_if(scores, scores + columns, [](T v) { return std::isnan(v); });
+      // The first NaN wins (torch.argmin), else the first smallest.
+      winner[n] =
+          (nan != scores + columns ? nan : std::min_element(scores, scores + columns)) - scores;
     }
   });
 }

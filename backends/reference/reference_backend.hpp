@@ -12,7 +12,8 @@
 /// |-----------------|--------------------------------------------------------------------|
 /// | filling.cpp     | fill, arange, random_*, convert, broadcast_to, transpose2d, axpby  |
 /// | elementwise.cpp | unary, unary_backward, binary                                      |
-/// | reductions.cpp  | reduce, reduce_max_backward, argmax                                |
+/// | reductions.cpp  | reduce, reduce_max_backward, argmax, argmin                        |
+/// | indexing.cpp    | where, index_select, index_add                                     |
 /// | matrix.cpp      | matmul, linear_forward, linear_backward (bf16 mode: bfloat16.hpp)  |
 /// | losses.cpp      | softmax, cross_entropy, svm_loss and their backwards               |
 /// | layers.cpp      | batch norm, maxout, dropout_mask                                   |
@@ -64,6 +65,12 @@ class ReferenceBackend final : public Backend {
   void reduce(ReduceOp op, ConstView x, View y) override;
   void reduce_max_backward(ConstView x, ConstView y, ConstView dy, View dx) override;
   void argmax(ConstView x, View out) override;
+  void argmin(ConstView x, View out) override;
+
+  // indexing.cpp
+  void where(ConstView condition, ConstView a, ConstView b, View y) override;
+  void index_select(ConstView x, std::int64_t axis, ConstView indices, View y) override;
+  void index_add(ConstView source, std::int64_t axis, ConstView indices, View y) override;
 
   // matrix.cpp
   void matmul(ConstView a, bool transpose_a, ConstView b, bool transpose_b, View c) override;

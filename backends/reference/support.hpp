@@ -157,6 +157,19 @@ auto max_of(const E& expression) {
   for (++element; element != expression.end(); ++element) largest = nan_max(largest, *element);
   return largest;
 }
+/// min(a, b), NaN when either is, whatever the order (the mirror image of `nan_max`).
+template <class T>
+T nan_min(T a, T b) {
+  return a <= b || std::isnan(a) ? a : b;
+}
+/// The smallest element of a 1-D expression, NaN when an element is (as `max_of`).
+template <class E>
+auto min_of(const E& expression) {
+  auto element = expression.begin();
+  typename E::value_type smallest = *element;
+  for (++element; element != expression.end(); ++element) smallest = nan_min(smallest, *element);
+  return smallest;
+}
 /// The sum of the elements of a 1-D expression, e.g. Σ_c e^{x_c − m} over a row.
 template <class E>
 auto sum_of(const E& expression) {

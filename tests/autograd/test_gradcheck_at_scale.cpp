@@ -127,6 +127,24 @@ std::vector<OpCase> library_ops() {
       {"mean axis 0", one(normal), [](auto& in) { return mean(in[0], 0, true); }},
       {"max", one(normal), [](auto& in) { return max(in[0]); }},
       {"max axis 1", one(normal), [](auto& in) { return max(in[0], 1); }},
+      {"min axis 0", one(normal), [](auto& in) { return min(in[0], 0); }},
+      {"minimum", two(normal, normal), [](auto& in) { return minimum(in[0], in[1]); }},
+      {"abs", one(normal), [](auto& in) { return abs(in[0]); }},
+      {"clamp", one(normal), [](auto& in) { return clamp(in[0], -0.5, 0.8); }},
+      {"slice step 2 and narrow", one(normal),
+       [](auto& in) { return narrow(slice(in[0], 1, 1, std::nullopt, 2), 0, -2, 2); }},
+      {"index_select repeated", one(normal),
+       [](auto& in) {
+         return index_select(in[0], 1, labels({0, 2, 2, 1, 0}));
+       }},
+      {"cat and stack", two(normal, normal),
+       [](auto& in) {
+         return stack({cat({in[0], in[1]}, 1), cat({in[1], in[0]}, 1)}, 1);
+       }},
+      {"where", two(normal, normal),
+       [](auto& in) { return where(gt(in[0], in[1]), in[0] * in[1], in[1]); }},
+      {"var axis 0", one(normal), [](auto& in) { return var(in[0], 0); }},
+      {"std axis 1 biased", one(normal), [](auto& in) { return gradlab::std(in[0], 1, false); }},
       {"transpose and reshape", one(normal),
        [](auto& in) { return reshape(transpose(in[0]), {-1}) * 2.0; }},
       {"broadcast_to and sum_to",

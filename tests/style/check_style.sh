@@ -35,11 +35,14 @@ case "$what" in
       "autograd/ops/matrix.cpp                       300    one op family"
       "autograd/ops/normalisation.cpp                300    one op family"
       "autograd/ops/losses.cpp                       300    one op family"
+      "autograd/ops/indexing.cpp                     300    one op family"
+      "autograd/ops/comparisons.cpp                  300    one op family"
       "backends/reference/elementwise.cpp            300    reference kernels of one family"
       "backends/reference/matrix.cpp                 300    reference kernels of one family"
       "backends/reference/layers.cpp                 300    reference kernels of one family"
       "backends/reference/losses.cpp                 300    reference kernels of one family"
       "backends/reference/reductions.cpp             300    reference kernels of one family"
+      "backends/reference/indexing.cpp               300    reference kernels of one family"
     )
     over=0 checked=0
     for entry in "${budgets[@]}"; do
