@@ -6,7 +6,7 @@
 #   checkpoint_crash.sh SCENARIO GRADLAB_TRAIN SCRATCH_FOLDER
 #
 # Scenarios:
-#   kill-SYSCALL            (SYSCALL one of mkdir fsync renameat2 unlinkat rmdir) replace an
+#   kill-SYSCALL            (SYSCALL one of mkdir fsync renameat2 rename unlinkat rmdir) replace an
 #                           existing checkpoint with strace killing the process (SIGKILL) at the
 #                           1st, 2nd, ... call of SYSCALL until a run completes; after every kill,
 #                           `--load ck --save ck` must load the old or the new checkpoint (never
@@ -198,7 +198,7 @@ PYTHON
 }
 
 case $scenario in
-  kill-mkdir | kill-fsync | kill-renameat2 | kill-unlinkat | kill-rmdir)
+  kill-mkdir | kill-fsync | kill-renameat2 | kill-rename | kill-unlinkat | kill-rmdir)
     kill_each "${scenario#kill-}"
     ;;
   kill-fallback-rename)
