@@ -149,8 +149,8 @@ int main(int argc, char** argv) {
                            std::to_string(std::filesystem::file_size(entry.path()))});
         std::sort(files.begin(), files.end());
         chapter.say(fmt::format(
-            "net.save(\"{}\") writes a manifest (names, shapes, dtypes) and one NumPy .npy file "
-            "per "
+            "net.save(\"{}\") writes a manifest (names, shapes, dtypes, and the layers with "
+            "their settings, which load checks) and one NumPy .npy file per "
             "tensor — numpy.load reads them, so the weights can be inspected in Python:",
             checkpoint.string()));
         chapter.table({"file", "bytes"}, files);
