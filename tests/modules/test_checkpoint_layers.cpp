@@ -19,10 +19,12 @@
 #include "modules/nn/nn.hpp"
 #include "temp_folder.hpp"
 
+// A named namespace around everything: a unity build compiles this file together with the
+// folder's other tests, whose helpers may have the same names.
+namespace checkpoint_layers_test {
+
 using namespace gradlab;
 namespace fs = std::filesystem;
-
-namespace checkpoint_layers_test {
 
 using gradlab::testing::load_error;
 using gradlab::testing::read_text;
@@ -67,10 +69,6 @@ std::vector<std::string> file_names(const std::vector<fs::path>& paths) {
 std::string file_name(const std::optional<fs::path>& path) {
   return path ? path->filename().string() : "(none)";
 }
-
-}  // namespace checkpoint_layers_test
-
-using namespace checkpoint_layers_test;
 
 // --- defect 11: the architecture as data ---------------------------------------------------
 
@@ -415,3 +413,5 @@ TEST_CASE("a checkpoint whose name an interrupted save left missing is recovered
     CHECK_THAT(load_error(net, ck), Catch::EndsWith("no such folder"));
   }
 }
+
+}  // namespace checkpoint_layers_test
