@@ -347,6 +347,7 @@ TEST_CASE("a save removes the temporaries interrupted saves of the same target l
   CHECK(file_name(report.recovered_from) == "(none)");
   CHECK(file_names(report.removed) ==
         std::vector<std::string>{"ck.old-fedcba9876543210", "ck.tmp-0123456789abcdef"});
+  REQUIRE(report.removed.size() == 2);
   CHECK(report.removed.front().parent_path().string() == folder.path.string());
   CHECK(names_in(folder.path) ==
         std::vector<std::string>{"ck", "ck.old-00000000000000aa", "ck.tmp-0123456789ABCDEF",
