@@ -54,9 +54,31 @@ if [[ $scenario != activation ]]; then
   export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 
-# T FLAGS...: the small run of the issue without training (--epochs 0): the model is the seed's
-# initialisation, so --seed 1 and --seed 2 give two different checkpoints fast.
-T() { "$program" --quick --hidden 20 --progress none --no-plots --epochs 0 "$@"; }
+# The kill and order scenarios run gradlab_train some 80 times: they read a tiny MNIST-like
+# folder (20 training and 10 test images of random pixels, labels 0-9) instead of Fashion-MNIST.
+# The activation scenario trains on Fashion-MNIST, as the issue did.
+byte() { printf "\\x$(printf %02x "$1")"; }
+idx3() {  # idx3 FILE N: N random 28×28 images
+  { printf '\x00\x00\x08\x03\x00\x00\x00'; byte "$2"
+    printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'; head -c $(($2 * 784)) /dev/urandom; } >"$1"
+}
+idx1() {  # idx1 FILE N: the labels 0, 1, ..., 9, 0, 1, ... (N of them)
+  { printf '\x00\x00\x08\x01\x00\x00\x00'; byte "$2"
+    for ((i = 0; i < $2; i++)); do byte $((i % 10)); done; } >"$1"
+}
+data=(--quick --hidden 20 --progress none --no-plots)
+if [[ $scenario != activation ]]; then
+  mkdir -p data
+  idx3 data/train-images-idx3-ubyte 20
+  idx1 data/train-labels-idx1-ubyte 20
+  idx3 data/t10k-images-idx3-ubyte 10
+  idx1 data/t10k-labels-idx1-ubyte 10
+  data+=(--dataset mnist --data "$work/data" --val 5)
+fi
+
+# T FLAGS...: a run without training (--epochs 0): the model is the seed's initialisation, so
+# --seed 1 and --seed 2 give two different checkpoints fast.
+T() { "$program" "${data[@]}" --epochs 0 "$@"; }
 fingerprint() { (cd "$1" 2>/dev/null && find . -type f -print0 | sort -z | xargs -0 md5sum); }
 leftovers() { find . -maxdepth 1 -name 'ck.*' -printf '%f '; }
 
@@ -81,7 +103,7 @@ kill_each() {
     {
       strace -f -qq -o /dev/null "$@" -e trace="$syscall${also_trace:+,$also_trace}" \
         -e inject="$syscall":signal=SIGKILL:when=$n \
-        "$program" --quick --hidden 20 --progress none --no-plots --epochs 0 --seed 2 --out o \
+        "$program" "${data[@]}" --epochs 0 --seed 2 --out o \
         --save ck >/dev/null 2>&1
     } 2>/dev/null
     status=$?
@@ -132,7 +154,7 @@ sync_order() {
   rm -rf ck && cp -a old ck
   strace -f -qq -y -o trace.log "$@" \
     -e trace=openat,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,rmdir,mkdir \
-    "$program" --quick --hidden 20 --progress none --no-plots --epochs 0 --seed 2 --out o \
+    "$program" "${data[@]}" --epochs 0 --seed 2 --out o \
     --save ck >/dev/null 2>&1 || fail "the traced save failed"
   [[ $(fingerprint ck) == "$new" ]] || fail "ck is not the new checkpoint after the traced save"
   if python3 - "$PWD" trace.log <<'PYTHON'; then pass "fsync and rename order"; else fail "fsync and rename order"; fi
@@ -211,7 +233,7 @@ case $scenario in
     sync_order -e inject=renameat2:error=EINVAL
     ;;
   activation)  # defect 11, the issue's scenario
-    "$program" --quick --hidden 20 --progress none --no-plots --out o --save ck >/dev/null 2>&1 ||
+    "$program" "${data[@]}" --out o --save ck >/dev/null 2>&1 ||
       fail "could not train and save the ReLU checkpoint"
     output=$(T --load ck --activation sigmoid --out o2 2>&1)
     status=$?
