@@ -66,6 +66,8 @@ struct TrainOptions {
   std::string dataset = "fashion-mnist";
   std::string save;
   std::string load;
+  std::vector<std::string> load_except;
+  bool allow_activation_change = false;
   std::int64_t freeze = 0;
   std::int64_t train_eval = 10000;
   std::int64_t ratio_every = 50;
@@ -312,7 +314,21 @@ int run(int argc, char** argv) {
                  "Save the trained (best-validation) model to this checkpoint folder (new, empty, "
                  "or an older gradlab checkpoint, which is replaced; nothing is saved when "
                  "training diverges)");
-  app.add_option("--load", o.load, "Load a checkpoint folder (same architecture) before training");
+  CLI::Option* load_flag = app.add_option(
+      "--load", o.load,
+      "Load a checkpoint folder (same architecture: its layers and settings are checked) before "
+      "training");
+  app.add_option("--load-except", o.load_except,
+                 "With --load: leave this layer (e.g. 4: its weight and bias) or tensor (4.bias) "
+                 "out of the load, keeping its fresh initialisation; repeatable (a new classifier "
+                 "head)")
+      ->needs(load_flag)
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("--allow-activation-change", o.allow_activation_change,
+               "With --load: load the weights even when the checkpoint was trained with another "
+               "--activation (otherwise an error)")
+      ->needs(load_flag);
   app.add_option("--freeze", o.freeze,
                  "Freeze the first N Linear layers with their BatchNorm/activation (finetuning "
                  "after --load)")
@@ -346,8 +362,14 @@ int run(int argc, char** argv) {
   const std::vector<std::int64_t> hidden = parse_hidden(o.hidden);
   // The folders are checked before the data is loaded: a wrong path fails in a second, not at the
   // end.
-  if (!o.load.empty() && !std::filesystem::is_directory(o.load))
-    throw Error(fmt::format("--load {}: no such checkpoint folder", o.load));
+  if (!o.load.empty()) {
+    // An interrupted save may have left the checkpoint under a temporary name only.
+    if (const auto recovered = nn::recover_checkpoint(o.load))
+      std::cout << fmt::format("recovered {} from {}, left by an interrupted save\n", o.load,
+                               recovered->string());
+    if (!std::filesystem::is_directory(o.load))
+      throw Error(fmt::format("--load {}: no such checkpoint folder", o.load));
+  }
   if (!o.save.empty()) check_save_target(o.save, common.out);
   check_writable_folder("--out " + common.out, common.out);
   cli::apply(common);
@@ -387,8 +409,11 @@ int run(int argc, char** argv) {
       dims,
       {.activation = o.activation, .batchnorm = o.batchnorm, .dropout = o.dropout, .init = o.init});
   if (!o.load.empty()) {
-    net.load(o.load);
-    std::cout << "loaded " << o.load << "\n";
+    net.load(o.load, nn::LoadOptions{.exclude = o.load_except,
+                                     .allow_activation_change = o.allow_activation_change});
+    std::cout << "loaded " << o.load;
+    for (const std::string& name : o.load_except) std::cout << " (without " << name << ")";
+    std::cout << "\n";
   }
   if (o.freeze > 0) freeze_first_layers(net, o.freeze);
   std::cout << net.to_string();
@@ -510,7 +535,13 @@ int run(int argc, char** argv) {
       if (!diverged) failed.push_back("checkpoint");
     } else {
       try {
-        net.save(o.save);
+        const nn::SaveReport report = nn::save_checkpoint(net, o.save);
+        if (report.recovered_from)
+          std::cout << fmt::format("recovered {} from {}, left by an interrupted save\n", o.save,
+                                   report.recovered_from->string());
+        for (const auto& path : report.removed)
+          std::cout << "removed " << path.string()
+                    << ", a temporary folder left by an interrupted save\n";
         written.push_back("checkpoint");
         std::cout << "saved the model to " << o.save
                   << (diverged ? fmt::format(" (the parameters of epoch {})", history.best_epoch)

@@ -1,11 +1,15 @@
-// Checkpoints: save = write everything into a temporary folder, then rename it into place;
-// load = read and check everything into memory, then copy into the module.
+// Checkpoints: save = write everything into a temporary folder, flush it to disk, then swap it
+// into place; load = read and check everything into memory, then copy into the module.
 
 #include "modules/nn/checkpoint.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>  // renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE (glibc, _GNU_SOURCE)
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -14,13 +18,16 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <type_traits>
 
 #include "modules/io/npy.hpp"
 
 namespace gradlab::nn {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+// Ordered objects throughout: a parsed manifest keeps the order of its keys (a layer's settings
+// round-trip in the order they were written).
+using json = nlohmann::ordered_json;
 using nlohmann::ordered_json;
 
 namespace {
@@ -47,13 +54,32 @@ fs::path unused_sibling(const fs::path& target, const char* tag) {
                           target.string()));
 }
 
-// Writes each tensor to `folder` as "<name>.npy" and returns the manifest entries.
+// Flushes the file or folder at `path` to disk (fsync); raises an Error naming it. fsync on a
+// descriptor opened after the writer closed the file flushes the same data (the page cache is
+// the inode's), and reports a write-back error nobody has seen yet.
+void sync_path(const fs::path& path, bool folder, const std::string& where) {
+  const int descriptor =
+      ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (folder ? O_DIRECTORY : 0));  // NOLINT
+  if (descriptor < 0)
+    throw Error(fmt::format("{}: cannot open {} to flush it to disk: {}", where, path.string(),
+                            std::strerror(errno)));
+  const int result = ::fsync(descriptor);
+  const int saved = errno;
+  ::close(descriptor);
+  if (result != 0)
+    throw Error(fmt::format("{}: cannot flush {} to disk (fsync): {}", where, path.string(),
+                            std::strerror(saved)));
+}
+
+// Writes each tensor to `folder` as "<name>.npy", flushes it to disk, and returns the manifest
+// entries.
 std::vector<ManifestEntry> write_tensors(const std::vector<NamedTensor>& tensors,
-                                         const fs::path& folder) {
+                                         const fs::path& folder, const std::string& where) {
   std::vector<ManifestEntry> entries;
   for (const auto& [name, tensor] : tensors) {
     ManifestEntry entry{name, name + ".npy", tensor.shape(), tensor.dtype()};
     npy::write(folder / entry.file, tensor);
+    sync_path(folder / entry.file, false, where);
     entries.push_back(std::move(entry));
   }
   return entries;
@@ -71,26 +97,99 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
+// True for "<stem>.tmp-<16 hex>" and "<stem>.old-<16 hex>", the names `unused_sibling` gives.
+bool is_temporary_name(const std::string& name, const std::string& stem) {
+  constexpr std::size_t tag_size = 5;  // ".tmp-", ".old-"
+  constexpr std::size_t hex_size = 16;
+  if (name.size() != stem.size() + tag_size + hex_size || name.compare(0, stem.size(), stem) != 0)
+    return false;
+  const std::string tag = name.substr(stem.size(), tag_size);
+  if (tag != ".tmp-" && tag != ".old-") return false;
+  return std::all_of(name.end() - hex_size, name.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// The folders beside `target` that interrupted saves of it leave (never symbolic links).
+std::vector<fs::path> temporaries_of(const fs::path& target) {
+  std::vector<fs::path> found;
+  std::error_code error;
+  const std::string stem = target.filename().string();
+  for (fs::directory_iterator it(target.parent_path(), error), end; !error && it != end;
+       it.increment(error)) {
+    const fs::file_status status = it->symlink_status(error);
+    if (!error && fs::is_directory(status) &&
+        is_temporary_name(it->path().filename().string(), stem))
+      found.push_back(it->path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// EINVAL, ENOSYS, EOPNOTSUPP: the filesystem (or kernel) does not do renameat2's flags.
+bool flags_unsupported(int error) {
+  return error == EINVAL || error == ENOSYS || error == EOPNOTSUPP;
+}
+
+// Renames `from` to `to`; raises an Error naming both.
+void rename_or_throw(const fs::path& from, const fs::path& to, const std::string& where) {
+  if (std::rename(from.c_str(), to.c_str()) != 0)
+    throw Error(fmt::format("{}: cannot rename {} to {}: {}", where, from.string(), to.string(),
+                            std::strerror(errno)));
+}
+
+std::string read_manifest_text(const fs::path& path, const std::string& where);
+bool is_complete_checkpoint(const fs::path& folder);
+
 }  // namespace
 
-void save_checkpoint(const Module& module, const fs::path& directory) {
+std::optional<fs::path> recover_checkpoint(const fs::path& directory) {
+  const fs::path target = normalised_target(directory);
+  std::error_code error;
+  if (fs::exists(fs::symlink_status(target, error))) return std::nullopt;
+  // The most recently written complete one: in the moment of the two-rename fallback when the
+  // target name is missing, that is the new checkpoint (its manifest was written last).
+  std::optional<fs::path> best;
+  fs::file_time_type best_time{};
+  for (const fs::path& candidate : temporaries_of(target)) {
+    if (!is_complete_checkpoint(candidate)) continue;
+    const fs::file_time_type time = fs::last_write_time(candidate / manifest_name, error);
+    if (error) continue;
+    if (!best || time > best_time) {
+      best = candidate;
+      best_time = time;
+    }
+  }
+  if (!best) return std::nullopt;
+  const std::string where = fmt::format("checkpoint {}", target.string());
+  rename_or_throw(*best, target, where);
+  sync_path(target.parent_path(), true, where);
+  return best;
+}
+
+SaveReport save_checkpoint(const Module& module, const fs::path& directory) {
   const fs::path target = normalised_target(directory);
   const std::string where = fmt::format("checkpoint {}", target.string());
   std::error_code error;
   fs::create_directories(target.parent_path(), error);
   if (error)
     throw Error(fmt::format("{}: cannot create the parent folder: {}", where, error.message()));
+  SaveReport report;
+  report.recovered_from = recover_checkpoint(target);
   check_checkpoint_target(target);
+  const std::vector<fs::path> stale = temporaries_of(target);  // before ours exists
   const bool replacing = fs::exists(target);
+  const fs::path parent = target.parent_path();
 
   const fs::path temporary = unused_sibling(target, "tmp");
   if (!fs::create_directory(temporary, error) || error)
     throw Error(fmt::format("{}: cannot create the temporary folder {}: {}", where,
                             temporary.string(), error.message()));
   try {
+    // 1. Every file written and flushed, the manifest last; then the folder itself.
     CheckpointManifest manifest;
-    manifest.parameters = write_tensors(module.named_parameters(), temporary);
-    manifest.buffers = write_tensors(module.named_buffers(), temporary);
+    manifest.parameters = write_tensors(module.named_parameters(), temporary, where);
+    manifest.buffers = write_tensors(module.named_buffers(), temporary, where);
+    manifest.layers = describe_layers(module);
     manifest.architecture = lines_of(module.to_string());
     {
       std::ofstream out(temporary / manifest_name, std::ios::trunc);
@@ -100,28 +199,57 @@ void save_checkpoint(const Module& module, const fs::path& directory) {
         throw Error(fmt::format("{}: cannot write {} into the temporary folder {}", where,
                                 manifest_name, temporary.string()));
     }
+    sync_path(temporary / manifest_name, false, where);
+    sync_path(temporary, true, where);
+    // 2. Into place in one step, then the parent folder flushed.
     if (replacing) {
-      // Move the old checkpoint aside, put the new one in place, then delete the old one; if
-      // the second rename fails the old checkpoint goes back.
-      const fs::path old = unused_sibling(target, "old");
-      fs::rename(target, old);
-      try {
-        fs::rename(temporary, target);
-      } catch (...) {
-        fs::rename(old, target, error);
-        throw;
+      fs::path old = temporary;  // after the exchange, the old checkpoint is under this name
+      if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) !=
+          0) {
+        const int saved = errno;
+        if (!flags_unsupported(saved))
+          throw Error(fmt::format("{}: cannot exchange {} with {}: {}", where, temporary.string(),
+                                  target.string(), std::strerror(saved)));
+        // The fallback: two renames, the target name missing between them; a process killed
+        // there leaves both folders complete, and recover_checkpoint puts the new one back.
+        old = unused_sibling(target, "old");
+        rename_or_throw(target, old, where);
+        if (std::rename(temporary.c_str(), target.c_str()) != 0) {
+          const int failed = errno;
+          std::rename(old.c_str(), target.c_str());
+          throw Error(fmt::format("{}: cannot rename {} to {}: {}", where, temporary.string(),
+                                  target.string(), std::strerror(failed)));
+        }
       }
+      sync_path(parent, true, where);
+      // 3. The old checkpoint goes (a crash here leaves it as a stale temporary).
       fs::remove_all(old, error);
     } else {
-      fs::rename(temporary, target);
+      if (::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) !=
+          0) {
+        const int saved = errno;
+        if (!flags_unsupported(saved))
+          throw Error(fmt::format("{}: cannot rename {} to {}: {}", where, temporary.string(),
+                                  target.string(), std::strerror(saved)));
+        rename_or_throw(temporary, target, where);
+      }
+      sync_path(parent, true, where);
     }
   } catch (const fs::filesystem_error& e) {
-    fs::remove_all(temporary, error);
+    if (fs::exists(temporary, error)) fs::remove_all(temporary, error);
     throw Error(fmt::format("{}: {}", where, e.what()));
   } catch (...) {
-    fs::remove_all(temporary, error);
+    if (fs::exists(temporary, error)) fs::remove_all(temporary, error);
     throw;
   }
+  // 4. The new checkpoint is in place: stale temporaries of earlier saves go.
+  for (const fs::path& path : stale) {
+    std::error_code removal;
+    fs::remove_all(path, removal);
+    if (!removal) report.removed.push_back(path);
+  }
+  if (!report.removed.empty()) sync_path(parent, true, where);
+  return report;
 }
 
 // --- the manifest ---------------------------------------------------------------------------
@@ -266,6 +394,98 @@ std::vector<ManifestEntry> parse_entries(const json& manifest, const char* kind,
   return entries;
 }
 
+// A word: letters, digits and '_' (a layer type, a setting's key).
+bool is_word(const std::string& text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+SettingValue parse_setting(const json& value, const std::string& context) {
+  if (value.is_boolean()) return value.get<bool>();
+  if (value.is_number_integer()) {
+    const std::optional<std::int64_t> number = as_int64(value);
+    if (!number)
+      throw Error(fmt::format("{}: the integer {} does not fit in 64 bits", context, value.dump()));
+    return *number;
+  }
+  if (value.is_number_float()) return value.get<double>();
+  if (value.is_string()) return value.get<std::string>();
+  throw Error(fmt::format("{}: must be a boolean, an integer, a number or a string, got {}",
+                          context, kind_of(value)));
+}
+
+// The "layers" list of a version 2 manifest.
+std::vector<LayerSpec> parse_layers(const json& manifest, const std::string& source) {
+  const auto list = manifest.find("layers");
+  if (list == manifest.end())
+    throw Error(fmt::format(
+        "{}: the list 'layers' is missing (format_version 2 records the architecture)", source));
+  if (!list->is_array())
+    throw Error(fmt::format("{}: 'layers' must be a list, got {}", source, kind_of(*list)));
+  std::vector<LayerSpec> layers;
+  std::set<std::string> names;
+  for (std::size_t index = 0; index < list->size(); ++index) {
+    const json& item = (*list)[index];
+    const std::string context = fmt::format("{}: layers[{}]", source, index);
+    if (!item.is_object())
+      throw Error(fmt::format("{}: a layer must be an object with name, type and settings, got {}",
+                              context, kind_of(item)));
+    for (const auto& [key, value] : item.items())
+      if (key != "name" && key != "type" && key != "settings")
+        throw Error(fmt::format("{}: unknown key '{}' (a layer has name, type, settings)", context,
+                                printable(key)));
+    for (const char* key : {"name", "type", "settings"})
+      if (!item.contains(key))
+        throw Error(fmt::format("{}: the key '{}' is missing", context, key));
+    for (const char* key : {"name", "type"})
+      if (!item[key].is_string())
+        throw Error(
+            fmt::format("{}: '{}' must be a string, got {}", context, key, kind_of(item[key])));
+    LayerSpec layer;
+    layer.name = item["name"].get<std::string>();
+    if (!layer.name.empty() && !is_dotted_name(layer.name))
+      throw Error(fmt::format(
+          "{}: name '{}' is neither \"\" (the saved module) nor a dotted name of letters, "
+          "digits and '_'",
+          context, printable(layer.name)));
+    if (!names.insert(layer.name).second)
+      throw Error(fmt::format("{}: 'layers' lists the layer '{}' twice", source, layer.name));
+    layer.type = item["type"].get<std::string>();
+    if (!is_word(layer.type))
+      throw Error(fmt::format("{}: type '{}' is not a word of letters, digits and '_'", context,
+                              printable(layer.type)));
+    const json& settings = item["settings"];
+    if (!settings.is_object())
+      throw Error(
+          fmt::format("{}: 'settings' must be an object, got {}", context, kind_of(settings)));
+    for (const auto& [key, value] : settings.items()) {
+      if (!is_word(key))
+        throw Error(fmt::format("{}: setting '{}' is not a word of letters, digits and '_'",
+                                context, printable(key)));
+      layer.settings.push_back(
+          {key, parse_setting(value, fmt::format("{}: setting '{}'", context, key))});
+    }
+    layers.push_back(std::move(layer));
+  }
+  return layers;
+}
+
+ordered_json setting_json(const SettingValue& value) {
+  return std::visit([](const auto& v) { return ordered_json(v); }, value);
+}
+
+ordered_json layers_json(const std::vector<LayerSpec>& layers) {
+  ordered_json list = ordered_json::array();
+  for (const LayerSpec& layer : layers) {
+    ordered_json settings = ordered_json::object();
+    for (const LayerSetting& setting : layer.settings)
+      settings[setting.key] = setting_json(setting.value);
+    list.push_back({{"name", layer.name}, {"type", layer.type}, {"settings", settings}});
+  }
+  return list;
+}
+
 ordered_json entries_json(const std::vector<ManifestEntry>& entries) {
   ordered_json list = ordered_json::array();
   for (const ManifestEntry& entry : entries)
@@ -312,14 +532,17 @@ CheckpointManifest parse_checkpoint_manifest(std::string_view text, const std::s
         fmt::format("{}: format_version {} is invalid (versions start at 1)", source, *number));
   manifest.format_version = *number;
 
+  const bool has_layers = *number >= 2;
   for (const auto& [key, value] : document.items())
-    if (key != "format_version" && key != "parameters" && key != "buffers" && key != "architecture")
+    if (key != "format_version" && key != "parameters" && key != "buffers" &&
+        key != "architecture" && !(has_layers && key == "layers"))
       throw Error(
           fmt::format("{}: unknown key '{}' (format_version {} has format_version, "
-                      "parameters, buffers, architecture)",
-                      source, key, *number));
+                      "parameters, buffers, {}architecture)",
+                      source, printable(key), *number, has_layers ? "layers, " : ""));
   manifest.parameters = parse_entries(document, "parameters", source);
   manifest.buffers = parse_entries(document, "buffers", source);
+  if (has_layers) manifest.layers = parse_layers(document, source);
   if (const auto architecture = document.find("architecture"); architecture != document.end()) {
     if (!architecture->is_array())
       throw Error(fmt::format("{}: 'architecture' must be a list of lines, got {}", source,
@@ -339,22 +562,75 @@ std::string format_checkpoint_manifest(const CheckpointManifest& manifest) {
   document["format_version"] = manifest.format_version;
   document["parameters"] = entries_json(manifest.parameters);
   document["buffers"] = entries_json(manifest.buffers);
+  if (manifest.format_version >= 2) document["layers"] = layers_json(manifest.layers);
   document["architecture"] = manifest.architecture;
   // Invalid UTF-8 (which a parsed manifest never holds) is replaced rather than thrown about.
   return document.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
+}
+
+// --- layers -----------------------------------------------------------------------------------
+
+namespace {
+
+void describe_into(const Module& module, const std::string& name, std::vector<LayerSpec>& out) {
+  out.push_back({name, module.type_name(), module.settings()});
+  for (const auto& [child_name, child] : module.named_children())
+    describe_into(*child, name.empty() ? child_name : name + "." + child_name, out);
+}
+
+std::string value_string(const SettingValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, bool>)
+          return v ? "true" : "false";
+        else if constexpr (std::is_same_v<V, std::string>)
+          return "'" + printable(v) + "'";
+        else
+          return fmt::format("{}", v);
+      },
+      value);
+}
+
+}  // namespace
+
+std::vector<LayerSpec> describe_layers(const Module& module) {
+  std::vector<LayerSpec> layers;
+  describe_into(module, "", layers);
+  return layers;
+}
+
+std::string layer_string(const LayerSpec& layer) {
+  std::string text = layer.type + "(";
+  for (std::size_t i = 0; i < layer.settings.size(); ++i)
+    text +=
+        (i > 0 ? ", " : "") + layer.settings[i].key + "=" + value_string(layer.settings[i].value);
+  return text + ")";
 }
 
 // --- load -------------------------------------------------------------------------------------
 
 namespace {
 
-// Checks every module tensor of one kind against the manifest and reads its file.
+// True when `name` (a layer's or a tensor's) is one of `exclude` or lies below one of them.
+bool is_excluded(const std::string& name, const std::vector<std::string>& exclude) {
+  return std::any_of(exclude.begin(), exclude.end(), [&](const std::string& prefix) {
+    return name == prefix || (name.size() > prefix.size() && name[prefix.size()] == '.' &&
+                              name.compare(0, prefix.size(), prefix) == 0);
+  });
+}
+
+// Checks every module tensor of one kind against the manifest and reads its file; excluded
+// names are skipped on both sides.
 void read_all(const std::vector<NamedTensor>& tensors, const std::vector<ManifestEntry>& list,
               const char* singular, const fs::path& folder, const std::string& where,
+              const std::vector<std::string>& exclude,
               std::vector<std::pair<Tensor, Tensor>>& loaded) {
   std::map<std::string, const ManifestEntry*> entries;
-  for (const ManifestEntry& entry : list) entries.emplace(entry.name, &entry);
+  for (const ManifestEntry& entry : list)
+    if (!is_excluded(entry.name, exclude)) entries.emplace(entry.name, &entry);
   for (const auto& [name, tensor] : tensors) {
+    if (is_excluded(name, exclude)) continue;
     const std::string context = fmt::format("{}: {} '{}'", where, singular, name);
     const auto found = entries.find(name);
     if (found == entries.end())
@@ -410,6 +686,139 @@ std::string read_manifest_text(const fs::path& path, const std::string& where) {
 }  // namespace
 
 namespace {
+
+// A folder an interrupted save left that holds a whole checkpoint: the manifest parses, the
+// folder holds exactly the manifest and the files it lists, and each is a valid .npy of the
+// listed shape and dtype (headers and file sizes are checked; the data is not read).
+bool is_complete_checkpoint(const fs::path& folder) {
+  try {
+    const CheckpointManifest manifest = parse_checkpoint_manifest(
+        read_manifest_text(folder / manifest_name, folder.string()), folder.string());
+    std::set<std::string> listed{manifest_name};
+    for (const auto* list : {&manifest.parameters, &manifest.buffers})
+      for (const ManifestEntry& entry : *list) {
+        listed.insert(entry.file);
+        const npy::Header header = npy::read_header(folder / entry.file);
+        if (header.shape != entry.shape || header.dtype != entry.dtype) return false;
+      }
+    std::set<std::string> present;
+    for (const fs::directory_entry& entry : fs::directory_iterator(folder)) {
+      if (!entry.is_regular_file() || entry.is_symlink()) return false;
+      present.insert(entry.path().filename().string());
+    }
+    return present == listed;
+  } catch (const Error&) {
+    return false;
+  } catch (const fs::filesystem_error&) {
+    return false;
+  }
+}
+
+// The activations LoadOptions::allow_activation_change lets differ.
+bool is_activation(const std::string& type) {
+  return type == "ReLU" || type == "Sigmoid" || type == "Tanh" || type == "LeakyReLU" ||
+         type == "ELU" || type == "PReLU";
+}
+
+std::string layer_label(const std::string& name) {
+  return name.empty() ? "the saved module itself" : "layer " + name;
+}
+
+// "out_features 10 vs 20, bias true vs (none)": the settings in which two layers differ.
+std::string setting_differences(const LayerSpec& saved, const LayerSpec& here) {
+  std::string text;
+  const auto find = [](const LayerSpec& layer, const std::string& key) -> const SettingValue* {
+    for (const LayerSetting& setting : layer.settings)
+      if (setting.key == key) return &setting.value;
+    return nullptr;
+  };
+  const auto add = [&](const std::string& key) {
+    const SettingValue* a = find(saved, key);
+    const SettingValue* b = find(here, key);
+    if (a != nullptr && b != nullptr && *a == *b) return;
+    text += fmt::format("{}{} {} vs {}", text.empty() ? "" : ", ", key,
+                        a != nullptr ? value_string(*a) : "(none)",
+                        b != nullptr ? value_string(*b) : "(none)");
+  };
+  for (const LayerSetting& setting : saved.settings) add(setting.key);
+  for (const LayerSetting& setting : here.settings)
+    if (find(saved, setting.key) == nullptr) add(setting.key);
+  return text;
+}
+
+// Compares the checkpoint's layers with the module's, skipping excluded ones; raises an Error
+// naming the first difference.
+void compare_layers(const std::vector<LayerSpec>& saved_all, const std::vector<LayerSpec>& here_all,
+                    const LoadOptions& options, const std::string& where) {
+  std::vector<const LayerSpec*> saved;
+  std::vector<const LayerSpec*> here;
+  for (const LayerSpec& layer : saved_all)
+    if (!is_excluded(layer.name, options.exclude)) saved.push_back(&layer);
+  for (const LayerSpec& layer : here_all)
+    if (!is_excluded(layer.name, options.exclude)) here.push_back(&layer);
+  const auto hint = [&](const std::string& name) {
+    return name.empty() ? std::string()
+                        : fmt::format(
+                              "; to load the rest, exclude it (LoadOptions::exclude, "
+                              "gradlab_train --load-except {})",
+                              name);
+  };
+  for (std::size_t i = 0; i < std::min(saved.size(), here.size()); ++i) {
+    const LayerSpec& a = *saved[i];
+    const LayerSpec& b = *here[i];
+    if (a.name != b.name)
+      throw Error(fmt::format(
+          "{}: the layers differ: {} ({}) in the checkpoint stands where the module has {} ({})",
+          where, layer_label(a.name), layer_string(a), layer_label(b.name), layer_string(b)));
+    const std::string differences = a.type == b.type ? setting_differences(a, b) : "";
+    if (a.type == b.type && differences.empty()) continue;
+    const bool activations = is_activation(a.type) && is_activation(b.type);
+    if (activations && options.allow_activation_change) continue;
+    throw Error(fmt::format("{}: {} is {} in the checkpoint, {} in the module{}{}", where,
+                            layer_label(a.name), layer_string(a), layer_string(b),
+                            differences.empty() ? "" : fmt::format(" ({})", differences),
+                            activations ? "; to load the weights into a different activation, set "
+                                          "LoadOptions::allow_activation_change (gradlab_train "
+                                          "--allow-activation-change)"
+                                        : hint(a.name)));
+  }
+  if (saved.size() != here.size()) {
+    const auto count = [](const std::vector<const LayerSpec*>& layers) {
+      return std::count_if(layers.begin(), layers.end(),
+                           [](const LayerSpec* layer) { return !layer->name.empty(); });
+    };
+    const bool more_saved = saved.size() > here.size();
+    const LayerSpec& extra = *(more_saved ? saved : here)[std::min(saved.size(), here.size())];
+    throw Error(
+        fmt::format("{}: the checkpoint has {} layers, the module {}: {} ({}) is only in the {}{}",
+                    where, count(saved), count(here), layer_label(extra.name), layer_string(extra),
+                    more_saved ? "checkpoint" : "module", hint(extra.name)));
+  }
+}
+
+// Every exclusion must name something: a layer, parameter or buffer of the module or the
+// checkpoint (a typo would otherwise load everything silently).
+void check_exclusions(const Module& module, const CheckpointManifest& manifest,
+                      const std::vector<LayerSpec>& layers, const LoadOptions& options,
+                      const std::string& where) {
+  std::vector<std::string> names;
+  for (const LayerSpec& layer : layers) names.push_back(layer.name);
+  for (const LayerSpec& layer : manifest.layers) names.push_back(layer.name);
+  for (const auto& list : {module.named_parameters(), module.named_buffers()})
+    for (const auto& entry : list) names.push_back(entry.first);
+  for (const auto* list : {&manifest.parameters, &manifest.buffers})
+    for (const ManifestEntry& entry : *list) names.push_back(entry.name);
+  for (const std::string& exclusion : options.exclude) {
+    const bool used = std::any_of(names.begin(), names.end(), [&](const std::string& name) {
+      return is_excluded(name, {exclusion});
+    });
+    if (!used)
+      throw Error(fmt::format(
+          "{}: the exclusion '{}' names no layer, parameter or buffer of the checkpoint or the "
+          "module",
+          where, exclusion));
+  }
+}
 
 // "a.txt, src/, b.npy" (folders end in '/'): the first few names, for messages.
 std::string listing(std::vector<std::string> names) {
@@ -482,9 +891,16 @@ void check_checkpoint_target(const fs::path& directory) {
                        extra.empty() ? std::string("what is not a plain file") : listing(extra)));
 }
 
-void load_checkpoint(Module& module, const fs::path& directory) {
+void load_checkpoint(Module& module, const fs::path& directory, const LoadOptions& options) {
   const fs::path folder = normalised_target(directory);
   const std::string where = fmt::format("checkpoint {}", folder.string());
+  for (const std::string& exclusion : options.exclude)
+    if (!is_dotted_name(exclusion))
+      throw Error(fmt::format(
+          "{}: cannot exclude '{}': not the dotted name of a layer or tensor (e.g. 4 or 4.bias)",
+          where, printable(exclusion)));
+  std::error_code error;
+  if (!fs::exists(fs::symlink_status(folder, error))) recover_checkpoint(folder);
   if (!fs::is_directory(folder)) throw Error(fmt::format("{}: no such folder", where));
   const fs::path manifest_path = folder / manifest_name;
   if (!fs::is_regular_file(manifest_path))
@@ -492,10 +908,17 @@ void load_checkpoint(Module& module, const fs::path& directory) {
   const CheckpointManifest manifest = parse_checkpoint_manifest(
       read_manifest_text(manifest_path, where), fmt::format("{}: {}", where, manifest_name));
 
-  // Everything is read and checked before the first byte of the module changes.
+  // Everything is read and checked before the first byte of the module changes: every tensor
+  // (names, shapes and dtypes name the parameter), then the layers and their settings (version
+  // 1 manifests have none to compare), which catch what tensors cannot show: an activation.
+  const std::vector<LayerSpec> layers = describe_layers(module);
+  check_exclusions(module, manifest, layers, options, where);
   std::vector<std::pair<Tensor, Tensor>> loaded;  // (module tensor, checkpoint data)
-  read_all(module.named_parameters(), manifest.parameters, "parameter", folder, where, loaded);
-  read_all(module.named_buffers(), manifest.buffers, "buffer", folder, where, loaded);
+  read_all(module.named_parameters(), manifest.parameters, "parameter", folder, where,
+           options.exclude, loaded);
+  read_all(module.named_buffers(), manifest.buffers, "buffer", folder, where, options.exclude,
+           loaded);
+  if (manifest.format_version >= 2) compare_layers(manifest.layers, layers, options, where);
 
   for (const auto& [tensor, data] : loaded) {
     const auto bytes = static_cast<std::size_t>(tensor.numel()) * dtype_size(tensor.dtype());

@@ -3,36 +3,67 @@
 /// \brief Saving and loading a module's parameters and buffers: `.npy` files + `manifest.json`.
 ///
 /// A checkpoint is a folder with one `.npy` file per parameter and buffer, named after its dotted
-/// name ("0.weight.npy", "1.running_mean.npy"), and a `manifest.json`:
+/// name ("0.weight.npy", "1.running_mean.npy"), and a `manifest.json` (format version 2):
 /// \code{.json}
-///   {"format_version": 1,
-///    "parameters": [{"name": "0.weight", "file": "0.weight.npy", "shape": [784, 50], "dtype":
-///    "float32"}, ...], "buffers":    [{"name": "1.running_mean", "file": "1.running_mean.npy",
-///    "shape": [50], "dtype": "float32"}, ...]}
+///   {"format_version": 2,
+///    "parameters": [{"name": "0.weight", "file": "0.weight.npy", "shape": [784, 50],
+///                    "dtype": "float32"}, ...],
+///    "buffers":    [{"name": "1.running_mean", "file": "1.running_mean.npy", "shape": [50],
+///                    "dtype": "float32"}, ...],
+///    "layers":     [{"name": "", "type": "Sequential", "settings": {}},
+///                   {"name": "0", "type": "Linear",
+///                    "settings": {"in_features": 784, "out_features": 50, "bias": true}},
+///                   {"name": "1", "type": "BatchNorm1d",
+///                    "settings": {"num_features": 50, "eps": 1e-05, "momentum": 0.1}},
+///                   {"name": "2", "type": "ReLU", "settings": {}}, ...],
+///    "architecture": ["Sequential(", "  (0): Linear(in_features=784, ...", ...]}
 /// \endcode
-/// NumPy reads every file (`numpy.load`), so a learner can inspect weights in Python. The
-/// manifest also records the module's `to_string()` as a list of lines under "architecture", so a
-/// person reading the folder sees what network it came from (`load` does not use it).
+/// NumPy reads every file (`numpy.load`), so a learner can inspect weights in Python. "layers"
+/// is the architecture as data: every module of the tree in pre-order (the saved module itself
+/// first, with the name ""), its `type_name()` and its `settings()`. "architecture" is the
+/// module's `to_string()` line by line, for a person reading the folder (load does not use it).
+/// Version 1 manifests (gradlab 0.2; no "layers") still load: their architecture cannot be
+/// compared, so only names, shapes and dtypes are checked.
 ///
 /// The manifest is parsed by `parse_checkpoint_manifest`, an in-memory entry point that checks
 /// every key and value (it is fuzzed, see tests/fuzz/); `load_checkpoint` uses it, then matches
-/// the entries against the module.
+/// the layers and the entries against the module.
 ///
 /// Guarantees:
-/// - *save* writes into a fresh temporary folder beside the target and renames it into place
-///   at the end; a failure half-way leaves no partial checkpoint (and an older checkpoint at the
-///   target stays intact until the new one is complete). It refuses to replace a folder that is
-///   not a gradlab checkpoint.
+/// - *save* writes into a fresh temporary folder beside the target, `<target>.tmp-<16 hex>`,
+///   and swaps it into place at the end; a failure half-way leaves no partial checkpoint (an
+///   older checkpoint at the target stays intact). It refuses to replace a folder that is not a
+///   gradlab checkpoint.
+/// - *crash safety*: at every instant, even when the process is killed, the target holds either
+///   the old or the new checkpoint, complete. Every `.npy` file and the manifest are fsynced
+///   before the temporary folder is fsynced, and that before the swap; the swap is one
+///   `renameat2(RENAME_EXCHANGE)` (the old checkpoint then sits under the temporary name and is
+///   deleted), followed by an fsync of the parent folder. *Fallback*: where the filesystem
+///   refuses RENAME_EXCHANGE (EINVAL, ENOSYS, EOPNOTSUPP: some network and FUSE filesystems),
+///   the old checkpoint is renamed to `<target>.old-<16 hex>` and the new one to the target,
+///   two renames with a moment between them when the target name is missing. A process killed
+///   in that moment leaves both complete folders; `recover_checkpoint`, which `load_checkpoint`
+///   and `save_checkpoint` call first, renames the most recently written complete one (the new
+///   checkpoint: its manifest is written last) back to the target name.
+/// - *stale temporaries* (`<target>.tmp-*`, `<target>.old-*` left by a killed save, exactly that
+///   pattern for this target) are deleted by the next successful save of the same target, which
+///   returns their names (`SaveReport`; `gradlab_train` prints them). A save interrupted by
+///   SIGINT leaves its temporary folder until then. One save per target at a time: a save
+///   deletes the temporaries of a concurrent save of the same target.
 /// - *load* is all or nothing: the manifest and every file are read and checked against the
-///   module (names, shapes, dtypes, file contents) before any parameter is touched. Errors name
-///   the parameter and both shapes, e.g.
+///   module (layers, names, shapes, dtypes, file contents) before any parameter is touched.
+///   Errors name the layer or parameter and both sides, e.g.
+///   "checkpoint ck: layer 1 is ReLU() in the checkpoint, Sigmoid() in the module" or
 ///   "checkpoint ck: parameter '0.weight': the checkpoint has shape [784, 60], the module [784,
-///   50]". A `format_version` newer than this build understands is refused.
+///   50]". A `format_version` newer than this build understands is refused. `LoadOptions`
+///   leaves named parameters and layers out (a new classifier head) or allows a different
+///   activation.
 /// - load copies the bytes into the existing tensors, so handles held elsewhere (optimisers,
 ///   layer members) stay valid, and a save → load round trip is bit-exact.
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,7 +73,25 @@
 namespace gradlab::nn {
 
 /// The manifest version written by `save_checkpoint`, and the newest one `load_checkpoint` reads.
-inline constexpr int checkpoint_format_version = 1;
+inline constexpr int checkpoint_format_version = 2;
+
+/// One module of a tree as a checkpoint records it (the manifest's "layers").
+struct LayerSpec {
+  std::string name;                    ///< Dotted path in the tree, e.g. "2"; "" for the root.
+  std::string type;                    ///< `Module::type_name()`, e.g. "Linear".
+  std::vector<LayerSetting> settings;  ///< `Module::settings()`, in order.
+
+  /// Layers are equal when every field is (settings in the same order).
+  bool operator==(const LayerSpec&) const = default;
+};
+
+/// Every module of the tree of `module` in pre-order (the module itself first, named ""), each
+/// with its type and settings: what `save_checkpoint` records and `load_checkpoint` compares.
+std::vector<LayerSpec> describe_layers(const Module& module);
+
+/// A layer as messages print it: "Linear(in_features=784, out_features=50, bias=true)",
+/// "ReLU()".
+std::string layer_string(const LayerSpec& layer);
 
 /// One tensor listed in a checkpoint manifest.
 struct ManifestEntry {
@@ -60,6 +109,7 @@ struct CheckpointManifest {
   std::int64_t format_version = checkpoint_format_version;  ///< 1 ≤ version ≤ the current one.
   std::vector<ManifestEntry> parameters;                    ///< Learnable tensors, in order.
   std::vector<ManifestEntry> buffers;                       ///< Saved state, in order.
+  std::vector<LayerSpec> layers;          ///< The architecture as data (empty in version 1).
   std::vector<std::string> architecture;  ///< `Module::to_string()` line by line (may be empty).
 
   /// Manifests are equal when every field is.
@@ -72,7 +122,12 @@ struct CheckpointManifest {
 /// - not JSON, not a JSON object, or values nested more than 16 levels deep;
 /// - no integer "format_version", a version below 1, or one newer than
 ///   `checkpoint_format_version` ("format_version 2 is newer than this gradlab understands (1)");
-/// - a missing "parameters" or "buffers" list, or a key this version does not know;
+/// - a missing "parameters" or "buffers" list, or a key this version does not know (version 2
+///   requires "layers"; version 1 has none);
+/// - a "layers" entry that is not an object with exactly "name", "type" and "settings"; a name
+///   that is neither "" nor a dotted name, or listed twice; a type that is not a word of
+///   letters, digits and '_'; settings that are not an object of such words to a boolean,
+///   integer (fitting 64 bits), number or string;
 /// - an entry that is not an object with exactly "name", "file", "shape" and "dtype"; a name that
 ///   is not a dotted path of letters, digits and '_'; a name listed twice in one list; a "file"
 ///   that is not a plain file name (no '/', '\\', ".." or NUL: a crafted manifest cannot make
@@ -89,8 +144,8 @@ struct CheckpointManifest {
 CheckpointManifest parse_checkpoint_manifest(std::string_view text, const std::string& source);
 
 /// The JSON text of `manifest` as `save_checkpoint` writes it (indented by 2, keys in the order
-/// format_version, parameters, buffers, architecture). `parse_checkpoint_manifest` of the result
-/// gives back an equal manifest.
+/// format_version, parameters, buffers, layers (version 2 and later), architecture).
+/// `parse_checkpoint_manifest` of the result gives back an equal manifest.
 std::string format_checkpoint_manifest(const CheckpointManifest& manifest);
 
 /// Checks, without changing anything, that `save_checkpoint` may write at `directory`: nothing
@@ -101,11 +156,48 @@ std::string format_checkpoint_manifest(const CheckpointManifest& manifest);
 /// it, which is never replaced. Programs call it before their work starts.
 void check_checkpoint_target(const std::filesystem::path& directory);
 
-/// Writes every parameter and buffer of `module` into the folder `directory` (created, or
-/// replaced when it holds an older checkpoint; see `check_checkpoint_target`).
-void save_checkpoint(const Module& module, const std::filesystem::path& directory);
+/// What `save_checkpoint` did besides writing the checkpoint.
+struct SaveReport {
+  /// Where the checkpoint was restored from before saving, when an interrupted earlier save had
+  /// left the target name missing (see `recover_checkpoint`).
+  std::optional<std::filesystem::path> recovered_from;
+  /// Stale temporary folders of earlier, interrupted saves of this target that were deleted.
+  std::vector<std::filesystem::path> removed;
+};
 
-/// Loads a checkpoint written by `save_checkpoint` into `module`, all or nothing.
-void load_checkpoint(Module& module, const std::filesystem::path& directory);
+/// Writes every parameter and buffer of `module` into the folder `directory` (created, or
+/// replaced when it holds an older checkpoint; see `check_checkpoint_target`), crash-safely (see
+/// the top of this file), and deletes stale temporaries of earlier saves of the same target.
+SaveReport save_checkpoint(const Module& module, const std::filesystem::path& directory);
+
+/// When `directory` does not exist but an interrupted save left a complete checkpoint beside it
+/// (`<directory>.tmp-<16 hex>` or `<directory>.old-<16 hex>`: its manifest parses, and it holds
+/// exactly the files the manifest lists, each a valid `.npy` of the listed shape and dtype),
+/// renames the most recently written one (by the manifest's modification time) to `directory`
+/// and returns where it came from; otherwise changes nothing and returns nothing. Raises
+/// `gradlab::Error` naming both folders when the rename fails.
+std::optional<std::filesystem::path> recover_checkpoint(const std::filesystem::path& directory);
+
+/// How `load_checkpoint` matches a checkpoint to a module. The default is strict: the same
+/// layers with the same settings, and every parameter and buffer on both sides.
+struct LoadOptions {
+  /// Names left out of the load: a layer's dotted name ("4") excludes the layer and everything
+  /// below it ("4.weight", "4.bias"); a tensor's full name ("4.bias") excludes that tensor. An
+  /// excluded tensor keeps the module's values, need not be in the checkpoint, and is not
+  /// compared; an excluded layer is skipped when the layers are compared (a new classifier head
+  /// of another size). A name that matches nothing on either side is an error (a typo).
+  std::vector<std::string> exclude;
+  /// Loads weights into different activations: a layer that is ReLU, Sigmoid, Tanh, LeakyReLU,
+  /// ELU or PReLU on both sides may differ in type and settings (parameters are still checked:
+  /// PReLU's slopes are not in a ReLU). `gradlab_train --allow-activation-change`.
+  bool allow_activation_change = false;
+};
+
+/// Loads a checkpoint written by `save_checkpoint` into `module`, all or nothing. A missing
+/// `directory` is first recovered from an interrupted save (`recover_checkpoint`). Every
+/// parameter and buffer is checked (name, shape, dtype, file), then the layers (version 2
+/// manifests): same names and types in the same order, same settings.
+void load_checkpoint(Module& module, const std::filesystem::path& directory,
+                     const LoadOptions& options = {});
 
 }  // namespace gradlab::nn

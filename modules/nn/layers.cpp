@@ -70,6 +70,10 @@ std::string Linear::extra_repr() const {
                      bias.defined());
 }
 
+std::vector<LayerSetting> Linear::settings() const {
+  return {{"in_features", in_features_}, {"out_features", out_features_}, {"bias", bias.defined()}};
+}
+
 // --- activations without parameters --------------------------------------------------------
 
 Tensor Sigmoid::forward(const Tensor& input) { return sigmoid(input); }
@@ -81,12 +85,16 @@ LeakyReLU::LeakyReLU(double negative_slope) : Module("LeakyReLU"), negative_slop
 }
 Tensor LeakyReLU::forward(const Tensor& input) { return leaky_relu(input, negative_slope_); }
 std::string LeakyReLU::extra_repr() const { return "negative_slope=" + number(negative_slope_); }
+std::vector<LayerSetting> LeakyReLU::settings() const {
+  return {{"negative_slope", negative_slope_}};
+}
 
 ELU::ELU(double alpha) : Module("ELU"), alpha_(alpha) {
   if (!std::isfinite(alpha)) throw Error("ELU: alpha must be finite");
 }
 Tensor ELU::forward(const Tensor& input) { return elu(input, alpha_); }
 std::string ELU::extra_repr() const { return "alpha=" + number(alpha_); }
+std::vector<LayerSetting> ELU::settings() const { return {{"alpha", alpha_}}; }
 
 // --- PReLU ---------------------------------------------------------------------------------
 
@@ -104,6 +112,7 @@ Tensor PReLU::forward(const Tensor& input) {
 }
 
 std::string PReLU::extra_repr() const { return fmt::format("num_parameters={}", weight.size(0)); }
+std::vector<LayerSetting> PReLU::settings() const { return {{"num_parameters", weight.size(0)}}; }
 
 // --- Maxout --------------------------------------------------------------------------------
 
@@ -130,6 +139,10 @@ Tensor Maxout::forward(const Tensor& input) {
 std::string Maxout::extra_repr() const {
   return fmt::format("in_features={}, out_features={}, pieces={}", in_features_, out_features_,
                      pieces_);
+}
+
+std::vector<LayerSetting> Maxout::settings() const {
+  return {{"in_features", in_features_}, {"out_features", out_features_}, {"pieces", pieces_}};
 }
 
 // --- BatchNorm1d ---------------------------------------------------------------------------
@@ -165,6 +178,10 @@ std::string BatchNorm1d::extra_repr() const {
                      number(options_.momentum));
 }
 
+std::vector<LayerSetting> BatchNorm1d::settings() const {
+  return {{"num_features", num_features_}, {"eps", options_.eps}, {"momentum", options_.momentum}};
+}
+
 // --- Dropout -------------------------------------------------------------------------------
 
 Dropout::Dropout(double p, std::optional<std::uint64_t> seed)
@@ -180,6 +197,7 @@ Tensor Dropout::forward(const Tensor& input) {
 }
 
 std::string Dropout::extra_repr() const { return "p=" + number(p_); }
+std::vector<LayerSetting> Dropout::settings() const { return {{"p", p_}}; }
 
 // --- Sequential ----------------------------------------------------------------------------
 

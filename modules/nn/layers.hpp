@@ -55,6 +55,7 @@ class Linear : public Module {
   /// y = x · W + b; x must be [N, in_features].
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  std::vector<LayerSetting> settings() const override;
 
   Tensor weight;  ///< W [in, out].
   Tensor bias;    ///< b [out], undefined when `bias = false`.
@@ -94,6 +95,7 @@ class LeakyReLU : public Module {
   explicit LeakyReLU(double negative_slope = 0.01);
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  std::vector<LayerSetting> settings() const override;
 
  private:
   double negative_slope_;
@@ -106,6 +108,7 @@ class ELU : public Module {
   explicit ELU(double alpha = 1.0);
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  std::vector<LayerSetting> settings() const override;
 
  private:
   double alpha_;
@@ -128,6 +131,7 @@ class PReLU : public Module {
   explicit PReLU(std::int64_t num_parameters = 1, const PReLUOptions& options = {});
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  std::vector<LayerSetting> settings() const override;
 
   Tensor weight;  ///< α [num_parameters].
 };
@@ -145,6 +149,7 @@ class Maxout : public Module {
          const LinearOptions& options = {});
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  std::vector<LayerSetting> settings() const override;
 
   Tensor weight;  ///< W [in, out · pieces].
   Tensor bias;    ///< b [out · pieces].
@@ -186,6 +191,7 @@ class BatchNorm1d : public Module {
   explicit BatchNorm1d(std::int64_t num_features, const BatchNormOptions& options = {});
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  std::vector<LayerSetting> settings() const override;
 
   Tensor weight;        ///< γ [C].
   Tensor bias;          ///< β [C].
@@ -211,6 +217,7 @@ class Dropout : public Module {
   explicit Dropout(double p = 0.5, std::optional<std::uint64_t> seed = std::nullopt);
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  std::vector<LayerSetting> settings() const override;
 
  private:
   double p_;

@@ -138,6 +138,8 @@ void Module::zero_grad() {
 
 std::string Module::extra_repr() const { return ""; }
 
+std::vector<LayerSetting> Module::settings() const { return {}; }
+
 void Module::describe(std::string& out, int indent) const {
   out += type_name_ + "(" + extra_repr();
   if (!children_.empty()) {
@@ -175,9 +177,13 @@ std::string Module::to_string() const {
 }
 
 void Module::save(const std::filesystem::path& directory) const {
-  save_checkpoint(*this, directory);
+  (void)save_checkpoint(*this, directory);
 }
 
 void Module::load(const std::filesystem::path& directory) { load_checkpoint(*this, directory); }
+
+void Module::load(const std::filesystem::path& directory, const LoadOptions& options) {
+  load_checkpoint(*this, directory, options);
+}
 
 }  // namespace gradlab::nn

@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "autograd/tensor.hpp"
@@ -36,6 +37,21 @@ namespace gradlab::nn {
 
 /// A tensor with its dotted name inside a module tree, e.g. {"layers.2.weight", W}.
 using NamedTensor = std::pair<std::string, Tensor>;
+
+/// The value of one setting of a layer: a flag, a whole number, a real number or a word.
+using SettingValue = std::variant<bool, std::int64_t, double, std::string>;
+
+/// One named setting of a layer, e.g. {"out_features", std::int64_t{50}}: what
+/// `Module::settings` returns and what a checkpoint manifest records per layer.
+struct LayerSetting {
+  std::string key;     ///< The setting's name (letters, digits and '_'), e.g. "negative_slope".
+  SettingValue value;  ///< Its value.
+
+  /// Settings are equal when key and value are (a whole number never equals a real number).
+  bool operator==(const LayerSetting&) const = default;
+};
+
+struct LoadOptions;  // modules/nn/checkpoint.hpp
 
 /// Base class of every layer and network.
 class Module {
@@ -111,12 +127,22 @@ class Module {
   /// The settings printed between the parentheses, e.g. "in_features=3, out_features=2"; empty
   /// by default.
   virtual std::string extra_repr() const;
+  /// The settings that define what this module computes, as data: a `Linear` gives
+  /// in_features, out_features and bias, a `LeakyReLU` its negative_slope. Checkpoints record
+  /// them with `type_name()` for every module of the tree (the manifest's "layers") and
+  /// `load` compares them with the module it loads into. Empty by default (a module without
+  /// settings, such as `ReLU` or `Sequential`, whose children are described on their own);
+  /// a module of your own with settings that change its computation should override it.
+  virtual std::vector<LayerSetting> settings() const;
 
   /// Writes every parameter and buffer to `directory` (see modules/nn/checkpoint.hpp).
   void save(const std::filesystem::path& directory) const;
-  /// Reads a checkpoint written by `save` into this module, all or nothing
-  /// (see modules/nn/checkpoint.hpp).
+  /// Reads a checkpoint written by `save` into this module, all or nothing; the checkpoint's
+  /// layers must match this module's (see modules/nn/checkpoint.hpp).
   void load(const std::filesystem::path& directory);
+  /// The same with options: names excluded from the load, or a change of activation allowed
+  /// (`nn::LoadOptions` in modules/nn/checkpoint.hpp).
+  void load(const std::filesystem::path& directory, const LoadOptions& options);
 
  protected:
   /// Registers a learnable tensor under `name` (letters, digits and '_'); sets `requires_grad`

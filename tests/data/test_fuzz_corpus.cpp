@@ -63,8 +63,8 @@ TEST_CASE("every seed of every fuzz target gives a result or a gradlab::Error as
   REQUIRE(fs::is_directory(fuzz_folder() / "corpus"));
   for (const char* target : fuzz::targets)
     CHECK(fs::is_directory(fuzz_folder() / "corpus" / target));
-  // make_corpus.py writes 8 IDX, 4 CIFAR-10, 10 .npy and 13 manifest seeds.
-  CHECK(replay(fuzz_folder() / "corpus") == 35);
+  // make_corpus.py writes 8 IDX, 4 CIFAR-10, 10 .npy and 21 manifest seeds (8 of format 2).
+  CHECK(replay(fuzz_folder() / "corpus") == 43);
 }
 
 TEST_CASE("every input a fuzzer crashed on is now answered with a result or a gradlab::Error",

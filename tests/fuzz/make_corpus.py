@@ -100,6 +100,10 @@ def manifest(parameters, buffers, version=1, **extra):
     return json.dumps(document, indent=2) + "\n"
 
 
+def layer(name, type_, **settings):
+    return {"name": name, "type": type_, "settings": settings}
+
+
 def write_manifest_corpus():
     parameters = [entry("0.weight", [4, 5]), entry("0.bias", [5]), entry("2.weight", [5, 3])]
     buffers = [entry("1.running_mean", [5]), entry("1.running_var", [5])]
@@ -110,7 +114,7 @@ def write_manifest_corpus():
     write("manifest", "valid_empty.json", manifest([], []))
     write("manifest", "valid_f64_scalar_and_int64_counter.json",
           manifest([entry("scale", [], "float64")], [entry("steps", [1], "int64")]))
-    write("manifest", "bad_newer_version.json", manifest(parameters, buffers, version=2))
+    write("manifest", "bad_newer_version.json", manifest(parameters, buffers, version=3))
     write("manifest", "bad_version_zero.json", manifest(parameters, buffers, version=0))
     write("manifest", "bad_unknown_key.json", manifest(parameters, buffers, optimizer="adam"))
     write("manifest", "bad_missing_buffers.json",
@@ -124,6 +128,30 @@ def write_manifest_corpus():
     write("manifest", "bad_not_json.json", manifest(parameters, buffers)[:-20])
     write("manifest", "bad_nested_too_deep.json",
           '{"format_version": 1, "buffers": [], "parameters": ' + "[" * 20 + "]" * 20 + "}")
+    # Version 2 records the architecture as data: every module with its type and settings.
+    layers = [layer("", "Sequential"),
+              layer("0", "Linear", in_features=4, out_features=5, bias=True),
+              layer("1", "BatchNorm1d", num_features=5, eps=1e-05, momentum=0.1),
+              layer("2", "LeakyReLU", negative_slope=0.01),
+              layer("3", "Linear", in_features=5, out_features=3, bias=True),
+              layer("4", "Custom", mode="fan_in")]
+    write("manifest", "valid_v2_mlp.json",
+          manifest(parameters, buffers, version=2, layers=layers,
+                   architecture=["Sequential(", ")", "Total: 43 parameters (43 trainable)"]))
+    write("manifest", "valid_v2_empty.json", manifest([], [], version=2, layers=[]))
+    write("manifest", "bad_v2_missing_layers.json", manifest(parameters, buffers, version=2))
+    write("manifest", "bad_v1_with_layers.json", manifest(parameters, buffers, layers=layers))
+    write("manifest", "bad_v2_duplicate_layer.json",
+          manifest(parameters, buffers, version=2, layers=[layers[1], layers[1]]))
+    write("manifest", "bad_v2_setting_list.json",
+          manifest(parameters, buffers, version=2,
+                   layers=[layer("0", "Linear", in_features=[4])]))
+    write("manifest", "bad_v2_setting_too_big.json",
+          manifest(parameters, buffers, version=2,
+                   layers=[layer("0", "Linear", in_features=18446744073709551615)]))
+    write("manifest", "bad_v2_layer_unknown_key.json",
+          manifest(parameters, buffers, version=2,
+                   layers=[dict(layer("0", "ReLU"), shape=[4])]))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ TEST_CASE("a checkpoint folder holds one .npy per tensor and a manifest NumPy us
         "1.running_var.npy", "2.weight.npy", "3.weight.npy", "3.bias.npy", "manifest.json"})
     CHECK(fs::is_regular_file(ck / file));
   const std::string manifest = read_text(ck / "manifest.json");
-  CHECK(manifest.find("\"format_version\": 1") != std::string::npos);
+  CHECK(manifest.find("\"format_version\": 2") != std::string::npos);
   CHECK(manifest.find("\"name\": \"0.weight\"") != std::string::npos);
   CHECK(manifest.find("\"dtype\": \"float32\"") != std::string::npos);
   CHECK(npy::read_header(ck / "0.weight.npy").shape == Shape{4, 5});
@@ -166,11 +166,11 @@ TEST_CASE("a newer format_version is refused with a clear message") {
   const fs::path ck = folder.path / "ck";
   small_net().save(ck);
   std::string manifest = read_text(ck / "manifest.json");
-  manifest.replace(manifest.find("\"format_version\": 1"), 19, "\"format_version\": 2");
+  manifest.replace(manifest.find("\"format_version\": 2"), 19, "\"format_version\": 3");
   write_text(ck / "manifest.json", manifest);
   nn::Sequential net = small_net();
   CHECK_THAT(load_error(net, ck),
-             Catch::Contains("format_version 2 is newer than this gradlab understands (1)"));
+             Catch::Contains("format_version 3 is newer than this gradlab understands (2)"));
 }
 
 TEST_CASE("manifests that are missing, invalid or inconsistent with the module are refused") {

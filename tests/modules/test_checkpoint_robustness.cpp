@@ -351,13 +351,13 @@ TEST_CASE("manifests with wrong, unknown or missing keys are refused and the mod
        "format_version 0 is invalid (versions start at 1)"},
       {"a negative format_version", edit_manifest([](json& m) { m["format_version"] = -3; }),
        "format_version -3 is invalid"},
-      {"a newer format_version", edit_manifest([](json& m) { m["format_version"] = 2; }),
-       "format_version 2 is newer than this gradlab understands (1); load it with a newer gradlab"},
+      {"a newer format_version", edit_manifest([](json& m) { m["format_version"] = 3; }),
+       "format_version 3 is newer than this gradlab understands (2); load it with a newer gradlab"},
       {"a newer format_version with keys this build does not know", edit_manifest([](json& m) {
          m["format_version"] = 7;
          m["optimizer_state"] = json::object();
        }),
-       "format_version 7 is newer than this gradlab understands (1)"},
+       "format_version 7 is newer than this gradlab understands (2)"},
       {"an unknown top-level key", edit_manifest([](json& m) { m["optimizer"] = "adam"; }),
        "manifest.json: unknown key 'optimizer'"},
       {"an unknown key in an entry",
@@ -455,7 +455,7 @@ TEST_CASE("the manifest parser reads back what save writes and refuses trailing 
   net.save(folder.path / "ck");
   const std::string text = read_text(folder.path / "ck" / "manifest.json");
   const nn::CheckpointManifest manifest = nn::parse_checkpoint_manifest(text, "saved");
-  CHECK(manifest.format_version == 1);
+  CHECK(manifest.format_version == 2);
   REQUIRE(manifest.parameters.size() == 7);
   CHECK(manifest.parameters[0] ==
         nn::ManifestEntry{"0.weight", "0.weight.npy", {4, 5}, DType::float32});
