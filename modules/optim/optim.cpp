@@ -403,7 +403,7 @@ std::vector<std::pair<std::string, Tensor>> Adam::state_tensors() const {
   std::vector<std::pair<std::string, Tensor>> out;
   append_state(out, "m", m_, parameters());
   append_state(out, "v", v_, parameters());
-  Tensor steps = zeros({static_cast<std::int64_t>(t_.size())}, {.dtype = DType::int64});
+  Tensor steps = Tensor::empty({static_cast<std::int64_t>(t_.size())}, DType::int64);
   auto* counts = steps.data<std::int64_t>();
   for (std::size_t i = 0; i < t_.size(); ++i) counts[i] = t_[i];
   out.emplace_back("step", steps);

@@ -510,7 +510,8 @@ std::vector<nn::NamedTensor> snapshot_tensors(const nn::Module& model) {
 }
 
 Tensor doubles(const std::vector<double>& values, Shape shape) {
-  Tensor tensor = zeros(shape, {.dtype = DType::float64});
+  // Filled here rather than by zeros(): a backend without float64 (oneDNN) could not.
+  Tensor tensor = Tensor::empty(shape, DType::float64);
   std::copy(values.begin(), values.end(), tensor.data<double>());
   return tensor;
 }
