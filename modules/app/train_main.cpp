@@ -4,6 +4,10 @@
 //   gradlab_train --hidden 1024,1024 --batchnorm --activation relu --optimizer momentum
 //                 --lr 0.05 --reg 1e-4 --batch 256 --epochs 5 --backend onednn --threads 2
 //
+// Resuming: --save writes the run's training state into the checkpoint (and --save-every-epoch
+// after every epoch); --resume DIR continues that run with the flags recorded there (see
+// docs/reliability.md, "Resuming training").
+//
 // Data: the training file is split into a training part and a validation part of --val examples
 // (shuffled with the seed); pixels are scaled to [0, 1] by the loader, then the mean image of the
 // training part is subtracted from every split (fitted on the training part only).
@@ -164,9 +168,12 @@ std::string setting_text(const nn::SettingValue& value) {
   return std::visit(
       [](const auto& v) -> std::string {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
-        else if constexpr (std::is_same_v<T, std::string>) return "'" + v + "'";
-        else return fmt::format("{}", v);
+        if constexpr (std::is_same_v<T, bool>)
+          return v ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::string>)
+          return "'" + v + "'";
+        else
+          return fmt::format("{}", v);
       },
       value);
 }
@@ -182,9 +189,10 @@ void apply_run_flags(const CLI::App& app, const nn::TrainingState& training,
         std::find_if(training.settings.begin(), training.settings.end(),
                      [&](const nn::LayerSetting& setting) { return setting.key == key; });
     if (found == training.settings.end())
-      throw Error(fmt::format("--resume {}: the checkpoint does not record {} (it was not saved "
-                              "by gradlab_train)",
-                              resume, flag.flag));
+      throw Error(
+          fmt::format("--resume {}: the checkpoint does not record {} (it was not saved "
+                      "by gradlab_train)",
+                      resume, flag.flag));
     const bool given = app.count(flag.flag) > 0;
     if (given && !flag.defines) continue;
     if (given) {
@@ -505,7 +513,8 @@ int run(int argc, char** argv) {
   CLI::Option* resume_flag = app.add_option(
       "--resume", o.resume,
       "Continue the run saved in this checkpoint folder (by --save or --save-every-epoch): the "
-      "flags that define the run (architecture, optimiser, --lr, --batch, --reg, --seed, --lr-decay, "
+      "flags that define the run (architecture, optimiser, --lr, --batch, --reg, --seed, "
+      "--lr-decay, "
       "data options...) are taken from it, and one given again with another value is an error; "
       "--epochs is the new total. The optimiser's state, the epoch and iteration, the random "
       "generator and the best epoch continue, so the losses equal those of a run that never "
@@ -647,9 +656,10 @@ int run(int argc, char** argv) {
   if (resumed) {
     const train::TrainerState state = train::restore_training_state(*resumed, net, *optimizer);
     if (state.epoch > o.epochs)
-      throw Error(fmt::format("--resume {}: the run has done {} epochs; --epochs {} is the new "
-                              "total, so it must be at least {}",
-                              o.resume, state.epoch, o.epochs, state.epoch));
+      throw Error(
+          fmt::format("--resume {}: the run has done {} epochs; --epochs {} is the new "
+                      "total, so it must be at least {}",
+                      o.resume, state.epoch, o.epochs, state.epoch));
     std::cout << fmt::format("continuing after epoch {} (iteration {}) up to epoch {}\n",
                              state.epoch, state.iteration, o.epochs);
     trainer.resume(state);

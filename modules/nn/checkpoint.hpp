@@ -145,8 +145,8 @@ struct CheckpointManifest {
   std::int64_t format_version = checkpoint_format_version;  ///< 1 ≤ version ≤ the current one.
   std::vector<ManifestEntry> parameters;                    ///< Learnable tensors, in order.
   std::vector<ManifestEntry> buffers;                       ///< Saved state, in order.
-  std::vector<LayerSpec> layers;          ///< The architecture as data (empty in version 1).
-  std::vector<std::string> architecture;  ///< `Module::to_string()` line by line (may be empty).
+  std::vector<LayerSpec> layers;             ///< The architecture as data (empty in version 1).
+  std::vector<std::string> architecture;     ///< `Module::to_string()` line by line (may be empty).
   std::optional<TrainingManifest> training;  ///< Version 3 only, and optional there.
 
   /// Manifests are equal when every field is.

@@ -203,15 +203,14 @@ void Optimizer::load_state(const OptimizerState& state) {
   for (const auto& [name, value] : mine)
     if (std::none_of(state.hyperparameters.begin(), state.hyperparameters.end(),
                      [&](const auto& entry) { return entry.first == name; }))
-      throw Error(fmt::format("optimizer state: the hyper-parameter '{}' of {} is missing", name,
-                              type));
+      throw Error(
+          fmt::format("optimizer state: the hyper-parameter '{}' of {} is missing", name, type));
   // Tensors: the same names, shapes and dtypes, in any order.
   auto expected = state_tensors();
   std::vector<std::pair<std::string, Tensor>> ordered;
   for (const auto& [name, tensor] : expected) {
-    const auto found =
-        std::find_if(state.tensors.begin(), state.tensors.end(),
-                     [&](const auto& entry) { return entry.first == name; });
+    const auto found = std::find_if(state.tensors.begin(), state.tensors.end(),
+                                    [&](const auto& entry) { return entry.first == name; });
     if (found == state.tensors.end())
       throw Error(fmt::format("optimizer state: {} tensor '{}' (shape {}) is missing", type, name,
                               shape_string(tensor.shape())));

@@ -100,8 +100,10 @@ class Optimizer {
   /// The parameters, in the order given.
   const std::vector<Tensor>& parameters() const { return parameters_; }
 
-  /// The rule's name, as `OptimizerState::type` records it, e.g. "SGD".
-  virtual std::string type_name() const = 0;
+  /// The rule's name, as `OptimizerState::type` records it, e.g. "SGD"; "Optimizer" for a
+  /// subclass that does not name itself (override it, and `state_tensors` / `restore_state`
+  /// when the rule keeps state, to make its runs resumable).
+  virtual std::string type_name() const { return "Optimizer"; }
   /// The learning rate ("lr") and the rule's settings, in a fixed order.
   virtual std::vector<std::pair<std::string, double>> hyperparameters() const;
   /// Copies of the state tensors (see `OptimizerState::tensors`); zeros for parameters that have

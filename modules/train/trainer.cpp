@@ -240,8 +240,9 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   TrainerState start = resume_.value_or(TrainerState{});
   resume_.reset();
   if (start.epoch > config_.epochs)
-    throw Error(fmt::format("Trainer: the resumed run has done {} epochs, more than the {} asked for",
-                            start.epoch, config_.epochs));
+    throw Error(
+        fmt::format("Trainer: the resumed run has done {} epochs, more than the {} asked for",
+                    start.epoch, config_.epochs));
   std::ostream& out = config_.progress_stream != nullptr ? *config_.progress_stream : std::cerr;
 
   const std::int64_t n = train.size();
@@ -272,8 +273,9 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   Snapshot best;
   if (!start.best.empty() && config_.keep_best) {
     if (start.best.size() != state.size())
-      throw Error(fmt::format("Trainer: the resumed best-epoch snapshot has {} tensors, the model {}",
-                              start.best.size(), state.size()));
+      throw Error(
+          fmt::format("Trainer: the resumed best-epoch snapshot has {} tensors, the model {}",
+                      start.best.size(), state.size()));
     for (std::size_t i = 0; i < state.size(); ++i)
       if (start.best[i].shape() != state[i].shape() || start.best[i].dtype() != state[i].dtype())
         throw Error(fmt::format(
@@ -540,9 +542,9 @@ void add_training_state(nn::TrainingState& training, const TrainerState& state,
       "history.loss", doubles(state.loss, {static_cast<std::int64_t>(state.loss.size())}));
   std::vector<double> rows;
   for (const EpochRecord& e : state.epochs)
-    rows.insert(rows.end(), {static_cast<double>(e.epoch), static_cast<double>(e.iterations), e.lr,
-                             e.mean_loss, e.train_accuracy, e.val_accuracy, e.train_seconds,
-                             e.elapsed_seconds});
+    rows.insert(rows.end(),
+                {static_cast<double>(e.epoch), static_cast<double>(e.iterations), e.lr, e.mean_loss,
+                 e.train_accuracy, e.val_accuracy, e.train_seconds, e.elapsed_seconds});
   training.tensors.emplace_back(
       "history.epochs",
       doubles(rows, {static_cast<std::int64_t>(state.epochs.size()), epoch_columns}));
@@ -642,8 +644,8 @@ TrainerState restore_training_state(const nn::TrainingState& training, nn::Modul
       values.push_back(*value);
     }
     if (!values.empty() && values.size() != tensors.size())
-      throw Error(fmt::format("training state: '{}.{}' is missing", prefix,
-                              tensors[values.size()].first));
+      throw Error(
+          fmt::format("training state: '{}.{}' is missing", prefix, tensors[values.size()].first));
     return values;
   };
   const std::vector<Tensor> resume = all("resume");

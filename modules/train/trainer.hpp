@@ -37,6 +37,11 @@
 /// training-accuracy subset is fixed by the seed, so on the reference backend two runs with the
 /// same seed (and the same `manual_seed` before building the model) give identical loss histories.
 ///
+/// Resuming: `state()` after `fit` (or from `on_epoch`) says where the run stands;
+/// `add_training_state` puts it into a checkpoint, `restore_training_state` takes it back out and
+/// `resume` makes the next `fit` continue the run, so epochs k+1 … E give the losses of a run
+/// that never stopped.
+///
 /// Mini-batches: every epoch is a fresh permutation of the training set cut into ⌊N / B⌋ batches
 /// of exactly B examples; the N mod B examples left over in one epoch are seen in others. Equal
 /// batches keep BatchNorm's statistics comparable and let the trainer reuse one input buffer.

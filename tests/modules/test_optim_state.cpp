@@ -29,27 +29,34 @@ struct Kind {
 
 std::vector<Kind> kinds() {
   return {
-      {"SGD", [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+      {"SGD",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
          return std::make_unique<optim::SGD>(std::move(p), optim::SGDOptions{.lr = 0.1});
        }},
-      {"SGD momentum", [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+      {"SGD momentum",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
          return std::make_unique<optim::SGD>(
              std::move(p), optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-2});
        }},
-      {"SGD Nesterov", [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+      {"SGD Nesterov",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
          return std::make_unique<optim::SGD>(
              std::move(p), optim::SGDOptions{.lr = 0.1, .momentum = 0.5, .nesterov = true});
        }},
-      {"AdaGrad", [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+      {"AdaGrad",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
          return std::make_unique<optim::AdaGrad>(std::move(p), optim::AdaGradOptions{.lr = 0.1});
        }},
-      {"RMSProp", [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+      {"RMSProp",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
          return std::make_unique<optim::RMSProp>(std::move(p), optim::RMSPropOptions{.lr = 0.01});
        }},
-      {"Adam", [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+      {"Adam",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
          return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions{.lr = 0.01});
        }},
-      {"AdamW", [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+      {"AdamW",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
          return std::make_unique<optim::AdamW>(std::move(p), optim::AdamWOptions{.lr = 0.01});
        }},
   };
@@ -183,7 +190,8 @@ TEST_CASE("Optimizer state: a bad state is refused, naming what is wrong, and ch
   SECTION("a missing tensor") {
     optim::OptimizerState bad = good;
     bad.tensors.pop_back();
-    CHECK_THROWS_WITH(target.load_state(bad), Catch::Contains("'velocity.1' (shape [2]) is missing"));
+    CHECK_THROWS_WITH(target.load_state(bad),
+                      Catch::Contains("'velocity.1' (shape [2]) is missing"));
   }
   SECTION("a tensor the optimiser does not have (more parameters)") {
     optim::OptimizerState bad = good;
@@ -193,7 +201,8 @@ TEST_CASE("Optimizer state: a bad state is refused, naming what is wrong, and ch
   SECTION("an unknown hyper-parameter") {
     optim::OptimizerState bad = good;
     bad.hyperparameters.emplace_back("beta1", 0.9);
-    CHECK_THROWS_WITH(target.load_state(bad), Catch::Contains("SGD has no hyper-parameter 'beta1'"));
+    CHECK_THROWS_WITH(target.load_state(bad),
+                      Catch::Contains("SGD has no hyper-parameter 'beta1'"));
   }
   CHECK(values({target.state().tensors[0].second}) == before);
   CHECK(target.lr() == 0.2);
@@ -223,8 +232,10 @@ TEST_CASE("Checkpoint training state: saved, listed, loaded; version 3 only with
             .format_version == 2);
 
   nn::TrainingState state;
-  state.settings = {{"epoch", std::int64_t{2}}, {"optimizer_type", std::string("SGD")},
-                    {"base_lr", 0.05}, {"done", true}};
+  state.settings = {{"epoch", std::int64_t{2}},
+                    {"optimizer_type", std::string("SGD")},
+                    {"base_lr", 0.05},
+                    {"done", true}};
   Tensor velocity = from({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3});
   state.tensors = {{"optimizer.velocity.0", velocity},
                    {"history.loss", from({2.5, 2.25}, {2}, {.dtype = DType::float64})}};
