@@ -340,8 +340,9 @@ int main(int argc, char** argv) {
        "Weight initialisation",
        {{"--std 0.05",
          "adds a sixth run with W ~ N(0, 0.05²) and tanh, between the collapsing 0.01 and the "
-         "saturating 1.0. Xavier's scale 1/√fan_in is 0.045 for 500 units (0.1 for --quick's "
-         "100), so the verdict line tells whether 0.05 is close enough to it."},
+         "saturating 1.0. Xavier's scale 1/√fan_in is 0.045 for 500 units (0.1 for the 100 units "
+         "of "
+         "a quick run), so the verdict line tells whether 0.05 is close enough to it."},
         {"--init he --activation tanh",
          "He's scale, made for ReLU, on tanh: √2 times Xavier's. Compare the |h| > 0.9 column "
          "and the std column with Xavier's: more units sit in tanh's flat tails, while the "

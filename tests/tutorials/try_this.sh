@@ -3,9 +3,10 @@
 # The suggestions are taken from the chapter's own --help (the same text the chapter prints at its
 # end), so a suggestion that names a missing flag, or a flag value the chapter refuses, or one whose
 # run fails a claim, fails this test.
-# Usage: try_this.sh CHAPTER_PROGRAM OUT_DIR
+# With DOC_PAGE (docs/chapters/NN_*.md), its "Try this" list must name the same commands.
+# Usage: try_this.sh CHAPTER_PROGRAM OUT_DIR [DOC_PAGE]
 set -uo pipefail
-program="$1" out="$2"
+program="$1" out="$2" doc="${3:-}"
 name=$(basename "$program")
 help=$("$program" --help) || { echo "$name --help failed"; exit 1; }
 mapfile -t suggestions < <(printf '%s\n' "$help" | sed -n 's|^  \./gradlab chapter [0-9]* \(.*\)$|\1|p')
@@ -14,6 +15,15 @@ if [ "${#suggestions[@]}" -lt 2 ]; then
   exit 1
 fi
 failed=0 number=0
+if [ -n "$doc" ]; then
+  documented=$(sed -n 's|^- `\./gradlab chapter [0-9]* \([^`]*\)`:.*$|\1|p' "$doc")
+  if [ "$documented" != "$(printf '%s\n' "${suggestions[@]}")" ]; then
+    echo "FAILED: the \"Try this\" list of $doc differs from $name's suggestions"
+    echo "  the page: $(printf '%s' "$documented" | tr '\n' ';')"
+    echo "  $name:    $(printf '%s;' "${suggestions[@]}")"
+    failed=$((failed + 1))
+  fi
+fi
 for flags in "${suggestions[@]}"; do
   number=$((number + 1))
   read -r -a arguments <<<"$flags"
