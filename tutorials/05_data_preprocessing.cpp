@@ -156,16 +156,24 @@ void two_d_cloud(Chapter& chapter, double tilt) {
       "set terminal pngcairo size 1500,1000 font ',10'\nset output 'cloud.png'\nset datafile "
       "separator ','\n"
       "set multiplot layout 2,3 title 'Preprocessing a correlated 2-D cloud'\nset grid\nset size "
-      "ratio -1\n"
-      "set xlabel 'first coordinate (data units)'\nset ylabel 'second coordinate (data units)'\n" +
+      "ratio -1\n" +
       fmt::format("set xrange [-{0}:{0}]\nset yrange [-{0}:{0}]\n", reach) +
       "set xzeroaxis lt -1\nset yzeroaxis lt -1\n";
   const char* titles[] = {"original data", "zero-centred", "normalised (std 1 per axis)",
                           "decorrelated (PCA)", "whitened (covariance = I)"};
+  // Each panel's axes in its own units: centring keeps the data's, dividing by a standard
+  // deviation makes them standard deviations, PCA measures along the cloud's own axes.
+  const char* axes[][2] = {{"x1 (data units)", "x2 (data units)"},
+                           {"x1 (data units)", "x2 (data units)"},
+                           {"x1 (standard deviations)", "x2 (standard deviations)"},
+                           {"long axis (data units)", "short axis (data units)"},
+                           {"long axis (standard deviations)", "short axis (standard deviations)"}};
   for (int s = 0; s < 5; ++s) {
-    script +=
-        fmt::format("set title {}\nplot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n",
-                    plots::gnuplot_string(titles[s]), 1 + 2 * s, 2 + 2 * s);
+    script += fmt::format(
+        "set title {}\nset xlabel {}\nset ylabel {}\n"
+        "plot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n",
+        plots::gnuplot_string(titles[s]), plots::gnuplot_string(axes[s][0]),
+        plots::gnuplot_string(axes[s][1]), 1 + 2 * s, 2 + 2 * s);
   }
   script += "unset multiplot\n";
   chapter.draw_with_gnuplot(
