@@ -18,6 +18,20 @@
 /// \endcode
 /// Claims are what the chapter's test checks: the program exits non-zero when one fails, and
 /// CTest runs every chapter with `--quick`.
+///
+/// A chapter's own flags come through `extra_flags`, and its "Try this" suggestions name them;
+/// CTest runs each suggestion too (tests/tutorials/try_this.sh), so a suggestion must leave every
+/// claim true and every printed conclusion computed from the run:
+/// \code
+///   double lr = 0;
+///   return run_chapter(argc, argv, {8, "babysitting_learning", "Babysitting the learning process",
+///       {{"--lr 2", "what the run with lr 2 shows, and why"}, ...}},
+///       [&lr](Chapter& chapter) { ... },
+///       [&lr](CLI::App& app) {
+///         app.add_option("--lr", lr, "Adds this learning rate to the sweep")
+///             ->check(gradlab::cli::number_check("in (0, 1e5]", ...));
+///       });
+/// \endcode
 
 #include <functional>
 #include <string>
