@@ -59,7 +59,7 @@ std::vector<double> outputs(const GradcheckFunction& f, const std::vector<Tensor
   NoGradGuard no_graph;
   Tensor output = f(inputs);
   if (output.dtype() != DType::float64) output = output.to(DType::float64);
-  const double* values = output.data<double>();  // contiguous; faster than to_vector()
+  const double* values = output.const_data<double>();  // contiguous; faster than to_vector()
   return std::vector<double>(values, values + output.numel());
 }
 
@@ -325,7 +325,7 @@ double typical_gradient(const std::vector<Tensor>& gradients) {
   double squares = 0;
   std::int64_t count = 0;
   for (const Tensor& g : gradients) {
-    const double* values = g.data<double>();
+    const double* values = g.const_data<double>();
     for (std::int64_t i = 0; i < g.numel(); ++i) {
       if (std::isfinite(values[i])) squares += values[i] * values[i];
     }
@@ -443,7 +443,7 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>&
     const std::int64_t directions =
         options.directions >= 0 ? options.directions : (sparse ? options.auto_directions : 0);
     double* values = x.data<double>();
-    const double* gradient = analytic[k].data<double>();
+    const double* gradient = analytic[k].const_data<double>();
 
     // The checked points: single elements, then directions v with random entries ±1 (their
     // analytic value is uᵀ·J·v = Σ gradient ⊙ v).

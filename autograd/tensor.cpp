@@ -13,6 +13,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "autograd/detail/versions.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
@@ -23,23 +24,9 @@ namespace gradlab {
 
 namespace {
 
-constexpr std::size_t kAlignment = 64;  // a cache line; what oneDNN and AVX-512 like
-
-// Buffers, TensorImpls, Nodes and their reference counts come from the per-thread small-block
-// cache (autograd/detail/small_blocks.hpp): an op on small tensors then calls no malloc.
-std::shared_ptr<void> allocate(std::size_t bytes) {
-  const std::size_t size = bytes == 0 ? kAlignment : bytes;
-  void* memory = nullptr;
-  try {
-    memory = detail::take_small_block(size);
-  } catch (const std::bad_alloc&) {
-    throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-  }
-  return std::shared_ptr<void>(
-      memory, [size](void* buffer) { detail::give_small_block_back(buffer, size); },
-      detail::SmallBlockAllocator<void>{});
-}
-
+// TensorImpls, Nodes and their reference counts come from the per-thread small-block cache
+// (autograd/detail/small_blocks.hpp), and so do storage buffers (autograd/inplace.cpp): an op on
+// small tensors then calls no malloc.
 std::shared_ptr<TensorImpl> new_impl() {
   return std::allocate_shared<TensorImpl>(detail::SmallBlockAllocator<TensorImpl>{});
 }
@@ -69,28 +56,6 @@ TensorImpl::~TensorImpl() {
 
 // --- Tensor basics --------------------------------------------------------------------------
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  // One pass: every extent must be ≥ 0 and the byte count must fit 64 bits (a zero extent makes
-  // it 0, whatever the others are, so an overflow only counts when no extent is zero).
-  std::int64_t bytes = static_cast<std::int64_t>(dtype_size(dtype));
-  bool overflow = false, has_zero = false;
-  for (std::int64_t extent : shape) {
-    if (extent < 0)
-      throw Error("cannot create a tensor with negative extent: " + shape_string(shape));
-    has_zero = has_zero || extent == 0;
-    overflow = __builtin_mul_overflow(bytes, extent, &bytes) || overflow;
-  }
-  if (overflow && !has_zero) {
-    throw Error("cannot create a tensor of shape " + shape_string(shape) +
-                ": its size in bytes does not fit 64 bits");
-  }
-  auto impl = new_impl();
-  impl->storage = allocate(has_zero ? 0 : static_cast<std::size_t>(bytes));
-  impl->shape = shape;
-  impl->dtype = dtype;
-  return Tensor(std::move(impl));
-}
-
 const TensorImpl& Tensor::checked() const {
   if (!impl_) throw Error("use of an undefined tensor (default-constructed Tensor has no data)");
   return *impl_;
@@ -110,7 +75,6 @@ std::int64_t Tensor::size(std::int64_t axis) const {
 
 std::int64_t Tensor::numel() const { return shape_numel(shape()); }
 DType Tensor::dtype() const { return checked().dtype; }
-void* Tensor::raw_data() const { return checked().storage.get(); }
 
 double Tensor::at(std::int64_t i) const {
   if (i < 0 || i >= numel()) {
@@ -118,9 +82,9 @@ double Tensor::at(std::int64_t i) const {
                 shape_string(shape()));
   }
   switch (dtype()) {
-    case DType::float32: return data<float>()[i];
-    case DType::float64: return data<double>()[i];
-    case DType::int64: return static_cast<double>(data<std::int64_t>()[i]);
+    case DType::float32: return const_data<float>()[i];
+    case DType::float64: return const_data<double>()[i];
+    case DType::int64: return static_cast<double>(const_data<std::int64_t>()[i]);
   }
   return 0;
 }
@@ -140,6 +104,7 @@ std::vector<double> Tensor::to_vector() const {
 
 ConstView Tensor::view() const {
   const TensorImpl& impl = checked();
+  if (impl.saved_version != TensorImpl::kNotSaved) detail::check_saved_version(impl);
   return ConstView{impl.storage.get(), impl.shape, impl.dtype};
 }
 
@@ -199,12 +164,16 @@ Tensor Tensor::detach() const {
   detached->storage = impl.storage;
   detached->shape = impl.shape;
   detached->dtype = impl.dtype;
+  // Checked if read in backward; the label names it in that check's error.
+  detached->saved_version = detail::header_of(impl).version.load(std::memory_order_relaxed);
+  if (!impl.label.empty()) detached->label = impl.label;
   return Tensor(std::move(detached));
 }
 
 Tensor Tensor::clone() const {
   Tensor copy = empty(shape(), dtype());
-  std::memcpy(copy.raw_data(), raw_data(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+  std::memcpy(copy.impl()->storage.get(), const_raw_data(),
+              static_cast<std::size_t>(numel()) * dtype_size(dtype()));
   return copy;
 }
 
@@ -296,7 +265,7 @@ Tensor from(const std::vector<double>& values, const Shape& shape, TensorOptions
   Tensor as_double = Tensor::empty(resolved, DType::float64);
   // (An empty vector's data() may be null, which memcpy must not get even for 0 bytes.)
   if (!values.empty())
-    std::memcpy(as_double.raw_data(), values.data(), values.size() * sizeof(double));
+    std::memcpy(as_double.impl()->storage.get(), values.data(), values.size() * sizeof(double));
   if (options.dtype == DType::float64) return make_leaf(as_double, options);
   Tensor converted = Tensor::empty(resolved, options.dtype);
   backend_named("reference").convert(as_double.view(), converted.mutable_view());
@@ -306,7 +275,7 @@ Tensor from(const std::vector<double>& values, const Shape& shape, TensorOptions
 Tensor labels(const std::vector<std::int64_t>& values) {
   Tensor tensor = Tensor::empty({static_cast<std::int64_t>(values.size())}, DType::int64);
   if (!values.empty())
-    std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(std::int64_t));
+    std::memcpy(tensor.impl()->storage.get(), values.data(), values.size() * sizeof(std::int64_t));
   return tensor;
 }
 
@@ -505,6 +474,7 @@ void Tensor::backward(const Tensor& gradient) const {
     }
     if (tensor.grad_fn) {
       GradientSink sink(tensor.grad_fn->inputs, tensor.grad_fn->op);
+      detail::BackwardOfNode running(tensor.grad_fn->op);  // names it if a saved tensor changed
       tensor.grad_fn->backward(upstream, sink);
     }
   }

@@ -22,6 +22,16 @@
 /// `backward()`, so calling it twice adds the gradients twice (PyTorch would raise instead unless
 /// `retain_graph` is set; we chose to accumulate, which is what the math of two passes gives).
 /// Intermediate tensors keep their gradient only when `retain_grad()` was called.
+///
+/// In-place ops (`copy_`, `zero_`, `fill_`, `add_`, `sub_`, `mul_`, `div_`, `clamp_`, defined in
+/// autograd/inplace.cpp) overwrite a tensor's data. Every storage buffer carries a version
+/// counter that each in-place write raises by one (the ops above, optimiser steps, checkpoint
+/// loads, and every call of the mutable accessors `data<T>()` and `raw_data()`). An op that keeps
+/// a tensor for its backward pass keeps a `detach()`ed handle, which remembers the version it saw;
+/// if the backward pass then finds the data changed, it raises instead of computing a wrong
+/// gradient, as PyTorch does. In-place ops are not recorded in the graph: on a tensor that
+/// requires a gradient they are refused unless a `NoGradGuard` is alive (PyTorch records them on
+/// non-leaf tensors; see docs/pytorch_differences.md).
 
 #include <cstdint>
 #include <functional>
@@ -57,6 +67,11 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> pending;  ///< Upstream gradient during one backward pass.
   std::uint64_t visit_mark = 0;         ///< Used by the topological sort.
   std::string label;                    ///< Optional name shown in graph pictures.
+  /// Set by `detach()` (how ops save tensors for backward): the storage's version when the handle
+  /// was made. Reading the handle in a backward pass after the version moved on raises.
+  std::uint64_t saved_version = kNotSaved;
+  /// `saved_version` of handles not made by `detach()`.
+  static constexpr std::uint64_t kNotSaved = ~std::uint64_t{0};
 
   ~TensorImpl();
 };
@@ -86,14 +101,24 @@ class Tensor {
   std::int64_t numel() const;
   /// Element type.
   DType dtype() const;
-  /// Raw data pointer (contiguous, row-major). Check `dtype()` first.
+  /// Writable data pointer (contiguous, row-major). Check `dtype()` first. Each call counts as an
+  /// in-place write: it raises the version by one (see the file comment), whether or not you then
+  /// write. To read, use `const_data<T>()`.
   template <class T>
   T* data() const {
     return static_cast<T*>(raw_data());
   }
-  /// Untyped data pointer.
+  /// Untyped writable data pointer; raises the version by one, as `data<T>()`.
   void* raw_data() const;
-  /// The single value of a one-element tensor as a double; raises for more elements.
+  /// Read-only data pointer (contiguous, row-major); leaves the version alone.
+  template <class T>
+  const T* const_data() const {
+    return static_cast<const T*>(const_raw_data());
+  }
+  /// Untyped read-only data pointer; leaves the version alone.
+  const void* const_raw_data() const;
+  /// The single value of a one-element tensor (any shape: [], [1], [1, 1], ...) as a double;
+  /// raises for more or fewer elements.
   double item() const;
   /// Element at flat index `i` as a double (for printing and tests; slow).
   double at(std::int64_t i) const;
@@ -138,6 +163,44 @@ class Tensor {
 
   // --- shape and type -------------------------------------------------------------------
 
+  // --- in-place ops and versions (autograd/inplace.cpp) -----------------------------------
+  //
+  // Each writes into this tensor's own storage, raises its version and returns *this. `other`
+  // broadcasts to this tensor's shape (the shape never changes) and must have its dtype. On a
+  // tensor that requires a gradient they need a `NoGradGuard` (e.g. a parameter reset), as in
+  // PyTorch for leaves; they are not recorded in the graph.
+
+  /// Copies `source` (same dtype, broadcast to this shape) into this tensor.
+  const Tensor& copy_(const Tensor& source) const;
+  /// Sets every element to 0.
+  const Tensor& zero_() const;
+  /// Sets every element to `value`.
+  const Tensor& fill_(double value) const;
+  /// this ← this + alpha · other.
+  const Tensor& add_(const Tensor& other, double alpha = 1.0) const;
+  /// this ← this + value.
+  const Tensor& add_(double value) const;
+  /// this ← this − alpha · other.
+  const Tensor& sub_(const Tensor& other, double alpha = 1.0) const;
+  /// this ← this − value.
+  const Tensor& sub_(double value) const;
+  /// this ← this · other.
+  const Tensor& mul_(const Tensor& other) const;
+  /// this ← this · value.
+  const Tensor& mul_(double value) const;
+  /// this ← this / other.
+  const Tensor& div_(const Tensor& other) const;
+  /// this ← this / value.
+  const Tensor& div_(double value) const;
+  /// this ← min(max(this, lo), hi) elementwise (lo ≤ hi).
+  const Tensor& clamp_(double lo, double hi) const;
+  /// The version of this tensor's storage: 0 when made, +1 for each in-place write. Handles that
+  /// share the storage (`detach()`, `reshape`) share the counter.
+  std::uint64_t version() const;
+  /// Raises the version by one, naming `writer` (e.g. "SGD.step") in the error a stale saved
+  /// tensor raises. Call it after writing into the data through `mutable_view()`.
+  void bump_version(const char* writer) const;
+
   /// Same data viewed with another shape (one extent may be −1: inferred). Differentiable.
   Tensor reshape(const Shape& shape) const;
   /// 2-D transpose (a copy). Differentiable.
@@ -176,15 +239,21 @@ class Tensor {
 Tensor zeros(const Shape& shape, TensorOptions options = {});
 /// A tensor of ones.
 Tensor ones(const Shape& shape, TensorOptions options = {});
-/// A tensor filled with `value`.
+/// A tensor filled with `value`. `full({}, v)` is a 0-d tensor (shape [], one element).
 Tensor full(const Shape& shape, double value, TensorOptions options = {});
+/// A 0-d tensor (shape [], one element) holding `value`: what `sum()` returns and what
+/// `backward()` takes as the seed of a 0-d loss. Same as `full({}, value, {.dtype = dtype})`.
+Tensor scalar(double value, DType dtype = DType::float32);
 /// [0, 1, ..., n−1].
 Tensor arange(std::int64_t n, TensorOptions options = {});
 /// Standard normal samples N(0, 1), drawn from the global generator (see `manual_seed`).
 Tensor randn(const Shape& shape, TensorOptions options = {});
 /// Uniform samples U[0, 1) from the global generator.
 Tensor rand(const Shape& shape, TensorOptions options = {});
-/// A tensor holding `values` (row-major) with `shape` (default: 1-D of values.size()).
+/// A tensor holding `values` (row-major) with `shape`. An empty `shape` means the default, 1-D of
+/// values.size() elements: `from({1.0})` has shape [1] and `from({})` shape [0]; for a 0-d tensor
+/// (shape []) use `scalar(v)` (PyTorch's `torch.tensor(1.0)` is 0-d, `torch.tensor([1.0])` is
+/// [1]).
 Tensor from(const std::vector<double>& values, const Shape& shape = {}, TensorOptions options = {});
 /// Class labels: a 1-D int64 tensor.
 Tensor labels(const std::vector<std::int64_t>& values);

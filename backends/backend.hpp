@@ -224,23 +224,30 @@ class Backend {
   /// seed rule as `random_uniform`). Applied by multiplication, so E[mask] = 1.
   virtual void dropout_mask(View mask, double p, std::uint64_t seed) = 0;
 
-  // --- optimiser updates (in place, the lecture notes' forms) ------------------------------
+  // --- optimiser updates (in place, PyTorch's forms) ---------------------------------------
+  //
+  // Each takes a weight decay wd ≥ 0, added to the gradient first as PyTorch's optimisers do
+  // (coupled L2: g = dx + wd · x); Adam can instead decay the parameter itself (AdamW).
 
-  /// SGD, optionally with momentum μ (velocity v, absent when μ = 0):
-  /// plain:    x ← x − lr · dx
-  /// momentum: v ← μ v − lr · dx;  x ← x + v
-  /// Nesterov: v_prev = v;  v ← μ v − lr · dx;  x ← x − μ v_prev + (1 + μ) v
+  /// SGD, optionally with momentum μ (velocity v, absent when μ = 0), v in gradient units:
+  /// g = dx + wd · x;
+  /// plain:    x ← x − lr · g
+  /// momentum: v ← μ v + g;  x ← x − lr · v
+  /// Nesterov: v ← μ v + g;  x ← x − lr · (g + μ v)
   virtual void sgd_update(View param, ConstView grad, View velocity, double lr, double momentum,
-                          bool nesterov) = 0;
-  /// AdaGrad: cache ← cache + dx²;  x ← x − lr · dx / (√cache + eps).
-  virtual void adagrad_update(View param, ConstView grad, View cache, double lr, double eps) = 0;
-  /// RMSProp: cache ← decay · cache + (1 − decay) · dx²;  x ← x − lr · dx / (√cache + eps).
-  virtual void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay,
-                              double eps) = 0;
-  /// Adam at step t ≥ 1: m ← β₁m + (1−β₁)dx;  v ← β₂v + (1−β₂)dx²;
+                          bool nesterov, double weight_decay) = 0;
+  /// AdaGrad: g = dx + wd · x;  cache ← cache + g²;  x ← x − lr · g / (√cache + eps).
+  virtual void adagrad_update(View param, ConstView grad, View cache, double lr, double eps,
+                              double weight_decay) = 0;
+  /// RMSProp: g = dx + wd · x;  cache ← α · cache + (1 − α) · g²;  x ← x − lr · g / (√cache + eps).
+  virtual void rmsprop_update(View param, ConstView grad, View cache, double lr, double alpha,
+                              double eps, double weight_decay) = 0;
+  /// Adam at step t ≥ 1. Coupled (`decoupled` false): g = dx + wd · x. Decoupled (AdamW): g = dx
+  /// and first x ← x · (1 − lr · wd). Then m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
   /// m̂ = m/(1−β₁ᵗ);  v̂ = v/(1−β₂ᵗ);  x ← x − lr · m̂ / (√v̂ + eps).
   virtual void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1,
-                           double beta2, double eps, std::int64_t t) = 0;
+                           double beta2, double eps, std::int64_t t, double weight_decay,
+                           bool decoupled) = 0;
 };
 
 // --- the registry ---------------------------------------------------------------------------

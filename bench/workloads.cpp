@@ -59,7 +59,7 @@ double TrainingStep::run() {
   NoGradGuard no_graph;
   for (std::size_t k = 0; k < parameters_.size(); ++k) {
     backend().sgd_update(parameters_[k].mutable_view(), parameters_[k].grad().view(),
-                         velocities_[k].mutable_view(), 1e-3, 0.9, false);
+                         velocities_[k].mutable_view(), 1e-3, 0.9, false, 0.0);
     parameters_[k].zero_grad();
   }
   return loss.item();

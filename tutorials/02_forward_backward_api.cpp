@@ -3,7 +3,8 @@
 // of the loss with respect to its output and returns the gradients with respect to its inputs.
 // We write such gates by hand, first on plain numbers, then as gradlab custom ops (`Function`),
 // check them numerically with `gradcheck`, and watch gradcheck catch a wrong backward and flag a
-// kink.
+// kink. Last, why a tensor that backward still needs must not be changed in place, and how the
+// version counter catches it.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -396,6 +397,75 @@ std::int64_t kinks(Chapter& chapter, double h) {
   return result.inputs[0].kink_elements;
 }
 
+// --- in-place writes and the version counter ------------------------------------------------
+
+void in_place_writes(Chapter& chapter) {
+  chapter.step("Writing into a tensor that backward still needs");
+  chapter.say(
+      "Every backward above read values that its forward kept: the multiply gate's backward "
+      "multiplies the upstream gradient by the other input. gradlab's ops keep such inputs by "
+      "reference (a handle to the same memory, made with detach()), not as a copy: copying every "
+      "input of every op would double the memory a training step needs. The price: if you "
+      "overwrite a kept input in place (add_, mul_, zero_, ...) before calling backward, its "
+      "backward would read the new values and return a wrong gradient without a word. So each "
+      "tensor's memory carries a version counter that every in-place write raises by one; an op "
+      "remembers the version of what it kept, and backward compares.");
+  TensorOptions f64{.dtype = DType::float64};
+  Tensor w = from({1, 2, 3, 4, 5, 6}, {2, 3}, {.dtype = DType::float64, .requires_grad = true});
+  Tensor x = from({1, 1, 1, 1, 1, 1}, {2, 3}, f64);
+  x.set_label("x");
+  Tensor loss = (x * w).sum();  // mul keeps x: d loss / d w = x
+  const std::uint64_t saved_at = x.version();
+  x.add_(1.0);  // x is now 2 everywhere
+  std::cout << "   loss = sum(x * w) recorded with x at version " << saved_at
+            << "; after x.add_(1) x is at version " << x.version() << "\n";
+  std::string message;
+  try {
+    loss.backward();
+  } catch (const Error& error) {
+    message = error.what();
+  }
+  std::cout << "   loss.backward(): " << (message.empty() ? "no error" : message) << "\n";
+  chapter.claim("backward refuses, naming the op that kept x and the op that changed it",
+                message.find("saved by `mul`") != std::string::npos &&
+                    message.find("by `add_`") != std::string::npos,
+                message.empty() ? "no error" : "gradlab::Error");
+  chapter.claim("and no gradient reached w", !w.grad().defined(),
+                w.grad().defined() ? "w has a gradient" : "w.grad() undefined");
+
+  Tensor fresh = (x * w).sum();  // a new graph keeps x at its new version
+  fresh.backward();
+  const double worst = max_abs_difference(w.grad(), x);
+  chapter.say(
+      "A graph recorded after the write keeps x at its new version, and its backward runs: "
+      "d loss / d w is the new x.");
+  chapter.claim("the new graph's d loss / d w equals the new x (2 everywhere)", worst == 0.0,
+                number(worst));
+
+  chapter.say(
+      "The same rule guards the parameters: an optimiser step is an in-place write too, so "
+      "backward through a graph recorded before the step raises if it needs the old values. "
+      "Writing into a leaf "
+      "that requires a gradient is refused while gradients are recorded (the write would not be "
+      "part of any graph); to reset a parameter, write under a NoGradGuard, as PyTorch's "
+      "torch.no_grad().");
+  std::string refused;
+  try {
+    w.fill_(0.0);
+  } catch (const Error& error) {
+    refused = error.what();
+  }
+  std::cout << "   w.fill_(0): " << (refused.empty() ? "no error" : refused) << "\n";
+  {
+    NoGradGuard no_grad;
+    w.fill_(0.0);
+  }
+  std::cout << "   under NoGradGuard: w = " << w << ", version " << w.version() << "\n";
+  chapter.claim("fill_ on w is refused while recording and allowed under NoGradGuard",
+                !refused.empty() && w.sum().item() == 0.0 && w.version() == 1,
+                fmt::format("refused: {}, sum after reset {}", !refused.empty(), w.sum().item()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -428,10 +498,12 @@ int main(int argc, char** argv) {
         custom_layers(chapter);
         const bool caught = wrong_backward(chapter, batch);
         const std::int64_t kink_points = kinks(chapter, h);
+        in_place_writes(chapter);
         chapter.summary(fmt::format(
             "gates and layers are forward + backward; hand-written Multiply, Linear and Sigmoid "
             "pass gradcheck and match the library; a bias gradient averaged instead of summed {}; "
-            "ReLU's kink is flagged ({} points within h = {:g}), not failed.",
+            "ReLU's kink is flagged ({} points within h = {:g}), not failed; a tensor changed in "
+            "place after an op kept it makes backward refuse.",
             caught ? fmt::format("is caught ('wrong') on a batch of {}", batch)
                    : "goes unseen on a batch of 1 (there the mean is the sum)",
             kink_points, h));

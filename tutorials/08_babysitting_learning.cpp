@@ -52,7 +52,7 @@ double loss_on(nn::Sequential& net, const data::Dataset& set, double reg, bool s
   Tensor scores = net(set.images);
   Tensor loss = svm ? nn::MultiClassSVMLoss()(scores, set.labels)
                     : nn::CrossEntropyLoss()(scores, set.labels);
-  return loss.item() + nn::l2_penalty(net.parameters(), reg).item();
+  return loss.item() + nn::l2_penalty(nn::weight_matrices(net.parameters()), reg).item();
 }
 
 /// θ ← θ − lr · ∂L/∂θ for every parameter, written into the parameter's own storage.

@@ -81,9 +81,12 @@ void multi_plot(Chapter& chapter, const std::string& stem, const std::vector<std
                   ylabel + " of " + fmt::format("{}", fmt::join(names, ", ")));
 }
 
-/// SGD with momentum written out, element by element, as the lecture writes it:
-///   v ← μ·v − lr·dx;   x ← x + v
-/// The library's optim::SGD does the same with one backend kernel per parameter.
+/// SGD with momentum written out, element by element, with the velocity in gradient units as
+/// PyTorch and optim::SGD keep it:
+///   v ← μ·v + dx;   x ← x − lr·v
+/// The lecture writes v ← μ·v − lr·dx; x ← x + v, which is the same walk (its v is −lr times
+/// ours) while lr stays fixed; once a schedule changes lr, only this form follows PyTorch. The
+/// library's optim::SGD does the same with one backend kernel per parameter.
 class MomentumByHand : public optim::Optimizer {
  public:
   MomentumByHand(std::vector<Tensor> parameters, double lr, double mu)
@@ -94,11 +97,11 @@ class MomentumByHand : public optim::Optimizer {
  protected:
   void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override {
     float* x = parameter.data<float>();
-    const float* dx = gradient.data<float>();
+    const float* dx = gradient.const_data<float>();
     std::vector<double>& v = velocity_[index];
     for (std::size_t i = 0; i < v.size(); ++i) {
-      v[i] = mu_ * v[i] - lr() * dx[i];
-      x[i] = static_cast<float>(x[i] + v[i]);
+      v[i] = mu_ * v[i] + dx[i];
+      x[i] = static_cast<float>(x[i] - lr() * v[i]);
     }
   }
 
@@ -124,7 +127,7 @@ class AdamByHand : public optim::Optimizer {
   void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override {
     const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     float* x = parameter.data<float>();
-    const float* dx = gradient.data<float>();
+    const float* dx = gradient.const_data<float>();
     std::vector<double>&m = m_[index], &v = v_[index];
     const int t = ++t_[index];
     for (std::size_t i = 0; i < m.size(); ++i) {
@@ -199,12 +202,12 @@ int main(int argc, char** argv) {
         const std::vector<Rule> rules = {
             {"SGD", "x ← x − lr·dx",
              [](auto p) { return std::make_unique<optim::SGD>(p, optim::SGDOptions{.lr = 1e-2}); }},
-            {"momentum", "v ← μv − lr·dx; x ← x + v",
+            {"momentum", "v ← μv + dx; x ← x − lr·v",
              [](auto p) {
                return std::make_unique<optim::SGD>(p,
                                                    optim::SGDOptions{.lr = 1e-2, .momentum = 0.9});
              }},
-            {"Nesterov", "v ← μv − lr·dx; x ← x − μv_prev + (1 + μ)v",
+            {"Nesterov", "v ← μv + dx; x ← x − lr·(dx + μv)",
              [](auto p) {
                return std::make_unique<optim::SGD>(
                    p, optim::SGDOptions{.lr = 1e-2, .momentum = 0.9, .nesterov = true});
@@ -213,7 +216,7 @@ int main(int argc, char** argv) {
              [](auto p) {
                return std::make_unique<optim::AdaGrad>(p, optim::AdaGradOptions{.lr = 1e-2});
              }},
-            {"RMSProp", "c ← ρc + (1 − ρ)dx²; x ← x − lr·dx / (√c + ε)",
+            {"RMSProp", "c ← αc + (1 − α)dx²; x ← x − lr·dx / (√c + ε)",
              [](auto p) {
                return std::make_unique<optim::RMSProp>(p, optim::RMSPropOptions{.lr = 1e-3});
              }},

@@ -253,19 +253,21 @@ class OnednnBackend final : public Backend {
   // --- optimiser updates ------------------------------------------------------------------
 
   void sgd_update(View param, ConstView grad, View velocity, double lr, double momentum,
-                  bool nesterov) override {
-    onednn::sgd_update(param, grad, velocity, lr, momentum, nesterov);
+                  bool nesterov, double weight_decay) override {
+    onednn::sgd_update(param, grad, velocity, lr, momentum, nesterov, weight_decay);
   }
-  void adagrad_update(View param, ConstView grad, View cache, double lr, double eps) override {
-    onednn::adagrad_update(param, grad, cache, lr, eps);
+  void adagrad_update(View param, ConstView grad, View cache, double lr, double eps,
+                      double weight_decay) override {
+    onednn::adagrad_update(param, grad, cache, lr, eps, weight_decay);
   }
-  void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay,
-                      double eps) override {
-    onednn::rmsprop_update(param, grad, cache, lr, decay, eps);
+  void rmsprop_update(View param, ConstView grad, View cache, double lr, double alpha, double eps,
+                      double weight_decay) override {
+    onednn::rmsprop_update(param, grad, cache, lr, alpha, eps, weight_decay);
   }
   void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1,
-                   double beta2, double eps, std::int64_t t) override {
-    onednn::adam_update(param, grad, m, v, lr, beta1, beta2, eps, t);
+                   double beta2, double eps, std::int64_t t, double weight_decay,
+                   bool decoupled) override {
+    onednn::adam_update(param, grad, m, v, lr, beta1, beta2, eps, t, weight_decay, decoupled);
   }
 
  private:

@@ -215,10 +215,12 @@ void batch_norm_backward(Context& context, ConstView x, ConstView dy, ConstView 
                          View dbeta);
 
 void sgd_update(View param, ConstView grad, View velocity, double lr, double momentum,
-                bool nesterov);
-void adagrad_update(View param, ConstView grad, View cache, double lr, double eps);
-void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay, double eps);
+                bool nesterov, double weight_decay);
+void adagrad_update(View param, ConstView grad, View cache, double lr, double eps,
+                    double weight_decay);
+void rmsprop_update(View param, ConstView grad, View cache, double lr, double alpha, double eps,
+                    double weight_decay);
 void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1, double beta2,
-                 double eps, std::int64_t t);
+                 double eps, std::int64_t t, double weight_decay, bool decoupled);
 
 }  // namespace gradlab::onednn

@@ -22,17 +22,18 @@ void require_like_param(const char* kernel, const char* what, ConstView state, V
 }  // namespace
 
 void sgd_update(View param, ConstView grad, View velocity, double lr, double momentum,
-                bool nesterov) {
+                bool nesterov, double weight_decay) {
   constexpr const char* kernel = "sgd_update";
   require_float32(kernel, "param", param.dtype);
   require_like_param(kernel, "grad", grad, param);
   float* x = param.as<float>();
   const float* dx = grad.as<float>();
-  const float rate = static_cast<float>(lr), mu = static_cast<float>(momentum);
+  const float rate = static_cast<float>(lr), mu = static_cast<float>(momentum),
+              wd = static_cast<float>(weight_decay);
   if (momentum == 0.0) {
-    // x ← x − lr · dx
+    // x ← x − lr · (dx + wd · x)
     for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) x[i] -= rate * dx[i];
+      for (std::int64_t i = begin; i < end; ++i) x[i] -= rate * (dx[i] + wd * x[i]);
     });
     return;
   }
@@ -44,15 +45,16 @@ void sgd_update(View param, ConstView grad, View velocity, double lr, double mom
   float* v = velocity.as<float>();
   for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
-      const float previous = v[i];
-      v[i] = mu * v[i] - rate * dx[i];  // v ← μ v − lr · dx
-      // momentum: x ← x + v;  Nesterov: x ← x − μ v_prev + (1 + μ) v
-      x[i] += nesterov ? -mu * previous + (1.0f + mu) * v[i] : v[i];
+      const float g = dx[i] + wd * x[i];  // g = dx + wd · x
+      v[i] = mu * v[i] + g;               // v ← μ v + g (gradient units, as in PyTorch)
+      // momentum: x ← x − lr · v;  Nesterov: x ← x − lr · (g + μ v)
+      x[i] -= rate * (nesterov ? g + mu * v[i] : v[i]);
     }
   });
 }
 
-void adagrad_update(View param, ConstView grad, View cache, double lr, double eps) {
+void adagrad_update(View param, ConstView grad, View cache, double lr, double eps,
+                    double weight_decay) {
   constexpr const char* kernel = "adagrad_update";
   require_float32(kernel, "param", param.dtype);
   require_like_param(kernel, "grad", grad, param);
@@ -60,16 +62,19 @@ void adagrad_update(View param, ConstView grad, View cache, double lr, double ep
   float* x = param.as<float>();
   const float* dx = grad.as<float>();
   float* c = cache.as<float>();
-  const float rate = static_cast<float>(lr), epsilon = static_cast<float>(eps);
+  const float rate = static_cast<float>(lr), epsilon = static_cast<float>(eps),
+              wd = static_cast<float>(weight_decay);
   for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
-      c[i] += dx[i] * dx[i];                               // cache ← cache + dx²
-      x[i] -= rate * dx[i] / (std::sqrt(c[i]) + epsilon);  // x ← x − lr · dx / (√cache + eps)
+      const float g = dx[i] + wd * x[i];               // g = dx + wd · x
+      c[i] += g * g;                                   // cache ← cache + g²
+      x[i] -= rate * g / (std::sqrt(c[i]) + epsilon);  // x ← x − lr · g / (√cache + eps)
     }
   });
 }
 
-void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay, double eps) {
+void rmsprop_update(View param, ConstView grad, View cache, double lr, double alpha, double eps,
+                    double weight_decay) {
   constexpr const char* kernel = "rmsprop_update";
   require_float32(kernel, "param", param.dtype);
   require_like_param(kernel, "grad", grad, param);
@@ -77,18 +82,19 @@ void rmsprop_update(View param, ConstView grad, View cache, double lr, double de
   float* x = param.as<float>();
   const float* dx = grad.as<float>();
   float* c = cache.as<float>();
-  const float rate = static_cast<float>(lr), rho = static_cast<float>(decay),
-              epsilon = static_cast<float>(eps);
+  const float rate = static_cast<float>(lr), rho = static_cast<float>(alpha),
+              epsilon = static_cast<float>(eps), wd = static_cast<float>(weight_decay);
   for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
-      c[i] = rho * c[i] + (1.0f - rho) * dx[i] * dx[i];  // cache ← ρ cache + (1 − ρ) dx²
-      x[i] -= rate * dx[i] / (std::sqrt(c[i]) + epsilon);
+      const float g = dx[i] + wd * x[i];         // g = dx + wd · x
+      c[i] = rho * c[i] + (1.0f - rho) * g * g;  // cache ← α cache + (1 − α) g²
+      x[i] -= rate * g / (std::sqrt(c[i]) + epsilon);
     }
   });
 }
 
 void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1, double beta2,
-                 double eps, std::int64_t t) {
+                 double eps, std::int64_t t, double weight_decay, bool decoupled) {
   constexpr const char* kernel = "adam_update";
   require_float32(kernel, "param", param.dtype);
   require_like_param(kernel, "grad", grad, param);
@@ -108,10 +114,15 @@ void adam_update(View param, ConstView grad, View m, View v, double lr, double b
   const float correction1 = static_cast<float>(1.0 / (1.0 - std::pow(beta1, double(t))));
   const float correction2 = static_cast<float>(1.0 / (1.0 - std::pow(beta2, double(t))));
   const float rate = static_cast<float>(lr), epsilon = static_cast<float>(eps);
+  // Coupled L2 (Adam): g = dx + wd · x. Decoupled (AdamW): x ← x · (1 − lr · wd), g = dx.
+  const float coupled = decoupled ? 0.0f : static_cast<float>(weight_decay);
+  const float shrink = decoupled ? static_cast<float>(1.0 - lr * weight_decay) : 1.0f;
   for_each_chunk(param.numel(), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
-      pm[i] = b1 * pm[i] + one_minus_b1 * dx[i];          // m ← β₁m + (1−β₁)dx
-      pv[i] = b2 * pv[i] + one_minus_b2 * dx[i] * dx[i];  // v ← β₂v + (1−β₂)dx²
+      x[i] *= shrink;
+      const float g = dx[i] + coupled * x[i];
+      pm[i] = b1 * pm[i] + one_minus_b1 * g;      // m ← β₁m + (1−β₁)g
+      pv[i] = b2 * pv[i] + one_minus_b2 * g * g;  // v ← β₂v + (1−β₂)g²
       const float m_hat = pm[i] * correction1, v_hat = pv[i] * correction2;
       x[i] -= rate * m_hat / (std::sqrt(v_hat) + epsilon);
     }

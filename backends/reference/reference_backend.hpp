@@ -103,12 +103,14 @@ class ReferenceBackend final : public Backend {
 
   // optimizers.cpp
   void sgd_update(View param, ConstView grad, View velocity, double lr, double momentum,
-                  bool nesterov) override;
-  void adagrad_update(View param, ConstView grad, View cache, double lr, double eps) override;
-  void rmsprop_update(View param, ConstView grad, View cache, double lr, double decay,
-                      double eps) override;
+                  bool nesterov, double weight_decay) override;
+  void adagrad_update(View param, ConstView grad, View cache, double lr, double eps,
+                      double weight_decay) override;
+  void rmsprop_update(View param, ConstView grad, View cache, double lr, double alpha, double eps,
+                      double weight_decay) override;
   void adam_update(View param, ConstView grad, View m, View v, double lr, double beta1,
-                   double beta2, double eps, std::int64_t t) override;
+                   double beta2, double eps, std::int64_t t, double weight_decay,
+                   bool decoupled) override;
 };
 
 /// Makes a reference backend; the registry registers this factory as "reference".

@@ -57,6 +57,7 @@ struct TrainOptions {
   std::string optimizer = "momentum";
   std::optional<double> lr;
   double momentum = 0.9;
+  std::optional<double> weight_decay;  // default: 0, AdamW 1e-2 (PyTorch's defaults)
   double reg = 1e-4;
   double lr_decay = 1.0;
   std::string loss = "cross_entropy";
@@ -105,25 +106,39 @@ double default_lr(const std::string& optimizer) {
   if (optimizer == "sgd") return 0.1;
   if (optimizer == "momentum" || optimizer == "nesterov") return 0.05;
   if (optimizer == "adagrad") return 0.01;
-  return 1e-3;  // rmsprop, adam
+  return 1e-3;  // rmsprop, adam, adamw
+}
+
+// --weight-decay, or PyTorch's default for the optimiser (AdamW 1e-2, the others 0).
+double weight_decay_of(const TrainOptions& o) {
+  return o.weight_decay.value_or(o.optimizer == "adamw" ? 1e-2 : 0.0);
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
                                                  std::vector<Tensor> parameters, double lr) {
+  const double wd = weight_decay_of(o);
   if (o.optimizer == "sgd")
-    return std::make_unique<optim::SGD>(std::move(parameters), optim::SGDOptions{.lr = lr});
-  if (o.optimizer == "momentum")
     return std::make_unique<optim::SGD>(std::move(parameters),
-                                        optim::SGDOptions{.lr = lr, .momentum = o.momentum});
+                                        optim::SGDOptions{.lr = lr, .weight_decay = wd});
+  if (o.optimizer == "momentum")
+    return std::make_unique<optim::SGD>(
+        std::move(parameters),
+        optim::SGDOptions{.lr = lr, .momentum = o.momentum, .weight_decay = wd});
   if (o.optimizer == "nesterov")
     return std::make_unique<optim::SGD>(
         std::move(parameters),
-        optim::SGDOptions{.lr = lr, .momentum = o.momentum, .nesterov = true});
+        optim::SGDOptions{.lr = lr, .momentum = o.momentum, .nesterov = true, .weight_decay = wd});
   if (o.optimizer == "adagrad")
-    return std::make_unique<optim::AdaGrad>(std::move(parameters), optim::AdaGradOptions{.lr = lr});
+    return std::make_unique<optim::AdaGrad>(std::move(parameters),
+                                            optim::AdaGradOptions{.lr = lr, .weight_decay = wd});
   if (o.optimizer == "rmsprop")
-    return std::make_unique<optim::RMSProp>(std::move(parameters), optim::RMSPropOptions{.lr = lr});
-  return std::make_unique<optim::Adam>(std::move(parameters), optim::AdamOptions{.lr = lr});
+    return std::make_unique<optim::RMSProp>(std::move(parameters),
+                                            optim::RMSPropOptions{.lr = lr, .weight_decay = wd});
+  if (o.optimizer == "adamw")
+    return std::make_unique<optim::AdamW>(std::move(parameters),
+                                          optim::AdamWOptions{.lr = lr, .weight_decay = wd});
+  return std::make_unique<optim::Adam>(std::move(parameters),
+                                       optim::AdamOptions{.lr = lr, .weight_decay = wd});
 }
 
 data::Dataset load_dataset(const std::string& name, const std::string& dir, data::Split split,
@@ -279,13 +294,18 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember(nn::init::scheme_names()))
       ->capture_default_str();
   app.add_option("--optimizer", o.optimizer,
-                 "Update rule: sgd | momentum | nesterov | adagrad | rmsprop | adam")
-      ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}))
+                 "Update rule: sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
+      ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}))
       ->capture_default_str();
   app.add_option("--lr", o.lr,
                  "Learning rate (default: 0.1 sgd, 0.05 momentum/nesterov, 0.01 adagrad, 0.001 "
-                 "rmsprop/adam)")
+                 "rmsprop/adam/adamw)")
       ->check(cli::positive);
+  app.add_option("--weight-decay", o.weight_decay,
+                 "Weight decay wd of the optimiser, as PyTorch's weight_decay: added to the "
+                 "gradient (g + wd·θ), or for adamw decoupled (θ ← θ − lr·wd·θ); default 0, "
+                 "adamw 0.01")
+      ->check(cli::non_negative);
   app.add_option("--momentum", o.momentum, "Momentum μ of --optimizer momentum/nesterov, in [0, 1)")
       ->check(cli::unit_interval)
       ->capture_default_str();
@@ -420,9 +440,11 @@ int run(int argc, char** argv) {
   const double lr = o.lr.value_or(default_lr(o.optimizer));
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(o, net.parameters(), lr);
   std::cout << fmt::format(
-      "optimizer {} (lr {:g}{}), loss {}, reg {:g}, batch {}, {} epochs{}\n", o.optimizer, lr,
+      "optimizer {} (lr {:g}{}{}), loss {}, reg {:g}, batch {}, {} epochs{}\n", o.optimizer, lr,
       o.optimizer == "momentum" || o.optimizer == "nesterov" ? fmt::format(", μ {:g}", o.momentum)
                                                              : std::string(),
+      weight_decay_of(o) != 0.0 ? fmt::format(", weight decay {:g}", weight_decay_of(o))
+                                : std::string(),
       o.loss, o.reg, o.batch, common.quick ? std::min<std::int64_t>(o.epochs, 1) : o.epochs,
       o.lr_decay != 1.0 ? fmt::format(", lr × {:g} per epoch", o.lr_decay) : std::string());
 

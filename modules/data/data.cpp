@@ -450,8 +450,8 @@ const char* cifar10_help =
 void copy_rows(const Dataset& dataset, std::span<const std::int64_t> indices, std::int64_t begin,
                std::int64_t count, float* images, std::int64_t* labels) {
   const std::int64_t features = dataset.features();
-  const float* source_images = dataset.images.data<float>();
-  const std::int64_t* source_labels = dataset.labels.data<std::int64_t>();
+  const float* source_images = dataset.images.const_data<float>();
+  const std::int64_t* source_labels = dataset.labels.const_data<std::int64_t>();
   for (std::int64_t row = 0; row < count; ++row) {
     const std::int64_t from = indices.empty() ? begin + row : indices[begin + row];
     std::memcpy(images + row * features, source_images + from * features,

@@ -29,7 +29,7 @@ namespace {
 /// Per-feature mean μ_j = (1/N) Σᵢ x_ij, accumulated in double.
 std::vector<double> feature_means(const Tensor& x) {
   const std::int64_t n = x.size(0), d = x.size(1);
-  const float* data = x.data<float>();
+  const float* data = x.const_data<float>();
   std::vector<double> mean(static_cast<std::size_t>(d), 0.0);
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < d; ++j) mean[j] += data[i * d + j];
@@ -104,7 +104,7 @@ void Transform::begin_fit(const Tensor& train, const char* op) {
             ? fmt::format("{} {}", dtype_name(train.dtype()), shape_string(train.shape()))
             : std::string("an undefined tensor")));
   // Statistics fitted on a NaN or inf would poison every split they are applied to, silently.
-  const float* values = train.data<float>();
+  const float* values = train.const_data<float>();
   const std::int64_t columns = train.size(1);
   for (std::int64_t i = 0; i < train.numel(); ++i) {
     if (!std::isfinite(values[i]))
@@ -186,7 +186,7 @@ void Standardize::fit(const Tensor& train) {
   const std::vector<double> mean = feature_means(train);
   // σ_j² = (1/N) Σᵢ (x_ij − μ_j)², a second pass (more accurate than E[x²] − μ²).
   const std::int64_t n = train.size(0), d = train.size(1);
-  const float* data = train.data<float>();
+  const float* data = train.const_data<float>();
   std::vector<double> scale(mean.size(), 0.0);
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < d; ++j) {
@@ -228,7 +228,7 @@ void PCA::fit(const Tensor& train) {
   // Σ = (1/N) X̃ᵀ X̃ with X̃ = X − μ: one matrix product through the active backend.
   const Tensor centred = train - mean_;
   const Tensor gram = matmul(transpose(centred), centred);
-  const float* gram_data = gram.data<float>();
+  const float* gram_data = gram.const_data<float>();
   std::vector<double> covariance(static_cast<std::size_t>(d * d));
   for (std::int64_t r = 0; r < d; ++r)
     for (std::int64_t c = 0; c < d; ++c)  // symmetrise the float round-off

@@ -404,7 +404,8 @@ void write(const std::filesystem::path& path, const Tensor& tensor) {
   out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
   const auto bytes = static_cast<std::uint64_t>(tensor.numel()) * dtype_size(tensor.dtype());
   if (bytes > 0)
-    out.write(static_cast<const char*>(tensor.raw_data()), static_cast<std::streamsize>(bytes));
+    out.write(static_cast<const char*>(tensor.const_raw_data()),
+              static_cast<std::streamsize>(bytes));
   out.close();
   if (!out)
     throw Error(fmt::format("npy: {}: writing failed (disk full or permission denied?)", target));

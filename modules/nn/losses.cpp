@@ -48,8 +48,16 @@ Tensor l2_penalty(const std::vector<Tensor>& parameters, double lambda) {
   if (!std::isfinite(lambda) || lambda < 0.0)
     throw Error(fmt::format("l2_penalty: lambda must be finite and ≥ 0, got {}", lambda));
   Tensor total;
-  for (const Tensor& parameter : parameters) {
-    if (!parameter.defined() || parameter.dim() < 2) continue;
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    const Tensor& parameter = parameters[i];
+    if (!parameter.defined()) continue;
+    // Skipping it would add a silent 0 where the caller asked for a penalty: say so instead.
+    if (parameter.dim() < 2)
+      throw Error(fmt::format(
+          "l2_penalty: tensor {} has shape {} ({}-D); the L2 penalty is for weight matrices "
+          "only, as in the lecture (penalising biases, BatchNorm's γ and β or PReLU slopes does "
+          "not reduce overfitting); pass nn::weight_matrices(net.parameters())",
+          i, shape_string(parameter.shape()), parameter.dim()));
     Tensor squares = (parameter * parameter).sum();
     total = total.defined() ? total + squares.to(total.dtype()) : squares;
   }
@@ -57,13 +65,20 @@ Tensor l2_penalty(const std::vector<Tensor>& parameters, double lambda) {
   return total * (0.5 * lambda);
 }
 
+std::vector<Tensor> weight_matrices(const std::vector<Tensor>& parameters) {
+  std::vector<Tensor> weights;
+  for (const Tensor& parameter : parameters)
+    if (parameter.defined() && parameter.dim() >= 2) weights.push_back(parameter);
+  return weights;
+}
+
 double accuracy(const Tensor& scores, const Tensor& labels) {
   check_scores_and_labels(scores, labels, "accuracy");
   const std::int64_t rows = scores.size(0);
   if (rows == 0) throw Error("accuracy: the batch is empty (scores [0, C])");
   Tensor predicted = argmax(scores.detach());
-  const std::int64_t* guess = predicted.data<std::int64_t>();
-  const std::int64_t* truth = labels.data<std::int64_t>();
+  const std::int64_t* guess = predicted.const_data<std::int64_t>();
+  const std::int64_t* truth = labels.const_data<std::int64_t>();
   std::int64_t correct = 0;
   const std::int64_t classes = scores.size(1);
   for (std::int64_t n = 0; n < rows; ++n) {

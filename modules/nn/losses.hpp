@@ -7,7 +7,7 @@
 ///
 /// \code
 ///   nn::CrossEntropyLoss criterion;
-///   Tensor loss = criterion(net(x), y) + nn::l2_penalty(net.parameters(), 1e-3);
+///   Tensor loss = criterion(net(x), y) + nn::l2_penalty(nn::weight_matrices(net.parameters()), 1e-3);
 ///   loss.backward();
 ///   double acc = nn::accuracy(net(x), y);
 /// \endcode
@@ -51,11 +51,16 @@ class MultiClassSVMLoss : public Module {
 };
 
 /// L2 regularisation R = ½ λ Σ_W ‖W‖² = ½ λ Σ_W Σ_ij W_ij², whose gradient is λ W.
-/// Only weight matrices count: tensors with fewer than 2 dimensions (biases, BatchNorm's γ and β,
-/// PReLU's slopes) are skipped, as is usual — penalising them does not reduce overfitting and can
-/// hurt. Returns a scalar (shape []) that is differentiable with respect to the weights; with no
-/// weight matrix (or λ = 0) it is 0.
+/// For weight matrices only, as in the lecture: penalising biases, BatchNorm's γ and β or PReLU's
+/// slopes does not reduce overfitting and can hurt. A tensor with fewer than 2 dimensions is
+/// therefore refused with an error that names it (it is never skipped silently): pass
+/// `weight_matrices(net.parameters())`. Returns a scalar (shape []) that is differentiable with
+/// respect to the weights; with no tensor (or λ = 0) it is 0.
 Tensor l2_penalty(const std::vector<Tensor>& parameters, double lambda);
+
+/// The tensors of `parameters` with 2 or more dimensions (the weight matrices), in order: what
+/// `l2_penalty` takes.
+std::vector<Tensor> weight_matrices(const std::vector<Tensor>& parameters);
 
 /// Fraction of rows whose highest score is the label: (1/N) Σ_n [argmax_c s[n, c] = y_n].
 double accuracy(const Tensor& scores, const Tensor& labels);

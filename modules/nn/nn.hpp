@@ -12,7 +12,7 @@
 ///   nn::CrossEntropyLoss criterion;
 ///   optim::SGD optimizer(net.parameters(), {.lr = 1e-3, .momentum = 0.9});
 ///   optimizer.zero_grad();
-///   Tensor loss = criterion(net(x), y) + nn::l2_penalty(net.parameters(), 1e-3);
+///   Tensor loss = criterion(net(x), y) + nn::l2_penalty(nn::weight_matrices(net.parameters()), 1e-3);
 ///   loss.backward();
 ///   optimizer.step();
 ///   net.save("checkpoints/two_layer");

@@ -27,6 +27,11 @@ void check_unit_interval(double value, const char* owner, const char* what) {
     throw Error(fmt::format("{}: {} must lie in [0, 1), got {}", owner, what, value));
 }
 
+void check_weight_decay(double value, const char* owner) {
+  if (!(value >= 0.0) || !std::isfinite(value))
+    throw Error(fmt::format("{}: weight_decay must be finite and ≥ 0, got {}", owner, value));
+}
+
 // Index of the first element whose exponent bits are all ones (±inf or NaN), or −1. The common
 // all-finite case is one pass of integer tests over fixed-size blocks, which g++ vectorises at
 // -O2 (a constant trip count needs no remainder loop); the position is searched only inside a
@@ -61,9 +66,10 @@ std::int64_t first_non_finite(const Tensor& tensor) {
   if (!tensor.defined()) throw Error("first_non_finite: the tensor is undefined");
   switch (tensor.dtype()) {
     case DType::float32:
-      return first_non_finite_in<float, std::uint32_t>(tensor.data<float>(), tensor.numel());
+      return first_non_finite_in<float, std::uint32_t>(tensor.const_data<float>(), tensor.numel());
     case DType::float64:
-      return first_non_finite_in<double, std::uint64_t>(tensor.data<double>(), tensor.numel());
+      return first_non_finite_in<double, std::uint64_t>(tensor.const_data<double>(),
+                                                        tensor.numel());
     default: return -1;
   }
 }
@@ -131,7 +137,11 @@ void Optimizer::step() {
           p);
     updates.emplace_back(i, std::move(g));
   }
-  for (const auto& [i, g] : updates) update(i, parameters_[i], g);
+  for (const auto& [i, g] : updates) {
+    update(i, parameters_[i], g);
+    // An in-place write: a graph that saved the old value refuses a later backward pass.
+    parameters_[i].bump_version("optimizer.step()");
+  }
 }
 
 Tensor Optimizer::zeros_like(const Tensor& parameter) {
@@ -143,6 +153,7 @@ Tensor Optimizer::zeros_like(const Tensor& parameter) {
 SGD::SGD(std::vector<Tensor> parameters, const SGDOptions& options)
     : Optimizer(std::move(parameters), options.lr), options_(options) {
   check_unit_interval(options.momentum, "SGD", "momentum");
+  check_weight_decay(options.weight_decay, "SGD");
   if (options.nesterov && options.momentum == 0.0)
     throw Error("SGD: Nesterov momentum needs momentum > 0");
   velocity_.resize(this->parameters().size());
@@ -155,7 +166,7 @@ void SGD::update(std::size_t index, const Tensor& parameter, const Tensor& gradi
     velocity = velocity_[index].mutable_view();
   }
   backend().sgd_update(parameter.mutable_view(), gradient.view(), velocity, lr(), options_.momentum,
-                       options_.nesterov);
+                       options_.nesterov, options_.weight_decay);
 }
 
 // --- AdaGrad ------------------------------------------------------------------------------
@@ -163,37 +174,65 @@ void SGD::update(std::size_t index, const Tensor& parameter, const Tensor& gradi
 AdaGrad::AdaGrad(std::vector<Tensor> parameters, const AdaGradOptions& options)
     : Optimizer(std::move(parameters), options.lr), options_(options) {
   check_rate(options.eps, "AdaGrad", "eps");
+  check_weight_decay(options.weight_decay, "AdaGrad");
   cache_.resize(this->parameters().size());
 }
 
 void AdaGrad::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
   if (!cache_[index].defined()) cache_[index] = zeros_like(parameter);
   backend().adagrad_update(parameter.mutable_view(), gradient.view(), cache_[index].mutable_view(),
-                           lr(), options_.eps);
+                           lr(), options_.eps, options_.weight_decay);
 }
 
 // --- RMSProp ------------------------------------------------------------------------------
 
+namespace {
+
+// Resolves the deprecated `decay` (the old name of `alpha`) into `alpha`.
+RMSPropOptions with_alpha(RMSPropOptions options) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  const double decay = options.decay;
+  options.decay = -1.0;
+#pragma GCC diagnostic pop
+  if (decay < 0.0) return options;
+  if (options.alpha != RMSPropOptions{}.alpha && options.alpha != decay)
+    throw Error(
+        fmt::format("RMSProp: alpha = {} and its deprecated old name decay = {} disagree; "
+                    "set alpha only",
+                    options.alpha, decay));
+  options.alpha = decay;
+  return options;
+}
+
+}  // namespace
+
 RMSProp::RMSProp(std::vector<Tensor> parameters, const RMSPropOptions& options)
-    : Optimizer(std::move(parameters), options.lr), options_(options) {
-  check_unit_interval(options.decay, "RMSProp", "decay");
+    : Optimizer(std::move(parameters), options.lr), options_(with_alpha(options)) {
+  check_unit_interval(options_.alpha, "RMSProp", "alpha");
   check_rate(options.eps, "RMSProp", "eps");
+  check_weight_decay(options.weight_decay, "RMSProp");
   cache_.resize(this->parameters().size());
 }
 
 void RMSProp::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
   if (!cache_[index].defined()) cache_[index] = zeros_like(parameter);
   backend().rmsprop_update(parameter.mutable_view(), gradient.view(), cache_[index].mutable_view(),
-                           lr(), options_.decay, options_.eps);
+                           lr(), options_.alpha, options_.eps, options_.weight_decay);
 }
 
 // --- Adam ---------------------------------------------------------------------------------
 
 Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
-    : Optimizer(std::move(parameters), options.lr), options_(options) {
-  check_unit_interval(options.beta1, "Adam", "beta1");
-  check_unit_interval(options.beta2, "Adam", "beta2");
-  check_rate(options.eps, "Adam", "eps");
+    : Adam(std::move(parameters), options, false, "Adam") {}
+
+Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options, bool decoupled,
+           const char* owner)
+    : Optimizer(std::move(parameters), options.lr), options_(options), decoupled_(decoupled) {
+  check_unit_interval(options.beta1, owner, "beta1");
+  check_unit_interval(options.beta2, owner, "beta2");
+  check_rate(options.eps, owner, "eps");
+  check_weight_decay(options.weight_decay, owner);
   m_.resize(this->parameters().size());
   v_.resize(this->parameters().size());
   t_.assign(this->parameters().size(), 0);
@@ -207,8 +246,17 @@ void Adam::update(std::size_t index, const Tensor& parameter, const Tensor& grad
   const std::int64_t t = ++t_[index];
   backend().adam_update(parameter.mutable_view(), gradient.view(), m_[index].mutable_view(),
                         v_[index].mutable_view(), lr(), options_.beta1, options_.beta2,
-                        options_.eps, t);
+                        options_.eps, t, options_.weight_decay, decoupled_);
 }
+
+AdamW::AdamW(std::vector<Tensor> parameters, const AdamWOptions& options)
+    : Adam(std::move(parameters),
+           AdamOptions{.lr = options.lr,
+                       .beta1 = options.beta1,
+                       .beta2 = options.beta2,
+                       .eps = options.eps,
+                       .weight_decay = options.weight_decay},
+           true, "AdamW") {}
 
 // --- schedules ----------------------------------------------------------------------------
 

@@ -22,10 +22,14 @@
 ///   }
 /// \endcode
 ///
-/// The formulas below are the course notes' forms (x a parameter, dx its gradient); note that
-/// the notes' momentum keeps v as a *step* (v ← μv − lr·dx; x ← x + v), whereas PyTorch keeps it
-/// as a gradient average (v ← μv + dx; x ← x − lr·v). Both give the same trajectory for a constant
-/// learning rate.
+/// The update rules, names and defaults are PyTorch 1.13's (x a parameter, dx its gradient), and
+/// a test replays PyTorch's float64 trajectories to 1e-10 (tests/modules/test_optim_pytorch.cpp).
+/// Every optimiser takes a `weight_decay` wd that PyTorch adds to the gradient first, g = dx +
+/// wd·x (coupled L2); `AdamW` decays the parameter itself instead. SGD's momentum keeps v as a
+/// gradient average (v ← μv + g; x ← x − lr·v), as PyTorch does; the course notes keep it as a
+/// step (v ← μv − lr·dx; x ← x + v). The two agree at a constant learning rate, but only
+/// PyTorch's form gives PyTorch's trajectory when a schedule changes lr. What else differs from
+/// PyTorch is listed in docs/pytorch_differences.md.
 
 #include <cstdint>
 #include <vector>
@@ -68,7 +72,8 @@ class Optimizer {
   /// One update of every parameter that requires a gradient and has one. Every gradient is
   /// checked first: a NaN or infinite element raises `NonFiniteGradient` naming the parameter (its
   /// position in `parameters()`, shape and label) and the element, and then no parameter and no
-  /// optimiser state has changed.
+  /// optimiser state has changed. Each updated parameter's version goes up by one (an in-place
+  /// write: a graph that saved its old value refuses a later backward pass).
   void step();
 
   /// The current learning rate.
@@ -91,18 +96,22 @@ class Optimizer {
 
 /// Settings of `SGD`.
 struct SGDOptions {
-  double lr = 1e-2;       ///< Learning rate.
-  double momentum = 0.0;  ///< μ ∈ [0, 1); 0 is plain SGD (typical: 0.5, 0.9, 0.99).
-  bool nesterov = false;  ///< Nesterov's look-ahead form (needs μ > 0).
+  double lr = 1e-2;           ///< Learning rate.
+  double momentum = 0.0;      ///< μ ∈ [0, 1); 0 is plain SGD (typical: 0.5, 0.9, 0.99).
+  bool nesterov = false;      ///< Nesterov's look-ahead form (needs μ > 0).
+  double weight_decay = 0.0;  ///< wd ≥ 0: L2 added to the gradient, g = dx + wd · x.
 };
 
-/// Stochastic gradient descent, with optional momentum and Nesterov momentum (per parameter):
+/// Stochastic gradient descent, with optional momentum and Nesterov momentum (per parameter),
+/// as PyTorch's `torch.optim.SGD` (without `dampening`):
 ///
-///   plain:     x ← x − lr · dx
-///   momentum:  v ← μ v − lr · dx;   x ← x + v
-///   Nesterov:  v_prev = v;  v ← μ v − lr · dx;  x ← x − μ v_prev + (1 + μ) v
+///   g = dx + wd · x
+///   plain:     x ← x − lr · g
+///   momentum:  v ← μ v + g;   x ← x − lr · v
+///   Nesterov:  v ← μ v + g;   x ← x − lr · (g + μ v)
 ///
-/// v starts at 0.
+/// v starts at 0 and is kept in gradient units, so a change of lr acts at once on the whole step
+/// (the lecture's v ← μ v − lr · dx would carry the old lr in v).
 class SGD : public Optimizer {
  public:
   /// `SGD(params, {.lr = 0.1})`, `SGD(params, {.lr = 0.01, .momentum = 0.9, .nesterov = true})`.
@@ -118,12 +127,14 @@ class SGD : public Optimizer {
 
 /// Settings of `AdaGrad`.
 struct AdaGradOptions {
-  double lr = 1e-2;   ///< Learning rate.
-  double eps = 1e-7;  ///< Keeps the division finite where the cache is 0.
+  double lr = 1e-2;           ///< Learning rate.
+  double eps = 1e-10;         ///< Keeps the division finite where the cache is 0 (PyTorch's 1e-10).
+  double weight_decay = 0.0;  ///< wd ≥ 0: L2 added to the gradient, g = dx + wd · x.
 };
 
 /// AdaGrad (Duchi et al. 2011): per-element steps shrink with the gradients seen so far.
-///   cache ← cache + dx²;   x ← x − lr · dx / (√cache + eps)
+///   g = dx + wd · x;   cache ← cache + g²;   x ← x − lr · g / (√cache + eps)
+/// (PyTorch's `Adagrad` with `lr_decay` = 0 and `initial_accumulator_value` = 0.)
 class AdaGrad : public Optimizer {
  public:
   /// `AdaGrad(params, {.lr = 1e-2})`.
@@ -139,16 +150,22 @@ class AdaGrad : public Optimizer {
 
 /// Settings of `RMSProp`.
 struct RMSPropOptions {
-  double lr = 1e-3;     ///< Learning rate.
-  double decay = 0.99;  ///< Decay rate of the squared-gradient average, in [0, 1).
-  double eps = 1e-8;    ///< Keeps the division finite where the cache is 0.
+  double lr = 1e-2;           ///< Learning rate (PyTorch's default 1e-2).
+  double alpha = 0.99;        ///< α: decay rate of the squared-gradient average, in [0, 1).
+  double eps = 1e-8;          ///< Keeps the division finite where the cache is 0.
+  double weight_decay = 0.0;  ///< wd ≥ 0: L2 added to the gradient, g = dx + wd · x.
+  /// Deprecated: the old name of `alpha`, accepted until the next release (a value set here
+  /// wins over `alpha`'s default; setting both to different values is an error). Negative means
+  /// unset.
+  [[deprecated("RMSPropOptions::decay is now alpha, as in PyTorch")]] double decay = -1.0;
 };
 
 /// RMSProp (Tieleman & Hinton 2012): AdaGrad with a leaky cache, so steps do not die out.
-///   cache ← decay · cache + (1 − decay) · dx²;   x ← x − lr · dx / (√cache + eps)
+///   g = dx + wd · x;   cache ← α · cache + (1 − α) · g²;   x ← x − lr · g / (√cache + eps)
+/// (PyTorch's `RMSprop` with `momentum` = 0 and `centered` false.)
 class RMSProp : public Optimizer {
  public:
-  /// `RMSProp(params, {.lr = 1e-3, .decay = 0.99})`.
+  /// `RMSProp(params, {.lr = 1e-3, .alpha = 0.99})`.
   RMSProp(std::vector<Tensor> parameters, const RMSPropOptions& options);
 
  protected:
@@ -161,30 +178,56 @@ class RMSProp : public Optimizer {
 
 /// Settings of `Adam`.
 struct AdamOptions {
-  double lr = 1e-3;      ///< Learning rate.
-  double beta1 = 0.9;    ///< Decay of the gradient average m, in [0, 1).
-  double beta2 = 0.999;  ///< Decay of the squared-gradient average v, in [0, 1).
-  double eps = 1e-8;     ///< Keeps the division finite.
+  double lr = 1e-3;           ///< Learning rate.
+  double beta1 = 0.9;         ///< Decay of the gradient average m, in [0, 1).
+  double beta2 = 0.999;       ///< Decay of the squared-gradient average v, in [0, 1).
+  double eps = 1e-8;          ///< Keeps the division finite.
+  double weight_decay = 0.0;  ///< wd ≥ 0: L2 added to the gradient, g = dx + wd · x.
 };
 
 /// Adam (Kingma & Ba 2015): momentum on the gradient plus RMSProp's scaling, bias-corrected.
 /// At the parameter's t-th update (t = 1, 2, …):
-///   m ← β₁ m + (1 − β₁) dx;   v ← β₂ v + (1 − β₂) dx²
+///   g = dx + wd · x
+///   m ← β₁ m + (1 − β₁) g;   v ← β₂ v + (1 − β₂) g²
 ///   m̂ = m / (1 − β₁ᵗ);  v̂ = v / (1 − β₂ᵗ);   x ← x − lr · m̂ / (√v̂ + eps)
 /// t counts per parameter, so a parameter frozen for a while resumes its own schedule.
+/// (PyTorch's `Adam` with `amsgrad` false.) With weight decay, large gradients also shrink the
+/// decay term, which is why `AdamW` exists.
 class Adam : public Optimizer {
  public:
-  /// `Adam(params, {.lr = 1e-3})`.
+  /// `Adam(params, {.lr = 1e-3})`, `Adam(params, {.lr = 1e-3, .weight_decay = 1e-4})`.
   Adam(std::vector<Tensor> parameters, const AdamOptions& options);
 
  protected:
+  /// Adam or AdamW (`decoupled`); `owner` names the optimiser in error messages.
+  Adam(std::vector<Tensor> parameters, const AdamOptions& options, bool decoupled,
+       const char* owner);
   void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
 
  private:
   AdamOptions options_;
+  bool decoupled_ = false;
   std::vector<Tensor> m_;
   std::vector<Tensor> v_;
   std::vector<std::int64_t> t_;
+};
+
+/// Settings of `AdamW`: Adam's, with PyTorch's default weight decay 1e-2.
+struct AdamWOptions {
+  double lr = 1e-3;            ///< Learning rate.
+  double beta1 = 0.9;          ///< Decay of the gradient average m, in [0, 1).
+  double beta2 = 0.999;        ///< Decay of the squared-gradient average v, in [0, 1).
+  double eps = 1e-8;           ///< Keeps the division finite.
+  double weight_decay = 1e-2;  ///< wd ≥ 0: each step first shrinks x ← x · (1 − lr · wd).
+};
+
+/// AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay, as PyTorch 1.13 orders it:
+///   x ← x · (1 − lr · wd);   then Adam's update with g = dx (no decay in the moments).
+/// The decay no longer passes through the √v̂ scaling, so every weight shrinks at the same rate.
+class AdamW : public Adam {
+ public:
+  /// `AdamW(params, {.lr = 1e-3, .weight_decay = 1e-2})`.
+  AdamW(std::vector<Tensor> parameters, const AdamWOptions& options);
 };
 
 // --- learning-rate schedules ---------------------------------------------------------------

@@ -37,7 +37,7 @@ void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order, s
   const std::size_t row_bytes =
       static_cast<std::size_t>(source.numel() / std::max<std::int64_t>(rows, 1)) *
       dtype_size(source.dtype());
-  const auto* from = static_cast<const unsigned char*>(source.raw_data());
+  const auto* from = static_cast<const unsigned char*>(source.const_raw_data());
   auto* to = static_cast<unsigned char*>(target.raw_data());
   for (std::int64_t i = 0; i < count; ++i)
     std::memcpy(
@@ -55,7 +55,7 @@ Tensor copy_rows(const Tensor& source, std::int64_t begin, std::int64_t count) {
       static_cast<std::size_t>(source.numel() / std::max<std::int64_t>(source.size(0), 1)) *
       dtype_size(source.dtype());
   std::memcpy(rows.raw_data(),
-              static_cast<const unsigned char*>(source.raw_data()) +
+              static_cast<const unsigned char*>(source.const_raw_data()) +
                   static_cast<std::size_t>(begin) * row_bytes,
               static_cast<std::size_t>(count) * row_bytes);
   return rows;
@@ -66,10 +66,10 @@ double squared_norm(const Tensor& tensor) {
   double total = 0.0;
   const std::int64_t n = tensor.numel();
   if (tensor.dtype() == DType::float32) {
-    const float* x = tensor.data<float>();
+    const float* x = tensor.const_data<float>();
     for (std::int64_t i = 0; i < n; ++i) total += static_cast<double>(x[i]) * x[i];
   } else if (tensor.dtype() == DType::float64) {
-    const double* x = tensor.data<double>();
+    const double* x = tensor.const_data<double>();
     for (std::int64_t i = 0; i < n; ++i) total += x[i] * x[i];
   }
   return total;
@@ -80,15 +80,15 @@ double squared_distance(const Tensor& a, const Tensor& b) {
   double total = 0.0;
   const std::int64_t n = a.numel();
   if (a.dtype() == DType::float32) {
-    const float* x = a.data<float>();
-    const float* y = b.data<float>();
+    const float* x = a.const_data<float>();
+    const float* y = b.const_data<float>();
     for (std::int64_t i = 0; i < n; ++i) {
       const double d = static_cast<double>(x[i]) - y[i];
       total += d * d;
     }
   } else if (a.dtype() == DType::float64) {
-    const double* x = a.data<double>();
-    const double* y = b.data<double>();
+    const double* x = a.const_data<double>();
+    const double* y = b.const_data<double>();
     for (std::int64_t i = 0; i < n; ++i) total += (x[i] - y[i]) * (x[i] - y[i]);
   }
   return total;
@@ -193,8 +193,8 @@ double Trainer::evaluate(const data::Dataset& dataset, std::int64_t limit) {
     const std::int64_t count = std::min(config_.eval_batch_size, n - begin);
     Tensor scores = model_.forward(copy_rows(dataset.images, begin, count));
     Tensor predicted = argmax(scores);
-    const std::int64_t* guess = predicted.data<std::int64_t>();
-    const std::int64_t* truth = dataset.labels.data<std::int64_t>() + begin;
+    const std::int64_t* guess = predicted.const_data<std::int64_t>();
+    const std::int64_t* truth = dataset.labels.const_data<std::int64_t>() + begin;
     for (std::int64_t i = 0; i < count; ++i) correct += guess[i] == truth[i] ? 1 : 0;
   }
   return static_cast<double>(correct) / static_cast<double>(n);

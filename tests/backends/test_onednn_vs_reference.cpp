@@ -625,22 +625,27 @@ TEST_CASE("onednn optimiser updates match the reference over three steps", "[one
       require_close(s2, s2_ref);
     };
     check("sgd", [&](Backend& k, Buffer& p, Buffer&, Buffer&, std::int64_t) {
-      k.sgd_update(p.view(), grad.cview(), View{}, 0.1, 0.0, false);
+      k.sgd_update(p.view(), grad.cview(), View{}, 0.1, 0.0, false, 0.01);
     });
     check("momentum", [&](Backend& k, Buffer& p, Buffer& v, Buffer&, std::int64_t) {
-      k.sgd_update(p.view(), grad.cview(), v.view(), 0.1, 0.9, false);
+      k.sgd_update(p.view(), grad.cview(), v.view(), 0.1, 0.9, false, 0.01);
     });
     check("nesterov", [&](Backend& k, Buffer& p, Buffer& v, Buffer&, std::int64_t) {
-      k.sgd_update(p.view(), grad.cview(), v.view(), 0.1, 0.9, true);
+      k.sgd_update(p.view(), grad.cview(), v.view(), 0.1, 0.9, true, 0.01);
     });
     check("adagrad", [&](Backend& k, Buffer& p, Buffer& c, Buffer&, std::int64_t) {
-      k.adagrad_update(p.view(), grad.cview(), c.view(), 0.01, 1e-8);
+      k.adagrad_update(p.view(), grad.cview(), c.view(), 0.01, 1e-8, 0.01);
     });
     check("rmsprop", [&](Backend& k, Buffer& p, Buffer& c, Buffer&, std::int64_t) {
-      k.rmsprop_update(p.view(), grad.cview(), c.view(), 0.01, 0.99, 1e-8);
+      k.rmsprop_update(p.view(), grad.cview(), c.view(), 0.01, 0.99, 1e-8, 0.01);
     });
     check("adam", [&](Backend& k, Buffer& p, Buffer& m, Buffer& v, std::int64_t t) {
-      k.adam_update(p.view(), grad.cview(), m.view(), v.view(), 1e-3, 0.9, 0.999, 1e-8, t);
+      k.adam_update(p.view(), grad.cview(), m.view(), v.view(), 1e-3, 0.9, 0.999, 1e-8, t, 0.01,
+                    false);
+    });
+    check("adamw", [&](Backend& k, Buffer& p, Buffer& m, Buffer& v, std::int64_t t) {
+      k.adam_update(p.view(), grad.cview(), m.view(), v.view(), 1e-3, 0.9, 0.999, 1e-8, t, 0.01,
+                    true);
     });
   }
 }

@@ -813,22 +813,26 @@ TEMPLATE_TEST_CASE("one SGD step, plain, with momentum and with Nesterov momentu
   auto grad = make<TestType>({2}, {1, -2});
 
   auto x = make<TestType>({2}, {1, 1});
-  backend->sgd_update(x, grad, View{}, 0.1, 0.0, false);  // x − 0.1 dx
+  backend->sgd_update(x, grad, View{}, 0.1, 0.0, false, 0.0);  // x − 0.1 dx
   check_values(x, {0.9, 1.2});
 
   x = make<TestType>({2}, {1, 1});
+  backend->sgd_update(x, grad, View{}, 0.1, 0.0, false, 0.5);  // x − 0.1 (dx + 0.5 x)
+  check_values(x, {0.85, 1.15});
+
+  x = make<TestType>({2}, {1, 1});
   auto v = make<TestType>({2}, {0.5, 0.5});
-  backend->sgd_update(x, grad, v, 0.1, 0.9, false);
-  // v = 0.9·0.5 − 0.1·dx = [0.35, 0.65]; x = 1 + v
-  check_values(v, {0.35, 0.65});
-  check_values(x, {1.35, 1.65});
+  backend->sgd_update(x, grad, v, 0.1, 0.9, false, 0.0);
+  // v = 0.9·0.5 + dx = [1.45, −1.55] (gradient units); x = 1 − 0.1·v
+  check_values(v, {1.45, -1.55});
+  check_values(x, {0.855, 1.155});
 
   x = make<TestType>({2}, {1, 1});
   v = make<TestType>({2}, {0.5, 0.5});
-  backend->sgd_update(x, grad, v, 0.1, 0.9, true);
-  // v = [0.35, 0.65]; x = 1 − 0.9·0.5 + 1.9·v = [1.215, 1.785]
-  check_values(v, {0.35, 0.65});
-  check_values(x, {1.215, 1.785});
+  backend->sgd_update(x, grad, v, 0.1, 0.9, true, 0.0);
+  // v = [1.45, −1.55]; x = 1 − 0.1·(dx + 0.9·v) = [0.7695, 1.3395]
+  check_values(v, {1.45, -1.55});
+  check_values(x, {0.7695, 1.3395});
 }
 
 TEMPLATE_TEST_CASE("one AdaGrad step and one RMSProp step", "", float, double) {
@@ -837,14 +841,14 @@ TEMPLATE_TEST_CASE("one AdaGrad step and one RMSProp step", "", float, double) {
 
   auto x = make<TestType>({2}, {1, 1});
   auto cache = make<TestType>({2}, {5, 0});
-  backend->adagrad_update(x, grad, cache, 0.5, 0.0);
+  backend->adagrad_update(x, grad, cache, 0.5, 0.0, 0.0);
   // cache = [9, 1]; x = 1 − 0.5·[2/3, −1/1]
   check_values(cache, {9, 1});
   check_values(x, {1 - 1.0 / 3, 1.5});
 
   x = make<TestType>({2}, {1, 1});
   cache = make<TestType>({2}, {1, 1});
-  backend->rmsprop_update(x, grad, cache, 0.1, 0.9, 1e-8);
+  backend->rmsprop_update(x, grad, cache, 0.1, 0.9, 1e-8, 0.0);
   // cache = 0.9 + 0.1·[4, 1] = [1.3, 1.0]; x = 1 − 0.1·dx/(√cache + 1e-8)
   check_values(cache, {1.3, 1.0});
   check_values(x, {1 - 0.2 / (std::sqrt(1.3) + 1e-8), 1 + 0.1 / (1 + 1e-8)});
@@ -855,17 +859,17 @@ TEMPLATE_TEST_CASE("Adam's first step moves each parameter by about lr", "", flo
   auto grad = make<TestType>({2}, {0.5, -4});
   auto x = make<TestType>({2}, {1, 1});
   Buffer<TestType> m({2}), v({2});
-  backend->adam_update(x, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 1);
+  backend->adam_update(x, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 1, 0.0, false);
   // m = 0.1·dx, v = 0.001·dx²; m̂ = dx, v̂ = dx²: x = 1 − 0.01·dx/(|dx| + 1e-8)
   check_values(m, {0.05, -0.4});
   check_values(v, {0.00025, 0.016});
   check_values(x, {1 - 0.01 * 0.5 / (0.5 + 1e-8), 1 + 0.01 * 4 / (4 + 1e-8)});
 
   // Second step with the same gradient: m = 0.09·dx + 0.1·dx = 0.19·dx, m̂ = 0.19 dx/0.19 = dx
-  backend->adam_update(x, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 2);
+  backend->adam_update(x, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 2, 0.0, false);
   check_values(m, {0.095, -0.76});
   CHECK(static_cast<double>(x[0]) == Approx(1 - 0.02).epsilon(1e-5));
-  CHECK_THROWS_WITH(backend->adam_update(x, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 0),
+  CHECK_THROWS_WITH(backend->adam_update(x, grad, m, v, 0.01, 0.9, 0.999, 1e-8, 0, 0.0, false),
                     Catch::Contains("t counts from 1"));
 }
 

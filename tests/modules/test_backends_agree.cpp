@@ -50,7 +50,7 @@ Run run_on(const std::string& backend_name) {
   Run run;
   Tensor scores = net(x);
   run.train_output = scores.to_vector();
-  (criterion(scores, y) + nn::l2_penalty(net.parameters(), 1e-3)).backward();
+  (criterion(scores, y) + nn::l2_penalty(nn::weight_matrices(net.parameters()), 1e-3)).backward();
   for (const Tensor& p : net.parameters()) run.gradients.push_back(p.grad().to_vector());
   optimizer.step();
   for (const Tensor& p : net.parameters()) run.after_step.push_back(p.to_vector());

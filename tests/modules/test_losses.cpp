@@ -43,14 +43,14 @@ TEST_CASE("losses name the shapes when scores and labels do not fit") {
                     Catch::Contains("the margin must be finite and ≥ 0"));
 }
 
-TEST_CASE("l2_penalty is ½λΣW² over weight matrices only, with gradient λW") {
+TEST_CASE("l2_penalty is ½λΣW² over weight matrices, with gradient λW") {
   nn::Sequential net(nn::Linear(2, 2, {.bias_init = 5.0}), nn::BatchNorm1d(2), nn::PReLU(2));
   auto& linear = net.at<nn::Linear>(0);
   {
     NoGradGuard no_grad;
     nn::init::constant_(linear.weight, 3.0);  // Σ W² = 4 · 9 = 36
   }
-  Tensor penalty = nn::l2_penalty(net.parameters(), 0.1);
+  Tensor penalty = nn::l2_penalty(nn::weight_matrices(net.parameters()), 0.1);
   CHECK(penalty.dim() == 0);
   // ½ · 0.1 · 36 = 1.8: the bias (5), BatchNorm's γ and β and PReLU's slopes do not count
   CHECK(penalty.item() == Approx(1.8));
@@ -59,9 +59,18 @@ TEST_CASE("l2_penalty is ½λΣW² over weight matrices only, with gradient λW"
   CHECK_FALSE(linear.bias.grad().defined());
 }
 
+TEST_CASE("l2_penalty refuses a 1-D tensor, rather than adding a silent 0") {
+  nn::Sequential net(nn::Linear(2, 2), nn::BatchNorm1d(2));
+  CHECK_THROWS_WITH(nn::l2_penalty(net.parameters(), 0.1),
+                    Catch::Contains("l2_penalty: tensor 1 has shape [2] (1-D)") &&
+                        Catch::Contains("weight matrices only"));
+  CHECK_THROWS_WITH(nn::l2_penalty({full({}, 2.0)}, 0.1), Catch::Contains("(0-D)"));
+  CHECK(nn::weight_matrices(net.parameters()).size() == 1);
+}
+
 TEST_CASE("l2_penalty of no weight matrix is 0, and lambda must be ≥ 0") {
   nn::BatchNorm1d layer(3);
-  CHECK(nn::l2_penalty(layer.parameters(), 1.0).item() == 0.0);
+  CHECK(nn::l2_penalty(nn::weight_matrices(layer.parameters()), 1.0).item() == 0.0);
   CHECK_THROWS_WITH(nn::l2_penalty({}, -1.0),
                     Catch::Contains("l2_penalty: lambda must be finite and ≥ 0"));
 }

@@ -55,25 +55,25 @@ TEST_CASE("SGD: x ← x − lr·dx, on every backend") {
   }
 }
 
-TEST_CASE("SGD with momentum: v ← μv − lr·dx, x ← x + v, on every backend") {
+TEST_CASE("SGD with momentum: v ← μv + dx, x ← x − lr·v, on every backend") {
   for (const std::string& name : available_backends()) {
     BackendGuard guard(name);
     INFO("backend " << name);
-    // μ = 0.9, lr = 0.1; first coordinate: v = −0.05, −0.095, −0.1355 → x = 0.95, 0.855, 0.7195
-    // (the second is −2 times the first's displacement: v = 0.1, 0.19, 0.271)
+    // μ = 0.9, lr = 0.1; first coordinate: v = 0.5, 0.95, 1.355 → x = 0.95, 0.855, 0.7195
+    // (the second is −2 times the first's displacement)
     check_path(
         trajectory([](Tensor x) { return optim::SGD({x}, {.lr = 0.1, .momentum = 0.9}); }, 3),
         {{0.95, -1.9}, {0.855, -1.71}, {0.7195, -1.439}});
   }
 }
 
-TEST_CASE("SGD with Nesterov momentum: x ← x − μ v_prev + (1 + μ) v, on every backend") {
+TEST_CASE("SGD with Nesterov momentum: v ← μv + dx, x ← x − lr·(dx + μv), on every backend") {
   for (const std::string& name : available_backends()) {
     BackendGuard guard(name);
     INFO("backend " << name);
-    // first coordinate: step 1: v = −0.05, x = 1 + 1.9·(−0.05) = 0.905
-    // step 2: v = −0.095, x = 0.905 + 0.9·0.05 + 1.9·(−0.095) = 0.7695
-    // step 3: v = −0.1355, x = 0.7695 + 0.9·0.095 + 1.9·(−0.1355) = 0.59755
+    // first coordinate: step 1: v = 0.5, x = 1 − 0.1·(0.5 + 0.45) = 0.905
+    // step 2: v = 0.95, x = 0.905 − 0.1·(0.5 + 0.855) = 0.7695
+    // step 3: v = 1.355, x = 0.7695 − 0.1·(0.5 + 1.2195) = 0.59755
     check_path(trajectory(
                    [](Tensor x) {
                      return optim::SGD({x}, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
@@ -96,15 +96,15 @@ TEST_CASE("AdaGrad: cache ← cache + dx², x ← x − lr·dx/(√cache + eps),
 }
 
 TEST_CASE(
-    "RMSProp: cache ← d·cache + (1 − d)·dx², x ← x − lr·dx/(√cache + eps), on every backend") {
+    "RMSProp: cache ← α·cache + (1 − α)·dx², x ← x − lr·dx/(√cache + eps), on every backend") {
   for (const std::string& name : available_backends()) {
     BackendGuard guard(name);
     INFO("backend " << name);
-    // decay 0.9: cache = 0.1 g², 0.19 g², 0.271 g², so the steps are lr·sign(g)/√0.1, /√0.19,
+    // α = 0.9: cache = 0.1 g², 0.19 g², 0.271 g², so the steps are lr·sign(g)/√0.1, /√0.19,
     // /√0.271
     const double s1 = 0.1 / std::sqrt(0.1), s2 = 0.1 / std::sqrt(0.19), s3 = 0.1 / std::sqrt(0.271);
     check_path(
-        trajectory([](Tensor x) { return optim::RMSProp({x}, {.lr = 0.1, .decay = 0.9}); }, 3),
+        trajectory([](Tensor x) { return optim::RMSProp({x}, {.lr = 0.1, .alpha = 0.9}); }, 3),
         {{1 - s1, -2 + s1}, {1 - s1 - s2, -2 + s1 + s2}, {1 - s1 - s2 - s3, -2 + s1 + s2 + s3}});
   }
 }
@@ -215,8 +215,14 @@ TEST_CASE("optimisers refuse bad settings with a clear message") {
                     Catch::Contains("SGD: momentum must lie in [0, 1)"));
   CHECK_THROWS_WITH(optim::SGD({x}, {.lr = 0.1, .nesterov = true}),
                     Catch::Contains("Nesterov momentum needs momentum > 0"));
-  CHECK_THROWS_WITH(optim::RMSProp({x}, {.decay = 1.0}),
-                    Catch::Contains("RMSProp: decay must lie in [0, 1)"));
+  CHECK_THROWS_WITH(optim::RMSProp({x}, {.alpha = 1.0}),
+                    Catch::Contains("RMSProp: alpha must lie in [0, 1)"));
+  CHECK_THROWS_WITH(optim::Adam({x}, {.weight_decay = -1e-4}),
+                    Catch::Contains("Adam: weight_decay must be finite and ≥ 0"));
+  CHECK_THROWS_WITH(optim::AdamW({x}, {.weight_decay = std::nan("")}),
+                    Catch::Contains("AdamW: weight_decay must be finite and ≥ 0"));
+  CHECK_THROWS_WITH(optim::SGD({x}, {.lr = 0.1, .weight_decay = -1}),
+                    Catch::Contains("SGD: weight_decay"));
   CHECK_THROWS_WITH(optim::Adam({x}, {.beta2 = 1.0}),
                     Catch::Contains("Adam: beta2 must lie in [0, 1)"));
   CHECK_THROWS_WITH(optim::AdaGrad({x}, {.eps = 0}),
@@ -282,4 +288,60 @@ TEST_CASE("schedules refuse bad settings") {
                     Catch::Contains("ExponentialDecay: k must be finite"));
   CHECK_THROWS_WITH(optim::InverseTimeDecay(optimizer, NAN),
                     Catch::Contains("InverseTimeDecay: k must be finite"));
+}
+
+// --- PyTorch's names and defaults ---------------------------------------------------------
+
+TEST_CASE("the defaults are PyTorch's: eps, RMSProp's lr and alpha, AdamW's weight decay") {
+  CHECK(optim::AdaGradOptions{}.eps == 1e-10);
+  CHECK(optim::RMSPropOptions{}.eps == 1e-8);
+  CHECK(optim::RMSPropOptions{}.alpha == 0.99);
+  CHECK(optim::RMSPropOptions{}.lr == 1e-2);
+  CHECK(optim::AdamOptions{}.eps == 1e-8);
+  CHECK(optim::AdamOptions{}.weight_decay == 0.0);
+  CHECK(optim::AdamWOptions{}.weight_decay == 1e-2);
+  CHECK(optim::SGDOptions{}.weight_decay == 0.0);
+}
+
+TEST_CASE("RMSProp still takes the deprecated name decay for alpha, for one release") {
+  const auto path_with = [](optim::RMSPropOptions options) {
+    return trajectory([&](Tensor x) { return optim::RMSProp({x}, options); }, 3);
+  };
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  optim::RMSPropOptions old_name{.lr = 0.1};
+  old_name.decay = 0.9;
+  optim::RMSPropOptions both{.lr = 0.1, .alpha = 0.5};
+  both.decay = 0.9;
+#pragma GCC diagnostic pop
+  const auto expected = path_with({.lr = 0.1, .alpha = 0.9});
+  CHECK(path_with(old_name) == expected);
+  Tensor x = from({1.0}).requires_grad_(true);
+  CHECK_THROWS_WITH(optim::RMSProp({x}, both), Catch::Contains("alpha = 0.5 and its deprecated "
+                                                               "old name decay = 0.9 disagree"));
+}
+
+TEST_CASE("weight decay adds wd·x to the gradient; AdamW shrinks x by lr·wd·x first") {
+  for (const std::string& name : available_backends()) {
+    BackendGuard guard(name);
+    INFO("backend " << name);
+    // SGD, wd 0.5, lr 0.1: g = [0.5, −1] + 0.5·[1, −2] = [1, −2] → x = [0.9, −1.8]
+    check_path(
+        trajectory([](Tensor x) { return optim::SGD({x}, {.lr = 0.1, .weight_decay = 0.5}); }, 1),
+        {{0.9, -1.8}});
+    // AdamW, wd 0.5, lr 0.1: x ← x·(1 − 0.05) = [0.95, −1.9], then Adam's first step lr·sign(g)
+    check_path(
+        trajectory([](Tensor x) { return optim::AdamW({x}, {.lr = 0.1, .weight_decay = 0.5}); }, 1),
+        {{0.85, -1.8}});
+  }
+}
+
+TEST_CASE("an optimiser step raises the version: backward of an older graph raises") {
+  Tensor w = from({1, 2}, {2}, {.requires_grad = true});
+  optim::SGD sgd({w}, {.lr = 0.1});
+  Tensor loss = (w * w).sum();  // mul reads w in backward
+  loss.backward();
+  sgd.step();
+  CHECK(w.version() == 1);
+  CHECK_THROWS_WITH(loss.backward(), Catch::Contains("modified in place by `optimizer.step()`"));
 }
