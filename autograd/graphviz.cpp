@@ -61,11 +61,14 @@ class DotWriter {
   // A graph of up to `kLeftToRight` values reads left to right; a longer one (a neuron of eight
   // gates, say) top to bottom, so that its picture stays readable at about 1,200 pixels wide.
   static constexpr std::size_t kLeftToRight = 8;
-  DotWriter(const char* graph_name, std::size_t values) {
+  DotWriter(const char* graph_name, std::size_t values, const std::string& title) {
     text_ << "digraph " << graph_name << " {\n"
           << "  rankdir=" << (values <= kLeftToRight ? "LR" : "TB") << ";\n"
           << "  size=\"12.5,40\";\n"  // inches: at 96 dpi never wider than 1,200 pixels
           << "  node [fontname=\"Helvetica\", fontsize=11];\n";
+    if (!title.empty())
+      text_ << "  label=\"" << quote(title) << "\";\n  labelloc=t;\n  fontname=\"Helvetica\";\n"
+            << "  fontsize=14;\n";
   }
 
   // A value box; `fields` are the record's cells, left to right.
@@ -79,12 +82,7 @@ class DotWriter {
 
   // The ellipse of the op that made value `id`, and its edge into the value's box.
   void op_ellipse(std::size_t id, const std::string& op) {
-    std::string quoted;
-    for (char c : op) {
-      if (c == '"' || c == '\\') quoted += '\\';
-      quoted += c;
-    }
-    text_ << "  v" << id << "_op [shape=ellipse, label=\"" << quoted << "\"];\n"
+    text_ << "  v" << id << "_op [shape=ellipse, label=\"" << quote(op) << "\"];\n"
           << "  v" << id << "_op -> v" << id << ";\n";
   }
 
@@ -99,6 +97,17 @@ class DotWriter {
   }
 
  private:
+  // `text` inside a DOT double-quoted string: quotes and backslashes escaped, control characters
+  // (a newline above all) shown as spaces.
+  static std::string quote(const std::string& text) {
+    std::string quoted;
+    for (char c : text) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+    }
+    return quoted;
+  }
+
   std::ostringstream text_;
 };
 
@@ -160,9 +169,9 @@ bool write_dot_and_png(const std::string& dot_text, const std::string& path_with
 
 }  // namespace
 
-std::string to_dot(const Value& root) {
+std::string to_dot(const Value& root, const std::string& title) {
   const std::vector<Value> order = topological_order(root);
-  DotWriter dot("value_graph", order.size());
+  DotWriter dot("value_graph", order.size(), title);
   std::unordered_map<const ValueNode*, std::size_t> id;
   for (std::size_t i = 0; i < order.size(); ++i) {
     id.emplace(order[i].node(), i);
@@ -184,11 +193,11 @@ std::string to_dot(const Value& root) {
   return dot.finish();
 }
 
-std::string to_dot(const Tensor& root) {
+std::string to_dot(const Tensor& root, const std::string& title) {
   if (!root.defined()) {
     throw Error("to_dot: the tensor is undefined (it holds no data)");
   }
-  DotWriter dot("tensor_graph", topological_order(root).size());
+  DotWriter dot("tensor_graph", topological_order(root).size(), title);
   // Depth-first walk with an explicit stack; each tensor gets an id when first seen.
   std::unordered_map<const TensorImpl*, std::size_t> id;
   std::vector<Tensor> stack = {root};
@@ -221,12 +230,14 @@ std::string to_dot(const Tensor& root) {
   return dot.finish();
 }
 
-bool write_graph(const Value& root, const std::string& path_without_extension) {
-  return write_dot_and_png(to_dot(root), path_without_extension);
+bool write_graph(const Value& root, const std::string& path_without_extension,
+                 const std::string& title) {
+  return write_dot_and_png(to_dot(root, title), path_without_extension);
 }
 
-bool write_graph(const Tensor& root, const std::string& path_without_extension) {
-  return write_dot_and_png(to_dot(root), path_without_extension);
+bool write_graph(const Tensor& root, const std::string& path_without_extension,
+                 const std::string& title) {
+  return write_dot_and_png(to_dot(root, title), path_without_extension);
 }
 
 bool dot_program_available() { return find_dot_program().has_value(); }

@@ -26,22 +26,25 @@ class Value;
 class Tensor;
 
 /// The graph that computed `root`, as Graphviz DOT text: one record box per value
-/// ("label | data 2.0000 | grad -4.0000"), one ellipse per op, edges input → op → output.
-std::string to_dot(const Value& root);
+/// ("label | data 2.0000 | grad -4.0000"), one ellipse per op, edges input → op → output. A
+/// non-empty `title` is drawn above the graph (the graph's `label`).
+std::string to_dot(const Value& root, const std::string& title = "");
 
 /// The graph that computed `root`, as Graphviz DOT text: one record box per tensor (label, shape,
 /// dtype, and data and gradient when the tensor has at most 4 elements), one ellipse per recorded
-/// op (`Tensor::op_name()`), edges input → op → output.
-std::string to_dot(const Tensor& root);
+/// op (`Tensor::op_name()`), edges input → op → output, and `title` (when not empty) above it.
+std::string to_dot(const Tensor& root, const std::string& title = "");
 
 /// Writes `to_dot(root)` to `<path_without_extension>.dot` and, when the Graphviz `dot` program
 /// is installed, renders `<path_without_extension>.png`. Returns whether the PNG was made (false
 /// when `dot` is missing or failed). Raises gradlab::Error naming the path when the `.dot` file
-/// cannot be written (missing or read-only folder).
-bool write_graph(const Value& root, const std::string& path_without_extension);
+/// cannot be written (missing or read-only folder). `title` as for `to_dot`.
+bool write_graph(const Value& root, const std::string& path_without_extension,
+                 const std::string& title = "");
 
 /// The same for a tensor graph.
-bool write_graph(const Tensor& root, const std::string& path_without_extension);
+bool write_graph(const Tensor& root, const std::string& path_without_extension,
+                 const std::string& title = "");
 
 /// True when the Graphviz `dot` program can be found on the PATH (so PNGs can be rendered).
 bool dot_program_available();

@@ -51,15 +51,17 @@ BackwardOfNode::~BackwardOfNode() { op_in_backward = previous_; }
 void check_saved_version(const TensorImpl& impl) {
   if (op_in_backward == nullptr) return;  // outside a backward pass a detached handle is data
   const StorageHeader& header = header_of(impl);
-  if (header.version == impl.saved_version) return;
+  const std::uint64_t version = header.version.load(std::memory_order_relaxed);
+  if (version == impl.saved_version) return;
+  const char* writer = header.last_writer.load(std::memory_order_relaxed);
   std::ostringstream text;
   if (impl.label.empty())
     text << "a tensor of shape " << shape_string(impl.shape);
   else
     text << "`" << impl.label << "` (shape " << shape_string(impl.shape) << ")";
   text << ", saved by `" << *op_in_backward << "` for the backward pass, was modified in place by `"
-       << (header.last_writer ? header.last_writer : "?") << "` after it was saved: version "
-       << header.version << ", expected " << impl.saved_version
+       << (writer ? writer : "?") << "` after it was saved: version " << version << ", expected "
+       << impl.saved_version
        << " (compute a new tensor instead, e.g. x = x + y, or call backward() before changing "
           "it)";
   throw Error(text.str());
@@ -93,17 +95,19 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
 
 std::uint64_t Tensor::version() const {
   if (!defined()) throw Error("version: the tensor is undefined");
-  return detail::header_of(*impl_).version;
+  return detail::header_of(*impl_).version.load(std::memory_order_relaxed);
 }
 
 void Tensor::bump_version(const char* writer) const {
   if (!defined()) throw Error("bump_version: the tensor is undefined");
   detail::StorageHeader& header = detail::header_of(*impl_);
-  ++header.version;
-  header.last_writer = writer;
+  header.version.fetch_add(1, std::memory_order_relaxed);
+  header.last_writer.store(writer, std::memory_order_relaxed);
 }
 
 void* Tensor::raw_data() const {
+  if (!defined())
+    throw Error("use of an undefined tensor (default-constructed Tensor has no data)");
   bump_version("a write through data<T>() or raw_data()");
   return impl_->storage.get();
 }

@@ -164,8 +164,9 @@ Tensor Tensor::detach() const {
   detached->storage = impl.storage;
   detached->shape = impl.shape;
   detached->dtype = impl.dtype;
-  detached->saved_version = detail::header_of(impl).version;  // checked if read in backward
-  if (!impl.label.empty()) detached->label = impl.label;      // named in that check's error
+  // Checked if read in backward; the label names it in that check's error.
+  detached->saved_version = detail::header_of(impl).version.load(std::memory_order_relaxed);
+  if (!impl.label.empty()) detached->label = impl.label;
   return Tensor(std::move(detached));
 }
 

@@ -15,6 +15,7 @@
 
 #include "autograd/graphviz.hpp"
 #include "autograd/value.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using gradlab::Value;
@@ -73,7 +74,7 @@ double numeric_gradient(const std::function<Value(const std::vector<double>&)>& 
 
 /// Writes the graph picture and records it.
 void draw(Chapter& chapter, const Value& root, const std::string& file, const std::string& what) {
-  bool png = gradlab::write_graph(root, chapter.path(file));
+  bool png = gradlab::write_graph(root, chapter.path(file), what);
   chapter.picture(chapter.path(file + (png ? ".png" : ".dot")), what);
 }
 
@@ -84,15 +85,21 @@ bool rounds_to(double value, double printed) {
   return std::abs(std::round(value * 100) / 100 - printed) < 1e-9;
 }
 
-void simple_expression(Chapter& chapter) {
+/// The inputs of f = (x + y) · z: the lecture's −2, 5, −4 unless --x, --y, --z say otherwise.
+struct Inputs {
+  double x = -2.0, y = 5.0, z = -4.0;
+  bool lecture() const { return x == -2.0 && y == 5.0 && z == -4.0; }
+};
+
+void simple_expression(Chapter& chapter, const Inputs& in) {
   chapter.step("The smallest graph: f = (x + y) · z");
-  chapter.say(
-      "We make three input nodes x = −2, y = 5, z = −4 and two gates: an add gate computes "
-      "q = x + y, a multiply gate computes f = q · z. Each gate, while it computes its output, "
-      "also writes down how its output would move if one input moved a little: its local "
-      "gradient. For q = x + y that is 1 for both inputs; for f = q · z it is z for q and q for "
-      "z.");
-  Value x(-2.0, "x"), y(5.0, "y"), z(-4.0, "z");
+  chapter.say(fmt::format(
+      "We make three input nodes x = {:g}, y = {:g}, z = {:g}{} and two gates: an add gate "
+      "computes q = x + y, a multiply gate computes f = q · z. Each gate, while it computes its "
+      "output, also writes down how its output would move if one input moved a little: its local "
+      "gradient. For q = x + y that is 1 for both inputs; for f = q · z it is z for q and q for z.",
+      in.x, in.y, in.z, in.lecture() ? " (the lecture's values)" : ""));
+  Value x(in.x, "x"), y(in.y, "y"), z(in.z, "z");
   Value q = (x + y).set_label("q");
   Value f = (q * z).set_label("f");
   print_forward(chapter, f);
@@ -107,14 +114,16 @@ void simple_expression(Chapter& chapter) {
   print_backward(chapter, f);
   std::cout << fmt::format("  f = {:g}:  df/dx = {:g}, df/dy = {:g}, df/dz = {:g}\n", f.data(),
                            x.grad(), y.grad(), z.grad());
-  chapter.notice(
-      "df/dz = q = 3: the multiply gate hands each input the *other* input times the upstream "
-      "gradient. df/dx = df/dq · dq/dx = z · 1 = −4: the add gate passes −4 on to x and y alike.");
+  chapter.notice(fmt::format(
+      "df/dz = q = {:g}: the multiply gate hands each input the *other* input times the upstream "
+      "gradient. df/dx = df/dq · dq/dx = z · 1 = {:g}: the add gate passes {:g} on to x and y "
+      "alike.",
+      z.grad(), x.grad(), q.grad()));
 
   auto build = [](const std::vector<double>& v) {
     return (Value(v[0]) + Value(v[1])) * Value(v[2]);
   };
-  std::vector<double> at = {-2.0, 5.0, -4.0};
+  std::vector<double> at = {in.x, in.y, in.z};
   std::vector<std::vector<std::string>> rows;
   const char* names[] = {"x", "y", "z"};
   const Value* leaves[] = {&x, &y, &z};
@@ -125,13 +134,24 @@ void simple_expression(Chapter& chapter) {
   chapter.say("The same gradients by nudging each input by ±1e-6 and re-running the forward pass:");
   chapter.table({"input", "backprop", "finite difference"}, rows);
 
-  chapter.claim("f(−2, 5, −4) = −12", f.data() == -12.0, fmt::format("{:g}", f.data()));
-  chapter.claim("df/dx = −4", x.grad() == -4.0, fmt::format("{:g}", x.grad()));
-  chapter.claim("df/dy = −4", y.grad() == -4.0, fmt::format("{:g}", y.grad()));
-  chapter.claim("df/dz = 3", z.grad() == 3.0, fmt::format("{:g}", z.grad()));
+  // With the lecture's inputs the lecture's numbers; with others, the rules they come from.
+  const double sum = in.x + in.y;
+  chapter.claim(
+      fmt::format("f({:g}, {:g}, {:g}) = (x + y) · z = {:g}", in.x, in.y, in.z, sum * in.z),
+      f.data() == sum * in.z && (!in.lecture() || f.data() == -12.0),
+      fmt::format("{:g}", f.data()));
+  chapter.claim(fmt::format("df/dx = z = {:g}", in.z), x.grad() == in.z,
+                fmt::format("{:g}", x.grad()));
+  chapter.claim(fmt::format("df/dy = z = {:g}", in.z), y.grad() == in.z,
+                fmt::format("{:g}", y.grad()));
+  chapter.claim(fmt::format("df/dz = x + y = {:g}", sum), z.grad() == sum,
+                fmt::format("{:g}", z.grad()));
+  // A central difference of this function is exact up to round-off, which grows with |f| / h.
+  const double tolerance =
+      1e-6 * std::max(1.0, std::abs(sum * in.z) + std::abs(sum) + std::abs(in.z));
   chapter.claim("finite differences agree with backprop",
-                close(numeric_gradient(build, at, 0), -4, 1e-6) &&
-                    close(numeric_gradient(build, at, 2), 3, 1e-6),
+                close(numeric_gradient(build, at, 0), in.z, tolerance) &&
+                    close(numeric_gradient(build, at, 2), sum, tolerance),
                 fmt::format("dx ≈ {:.8f}, dz ≈ {:.8f}", numeric_gradient(build, at, 0),
                             numeric_gradient(build, at, 2)));
   draw(chapter, f, "graph_f", "f = (x + y) · z with data and gradients in every box");
@@ -324,19 +344,47 @@ void forks(Chapter& chapter) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  Inputs inputs;
   return gradlab::tutorial::run_chapter(
-      argc, argv, {1, "computational_graph", "Computational graphs and backpropagation"},
-      [](Chapter& chapter) {
-        simple_expression(chapter);
+      argc, argv,
+      {1,
+       "computational_graph",
+       "Computational graphs and backpropagation",
+       {{"--x 3 --y -1 --z 2",
+         "f = (3 − 1) · 2 = 4. Look at the backward table: x and y both receive z = 2 (the add "
+         "gate copies its upstream gradient to each input) and z receives q = x + y = 2."},
+        {"--z 0",
+         "f = 0 and df/dx = df/dy = 0: a zero upstream gradient from the multiply gate stops "
+         "every gradient below it, however large x and y are, while df/dz = x + y is unchanged."},
+        {"--x 1e5 --y 1e5",
+         "big inputs: the finite-difference column still agrees with backprop, but with fewer "
+         "exact digits, since the round-off of f(v ± h) grows with |f| while h stays 1e-6."}}},
+      [&inputs](Chapter& chapter) {
+        simple_expression(chapter, inputs);
         sigmoid_neuron(chapter);
         gate_patterns(chapter);
         forks(chapter);
         if (!gradlab::dot_program_available()) {
           chapter.say("(Graphviz `dot` was not found: the graphs were written as .dot text only.)");
         }
-        chapter.summary(
-            "f = (x+y)·z gives −12 with gradients −4, −4, 3; the sigmoid neuron gives 0.73, dw = "
-            "[−0.20, −0.39, "
-            "0.20], dx = [0.39, −0.59]; every gradient is local × upstream, summed at forks.");
+        chapter.summary(fmt::format(
+            "f = (x+y)·z at ({:g}, {:g}, {:g}) gives {:g} with gradients {:g}, {:g}, {:g}; the "
+            "sigmoid neuron gives 0.73, dw = [−0.20, −0.39, 0.20], dx = [0.39, −0.59]; every "
+            "gradient is local × upstream, summed at forks.",
+            inputs.x, inputs.y, inputs.z, (inputs.x + inputs.y) * inputs.z, inputs.z, inputs.z,
+            inputs.x + inputs.y));
+      },
+      [&inputs](CLI::App& app) {
+        const auto range = gradlab::cli::number_check("in [-1e6, 1e6]",
+                                                      [](double v) { return std::abs(v) <= 1e6; });
+        app.add_option("--x", inputs.x, "x of f = (x + y) · z (the lecture: -2)")
+            ->check(range)
+            ->capture_default_str();
+        app.add_option("--y", inputs.y, "y of f = (x + y) · z (the lecture: 5)")
+            ->check(range)
+            ->capture_default_str();
+        app.add_option("--z", inputs.z, "z of f = (x + y) · z (the lecture: -4)")
+            ->check(range)
+            ->capture_default_str();
       });
 }

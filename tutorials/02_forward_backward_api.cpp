@@ -19,6 +19,7 @@
 #include "autograd/graphviz.hpp"
 #include "autograd/ops.hpp"
 #include "backends/backend.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -258,7 +259,8 @@ void custom_layers(Chapter& chapter) {
         matmul(SigmoidLayer::apply(LinearLayer::apply(x, weight, bias)), head), targets);
     loss.set_label("loss");
     loss.backward();
-    bool png = write_graph(loss, chapter.path("graph_custom_layers"));
+    bool png = write_graph(loss, chapter.path("graph_custom_layers"),
+                           "The tensor graph of loss, with our my_linear and my_sigmoid nodes");
     chapter.picture(chapter.path(std::string("graph_custom_layers") + (png ? ".png" : ".dot")),
                     "the tensor graph with our my_linear and my_sigmoid nodes");
   }
@@ -276,36 +278,53 @@ void custom_layers(Chapter& chapter) {
                 worst < 1e-12, number(worst));
 }
 
-void wrong_backward(Chapter& chapter) {
+/// Returns whether gradcheck caught the bug (it cannot with one example).
+bool wrong_backward(Chapter& chapter, std::int64_t batch) {
   chapter.step("A wrong backward, and how gradcheck catches it");
   chapter.say(
       "The layer below has one wrong line: it averages the bias gradient over the batch instead of "
       "summing it. Training would still run and the loss might even go down a little, which is "
-      "what makes such bugs dangerous. gradcheck points straight at it.");
+      "what makes such bugs dangerous. Given a batch of more than one example, gradcheck points "
+      "straight at it.");
   TensorOptions f64{.dtype = DType::float64, .requires_grad = true};
-  Tensor x = randn({4, 5}, f64), weight = randn({5, 3}, f64), bias = randn({3}, f64);
+  Tensor x = randn({batch, 5}, f64), weight = randn({5, 3}, f64), bias = randn({3}, f64);
+  chapter.say(fmt::format("The batch holds N = {} example{}.", batch, batch == 1 ? "" : "s"));
   GradcheckResult result = gradcheck(
       [](const std::vector<Tensor>& in) { return BuggyLinearLayer::apply(in[0], in[1], in[2]); },
       {x, weight, bias}, {.name = "buggy_linear", .input_names = {"x", "W", "b"}});
   print_report(result);
   const GradcheckInput& b = input_named(result, "b");
-  chapter.notice(fmt::format(
-      "b stands out: at its worst element backward says {:.6f}, the finite difference says {:.6f} "
-      "— a "
-      "ratio of {:.2f}, i.e. 1/N for a batch of N = 4. x and W agree within the round-off "
-      "gradcheck "
-      "estimates for each element, so their relative error above the noise is (near) 0.",
-      b.analytic, b.numeric, b.analytic / b.numeric));
-  chapter.claim("gradcheck FAILED the buggy layer", !result.passed,
-                result.passed ? "passed" : "failed");
   const GradcheckInput& x_check = input_named(result, "x");
   const GradcheckInput& w_check = input_named(result, "W");
-  chapter.claim(
-      "gradcheck pins the bug on b: 'wrong' for b, round-off level (< 1e-6) for x and W",
-      b.verdict == GradcheckVerdict::wrong && x_check.max_relative_error < 1e-6 &&
-          w_check.max_relative_error < 1e-6,
-      fmt::format("b: {} ({:.2f}), x: {:.1e}, W: {:.1e}", verdict_name(b.verdict),
-                  b.max_relative_error, x_check.max_relative_error, w_check.max_relative_error));
+  if (batch == 1) {
+    // The mean over one example is the sum: the wrong line computes the right number.
+    chapter.notice(fmt::format(
+        "with one example the mean over the batch is the sum, so the wrong line gives the right "
+        "gradient (backward {:.6f}, finite difference {:.6f}) and gradcheck has nothing to "
+        "catch. A check on a batch of one cannot see bugs in how a layer treats the batch.",
+        b.analytic, b.numeric));
+    chapter.claim("with N = 1 the buggy layer is correct and gradcheck passes it", result.passed,
+                  result.passed ? "passed" : "failed");
+  } else {
+    chapter.notice(fmt::format(
+        "b stands out: at its worst element backward says {:.6f}, the finite difference says "
+        "{:.6f} "
+        "— a ratio of {:.2f}, i.e. 1/N for a batch of N = {}. x and W agree within the round-off "
+        "gradcheck estimates for each element, so their relative error above the noise is (near) "
+        "0.",
+        b.analytic, b.numeric, b.analytic / b.numeric, batch));
+    chapter.claim("gradcheck FAILED the buggy layer", !result.passed,
+                  result.passed ? "passed" : "failed");
+    chapter.claim(fmt::format("the wrong b gradient is 1/N = 1/{} of the right one", batch),
+                  std::abs(b.analytic * double(batch) - b.numeric) <= 1e-6 * std::abs(b.numeric),
+                  fmt::format("ratio {:.4f}", b.analytic / b.numeric));
+    chapter.claim(
+        "gradcheck pins the bug on b: 'wrong' for b, round-off level (< 1e-6) for x and W",
+        b.verdict == GradcheckVerdict::wrong && x_check.max_relative_error < 1e-6 &&
+            w_check.max_relative_error < 1e-6,
+        fmt::format("b: {} ({:.2f}), x: {:.1e}, W: {:.1e}", verdict_name(b.verdict),
+                    b.max_relative_error, x_check.max_relative_error, w_check.max_relative_error));
+  }
 
   chapter.say(
       "A forgotten transpose (dx = dy·W instead of dy·Wᵀ) is a different kind of bug: the shapes "
@@ -324,9 +343,11 @@ void wrong_backward(Chapter& chapter) {
   std::cout << "   error: " << message << "\n";
   chapter.claim("the forgotten transpose raises an error naming the shapes", !message.empty(),
                 message.empty() ? "no error" : "gradlab::Error");
+  return !result.passed;
 }
 
-void kinks(Chapter& chapter) {
+/// Returns how many points gradcheck flagged as kinks.
+std::int64_t kinks(Chapter& chapter, double h) {
   chapter.step("Kinks: where the numeric gradient cannot be trusted");
   chapter.say(
       "ReLU has a kink at 0: its slope is 0 on the left and 1 on the right. A central difference "
@@ -337,9 +358,9 @@ void kinks(Chapter& chapter) {
       "them with the one-sided slope on the side away from the kink; a point exactly at the kink "
       "only needs a value between the two slopes and counts as 'could not check'. If that is more "
       "than half of the points, the check is inconclusive, never passed.");
-  Tensor x = from({-1.5, -0.3, 0.0, 0.0, 2e-6, 0.4, 1.2}, {7},
-                  {.dtype = DType::float64, .requires_grad = true});
-  const double h = 1e-5;
+  chapter.say(fmt::format("The step of the finite differences here is h = {:g}.", h));
+  const std::vector<double> points = {-1.5, -0.3, 0.0, 0.0, 2e-6, 0.4, 1.2};
+  Tensor x = from(points, {7}, {.dtype = DType::float64, .requires_grad = true});
   std::vector<std::vector<std::string>> rows;
   Tensor y = relu(x);
   y.sum().backward();
@@ -354,17 +375,26 @@ void kinks(Chapter& chapter) {
   }
   chapter.table({"x", "backward", "central diff", "left slope", "right slope", ""}, rows);
   GradcheckResult result = gradcheck([](const std::vector<Tensor>& in) { return relu(in[0]); }, {x},
-                                     {.name = "relu", .input_names = {"x"}});
+                                     {.step = h, .name = "relu", .input_names = {"x"}});
   print_report(result);
-  chapter.notice(
-      "x = 2e-6 is not exactly 0, yet it is within h of the kink, so its finite difference lies "
-      "too. "
-      "The course notes' advice: check with few data points, and watch for kinks.");
+  // The points whose finite difference straddles the kink: closer to 0 than h.
+  const auto near_kink =
+      std::count_if(points.begin(), points.end(), [h](double v) { return std::abs(v) < h; });
+  chapter.notice(fmt::format(
+      "{} of the 7 points lie within h = {:g} of the kink{}. The course notes' advice: check with "
+      "few data points, and watch for kinks.",
+      near_kink, h,
+      2e-6 < h ? ": x = 2e-6 is not exactly 0, yet its finite difference straddles the kink and "
+                 "lies too"
+               : "; x = 2e-6 is farther than h from 0, so its finite difference is honest"));
   chapter.claim(
-      "gradcheck flags the kinks of ReLU (3 elements within h of 0) instead of failing",
-      result.inputs[0].kink_elements == 3 && result.passed,
+      fmt::format(
+          "gradcheck flags the kinks of ReLU ({} elements within h of 0) instead of failing",
+          near_kink),
+      result.inputs[0].kink_elements == near_kink && result.passed,
       fmt::format("{} kink elements, verdict {}, passed {}", result.inputs[0].kink_elements,
                   verdict_name(result.inputs[0].verdict), result.passed));
+  return result.inputs[0].kink_elements;
 }
 
 // --- in-place writes and the version counter ------------------------------------------------
@@ -439,9 +469,23 @@ void in_place_writes(Chapter& chapter) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::int64_t batch = 4;
+  double h = 1e-5;
   return gradlab::tutorial::run_chapter(
-      argc, argv, {2, "forward_backward_api", "The forward/backward API and gradient checking"},
-      [](Chapter& chapter) {
+      argc, argv,
+      {2,
+       "forward_backward_api",
+       "The forward/backward API and gradient checking",
+       {{"--batch 1",
+         "the layer whose bias gradient is averaged instead of summed passes gradcheck: over one "
+         "example the mean is the sum. Check layers on batches of several examples."},
+        {"--batch 32",
+         "the wrong bias gradient is now 1/32 of the right one: the bigger the batch, the smaller "
+         "the gradient the bug hands to b, and the more the bug looks like a tiny learning rate."},
+        {"--h 1e-7",
+         "with a smaller finite-difference step x = 2e-6 is no longer within h of ReLU's kink: "
+         "the kink count drops from 3 to 2 and that point is checked like any other."}}},
+      [&batch, &h](Chapter& chapter) {
         // Gradient checks need float64, which only the reference backend computes (oneDNN has no
         // f64), so this chapter's tensors live there whatever --backend says.
         BackendGuard float64_backend("reference");
@@ -452,13 +496,27 @@ int main(int argc, char** argv) {
         scalar_gates(chapter);
         custom_multiply(chapter);
         custom_layers(chapter);
-        wrong_backward(chapter);
-        kinks(chapter);
+        const bool caught = wrong_backward(chapter, batch);
+        const std::int64_t kink_points = kinks(chapter, h);
         in_place_writes(chapter);
-        chapter.summary(
+        chapter.summary(fmt::format(
             "gates and layers are forward + backward; hand-written Multiply, Linear and Sigmoid "
-            "pass gradcheck and match the library; a bias gradient averaged instead of summed is "
-            "caught ('wrong'); ReLU's kink is flagged, not failed; a tensor changed in place after "
-            "an op kept it makes backward refuse.");
+            "pass gradcheck and match the library; a bias gradient averaged instead of summed {}; "
+            "ReLU's kink is flagged ({} points within h = {:g}), not failed; a tensor changed in "
+            "place after an op kept it makes backward refuse.",
+            caught ? fmt::format("is caught ('wrong') on a batch of {}", batch)
+                   : "goes unseen on a batch of 1 (there the mean is the sum)",
+            kink_points, h));
+      },
+      [&batch, &h](CLI::App& app) {
+        app.add_option("--batch", batch,
+                       "Examples in the batch of the layer with the wrong backward (1 to 256)")
+            ->check(gradlab::cli::whole_number_check(256))
+            ->check(gradlab::cli::positive)
+            ->capture_default_str();
+        app.add_option("--h", h, "Finite-difference step of the kink check (in [1e-9, 1e-2])")
+            ->check(gradlab::cli::number_check("in [1e-9, 1e-2]",
+                                               [](double v) { return v >= 1e-9 && v <= 1e-2; }))
+            ->capture_default_str();
       });
 }

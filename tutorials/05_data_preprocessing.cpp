@@ -16,6 +16,7 @@
 #include "modules/data/data.hpp"
 #include "modules/train/plots.hpp"
 #include "modules/data/preprocess.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -57,17 +58,17 @@ Tensor align_signs(const Tensor& a, const Tensor& b) {
   return from(right, b.shape());
 }
 
-void two_d_cloud(Chapter& chapter) {
+void two_d_cloud(Chapter& chapter, double tilt) {
   chapter.step("A correlated 2-D cloud, four ways");
   const std::int64_t n = chapter.quick() ? 300 : 1000;
   chapter.say(fmt::format(
       "We draw {} points z ~ N(0, I) and stretch, tilt and shift them: x = z·A + m with "
-      "A = [2 0.9; 0 0.5], m = (3, −2). Then, each time by hand with plain tensor ops: "
+      "A = [2 {:g}; 0 0.5], m = (3, −2). Then, each time by hand with plain tensor ops: "
       "subtract the mean (zero-centre); divide each coordinate by its standard deviation "
       "(normalise); rotate onto the eigenvectors of the covariance (PCA: decorrelate); and "
       "divide each rotated coordinate by the square root of its eigenvalue (whiten).",
-      n));
-  Tensor x = matmul(randn({n, 2}), from({2.0, 0.9, 0.0, 0.5}, {2, 2})) + from({3.0, -2.0}, {2});
+      n, tilt));
+  Tensor x = matmul(randn({n, 2}), from({2.0, tilt, 0.0, 0.5}, {2, 2})) + from({3.0, -2.0}, {2});
 
   // By hand.
   Tensor mean = x.mean(0, true);
@@ -104,10 +105,16 @@ void two_d_cloud(Chapter& chapter) {
   row("decorrelated (PCA)", decorrelated);
   row("whitened", whitened);
   chapter.table({"stage", "mean", "covariance"}, rows);
+  const double correlation = c[1] / std::sqrt(c[0] * c[3]);
+  // The long axis's angle to the first coordinate, folded into [0°, 90°] (an axis has no sign).
+  double angle = std::abs(std::atan2(u1y, u1x) * 180.0 / std::acos(-1.0));
+  if (angle > 90) angle = 180 - angle;
   chapter.say(fmt::format(
       "Eigenvalues of the covariance: λ1 = {}, λ2 = {} (the variances along the cloud's "
-      "long and short axes).",
-      number(lambda1), number(lambda2)));
+      "long and short axes; their ratio is {}). The correlation of x1 and x2 is {}, and PCA "
+      "turns the cloud by {:.1f}° to lay its long axis along the first coordinate.",
+      number(lambda1), number(lambda2), number(lambda1 / lambda2, 1), number(correlation, 3),
+      angle));
 
   // The library's transforms on the same points.
   data::MeanImage centre;
@@ -141,18 +148,32 @@ void two_d_cloud(Chapter& chapter) {
       csv << "\n";
     }
   }
+  // One square range for all panels that holds every point of every stage (at least ±8).
+  double reach = 8;
+  for (const Tensor& stage : {x, centred, normalised, decorrelated, whitened})
+    for (double v : stage.to_vector()) reach = std::max(reach, std::ceil(std::abs(v)));
   std::string script =
       "set terminal pngcairo size 1500,1000 font ',10'\nset output 'cloud.png'\nset datafile "
       "separator ','\n"
       "set multiplot layout 2,3 title 'Preprocessing a correlated 2-D cloud'\nset grid\nset size "
-      "ratio -1\n"
-      "set xrange [-8:8]\nset yrange [-8:8]\nset xzeroaxis lt -1\nset yzeroaxis lt -1\n";
+      "ratio -1\n" +
+      fmt::format("set xrange [-{0}:{0}]\nset yrange [-{0}:{0}]\n", reach) +
+      "set xzeroaxis lt -1\nset yzeroaxis lt -1\n";
   const char* titles[] = {"original data", "zero-centred", "normalised (std 1 per axis)",
                           "decorrelated (PCA)", "whitened (covariance = I)"};
+  // Each panel's axes in its own units: centring keeps the data's, dividing by a standard
+  // deviation makes them standard deviations, PCA measures along the cloud's own axes.
+  const char* axes[][2] = {{"x1 (data units)", "x2 (data units)"},
+                           {"x1 (data units)", "x2 (data units)"},
+                           {"x1 (standard deviations)", "x2 (standard deviations)"},
+                           {"long axis (data units)", "short axis (data units)"},
+                           {"long axis (standard deviations)", "short axis (standard deviations)"}};
   for (int s = 0; s < 5; ++s) {
-    script +=
-        fmt::format("set title {}\nplot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n",
-                    plots::gnuplot_string(titles[s]), 1 + 2 * s, 2 + 2 * s);
+    script += fmt::format(
+        "set title {}\nset xlabel {}\nset ylabel {}\n"
+        "plot 'cloud.csv' using {}:{} with points pt 7 ps 0.4 notitle\n",
+        plots::gnuplot_string(titles[s]), plots::gnuplot_string(axes[s][0]),
+        plots::gnuplot_string(axes[s][1]), 1 + 2 * s, 2 + 2 * s);
   }
   script += "unset multiplot\n";
   chapter.draw_with_gnuplot(
@@ -161,17 +182,20 @@ void two_d_cloud(Chapter& chapter) {
   std::vector<double> cn = covariance(normalised), cd = covariance(decorrelated),
                       cw = covariance(whitened);
   std::vector<double> m = centred.mean(0).to_vector();
-  chapter.notice(
-      "centring moves the cloud, normalising squeezes the axes to equal spread but keeps the tilt; "
-      "PCA rotates the tilt away (a diagonal covariance); whitening also equalises the spread, "
-      "leaving a round cloud with the identity as covariance.");
+  chapter.notice(fmt::format(
+      "centring moves the cloud, normalising squeezes the axes to equal spread but keeps the "
+      "correlation ({}); PCA rotates it away (a diagonal covariance, here a turn of {:.1f}°); "
+      "whitening also equalises the spread, leaving a round cloud with the identity as "
+      "covariance.",
+      number(correlation, 3), angle));
   chapter.claim("zero-centred data has mean 0", std::abs(m[0]) < 1e-5 && std::abs(m[1]) < 1e-5,
                 fmt::format("({:.1e}, {:.1e})", m[0], m[1]));
   chapter.claim("normalised data has variance 1 per axis",
                 std::abs(cn[0] - 1) < 1e-4 && std::abs(cn[3] - 1) < 1e-4,
                 fmt::format("{:.6f}, {:.6f}", cn[0], cn[3]));
-  chapter.claim("normalising keeps the correlation (off-diagonal ≠ 0)", std::abs(cn[1]) > 0.3,
-                number(cn[1]));
+  chapter.claim("normalising keeps the correlation (the off-diagonal becomes the correlation)",
+                std::abs(cn[1] - correlation) < 1e-4,
+                fmt::format("{} vs correlation {}", number(cn[1]), number(correlation)));
   chapter.claim("PCA makes the covariance diagonal", std::abs(cd[1]) < 1e-4 * cd[0],
                 fmt::format("off-diagonal {:.1e} vs λ1 {:.3f}", cd[1], cd[0]));
   chapter.claim("whitening makes the covariance ≈ identity",
@@ -215,6 +239,8 @@ void images(Chapter& chapter) {
       "set terminal pngcairo size 560,520\nset output 'mean_image.png'\nset title 'Mean training "
       "image "
       "(Fashion-MNIST)'\nset yrange [27.5:-0.5]\nset xrange [-0.5:27.5]\nset size ratio -1\n"
+      "set xlabel 'pixel column (px)'\nset ylabel 'pixel row (px)'\n"
+      "set cblabel 'mean brightness (0 = black, 1 = white)'\n"
       "set palette grey\nplot 'mean_image.txt' matrix with image notitle\n",
       "the mean image μ (28×28) of the training split");
   chapter.table(
@@ -312,9 +338,22 @@ void images(Chapter& chapter) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  double tilt = 0.9;
   return gradlab::tutorial::run_chapter(
-      argc, argv, {5, "data_preprocessing", "Data preprocessing"}, [](Chapter& chapter) {
-        two_d_cloud(chapter);
+      argc, argv,
+      {5,
+       "data_preprocessing",
+       "Data preprocessing",
+       {{"--tilt 0",
+         "a cloud stretched along the axes but not tilted: the correlation is close to 0, so "
+         "normalising already leaves a nearly diagonal covariance and PCA turns the cloud by "
+         "only a few degrees, if at all."},
+        {"--tilt 3",
+         "a strongly tilted cloud: the correlation comes close to 1 and λ2 is tiny, so whitening "
+         "divides the short axis by a small number and blows up whatever noise lies along it. "
+         "Compare the eigenvalue ratio with the default run's."}}},
+      [&tilt](Chapter& chapter) {
+        two_d_cloud(chapter, tilt);
         images(chapter);
         chapter.summary(
             "zero-centre → normalise → PCA (diagonal covariance) → whiten (identity covariance), "
@@ -322,5 +361,12 @@ int main(int argc, char** argv) {
             "for images subtract the mean image or per-channel mean, fitted on the training split "
             "only (val mean ≈ 0 "
             "but not 0).");
+      },
+      [&tilt](CLI::App& app) {
+        app.add_option("--tilt", tilt,
+                       "The 2-D cloud's tilt: A = [2 TILT; 0 0.5] (in [-5, 5]; 0: no correlation)")
+            ->check(
+                gradlab::cli::number_check("in [-5, 5]", [](double v) { return std::abs(v) <= 5; }))
+            ->capture_default_str();
       });
 }

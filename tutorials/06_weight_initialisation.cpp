@@ -16,6 +16,7 @@
 #include "modules/nn/init.hpp"
 #include "modules/optim/optim.hpp"
 #include "modules/train/plots.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -279,11 +280,77 @@ void write_summary_csv(Chapter& chapter, const std::vector<Scheme>& schemes,
   chapter.picture(csv, "per-layer mean, std, saturation and weight-gradient std of every run");
 }
 
+/// The run the learner asks for with --init, --std and --activation.
+struct Custom {
+  std::string init;  // "" (none), "normal", "xavier" or "he"
+  double std = 0;    // for "normal"
+  std::string activation = "tanh";
+};
+
+Scheme custom_scheme(const Custom& custom) {
+  Scheme scheme;
+  scheme.activation = custom.activation;
+  if (custom.init == "normal") {
+    const double std = custom.std;
+    scheme.key = fmt::format("normal_{:g}_{}", std, custom.activation);
+    scheme.title = fmt::format("W ~ N(0, {:g}²), {}", std, custom.activation);
+    scheme.formula = fmt::format("W = {:g} · randn(fan_in, fan_out)   (your --std)", std);
+    scheme.init = [std](Tensor& w) { nn::init::normal_(w, std); };
+  } else if (custom.init == "xavier") {
+    scheme.key = "xavier_" + custom.activation;
+    scheme.title = "Xavier, " + custom.activation;
+    scheme.formula = "W = randn(fan_in, fan_out) / √fan_in   (your --init xavier)";
+    scheme.init = [](Tensor& w) { nn::init::xavier_lecture_(w); };
+  } else {
+    scheme.key = "he_" + custom.activation;
+    scheme.title = "He, " + custom.activation;
+    scheme.formula = "W = randn(fan_in, fan_out) · √(2 / fan_in)   (your --init he)";
+    scheme.init = [](Tensor& w) { nn::init::he_normal_(w); };
+  }
+  scheme.key = "yours_" + scheme.key;
+  scheme.title += " (yours)";
+  return scheme;
+}
+
+/// What a run did to its activations, from its numbers: saturated, collapsed, grew or stable.
+std::string verdict(const Scheme& scheme, const ExperimentResult& result) {
+  const auto& layers = result.layers;
+  const double ratio = layers.back().activations.std / layers.front().activations.std;
+  if (scheme.activation == "tanh" && result.all_layers_saturated > 0.5)
+    return fmt::format("saturates: {:.0f}% of the tanh outputs sit at |h| > 0.9",
+                       100 * result.all_layers_saturated);
+  if (ratio < 0.1)
+    return fmt::format("collapses: the last layer's std is {} of the first's", number(ratio, 3));
+  if (ratio > 10)
+    return fmt::format("grows: the last layer's std is {} times the first's", number(ratio, 1));
+  return fmt::format(
+      "stays in a useful range: last/first std {}, {:.0f}% of the outputs at "
+      "|h| > 0.9",
+      number(ratio, 2), 100 * result.all_layers_saturated);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  Custom custom;
   return tutorial::run_chapter(
-      argc, argv, {6, "weight_initialisation", "Weight initialisation"}, [](Chapter& chapter) {
+      argc, argv,
+      {6,
+       "weight_initialisation",
+       "Weight initialisation",
+       {{"--std 0.05",
+         "adds a sixth run with W ~ N(0, 0.05²) and tanh, between the collapsing 0.01 and the "
+         "saturating 1.0. Xavier's scale 1/√fan_in is 0.045 for 500 units (0.1 for the 100 units "
+         "of "
+         "a quick run), so the verdict line tells whether 0.05 is close enough to it."},
+        {"--init he --activation tanh",
+         "He's scale, made for ReLU, on tanh: √2 times Xavier's. Compare the |h| > 0.9 column "
+         "and the std column with Xavier's: more units sit in tanh's flat tails, while the "
+         "spread holds up better through the ten layers."},
+        {"--std 0.5 --activation relu",
+         "ReLU never saturates, so weights that are too large do not flatten it: they make the "
+         "activations grow layer after layer instead. The verdict reports the growth factor."}}},
+      [&custom](Chapter& chapter) {
         symmetry_step(chapter);
 
         const std::int64_t examples = chapter.quick() ? 200 : 1000;
@@ -307,7 +374,7 @@ int main(int argc, char** argv) {
         auto normal_with = [](double std) {
           return [std](Tensor& w) { nn::init::normal_(w, std); };
         };
-        const std::vector<Scheme> schemes = {
+        std::vector<Scheme> schemes = {
             {"normal_0.01_tanh", "W ~ N(0, 0.01²), tanh", "W = 0.01 · randn(fan_in, fan_out)",
              "tanh", normal_with(0.01)},
             {"normal_1.0_tanh", "W ~ N(0, 1), tanh", "W = 1.0 · randn(fan_in, fan_out)", "tanh",
@@ -343,7 +410,7 @@ int main(int argc, char** argv) {
         };
 
         std::vector<ExperimentResult> results;
-        for (std::size_t s = 0; s < schemes.size(); ++s) {
+        for (std::size_t s = 0; s < explanations.size(); ++s) {
           const Scheme& scheme = schemes[s];
           chapter.step("Initialisation: " + scheme.title);
           chapter.say(scheme.formula);
@@ -426,7 +493,20 @@ int main(int argc, char** argv) {
           }
         }
 
-        chapter.step("All five side by side");
+        std::string yours;
+        if (!custom.init.empty()) {
+          schemes.push_back(custom_scheme(custom));
+          const Scheme& scheme = schemes.back();
+          chapter.step("Your initialisation: " + scheme.title);
+          chapter.say(scheme.formula);
+          manual_seed(chapter.options().seed + 100 + schemes.size() - 1);
+          results.push_back(run_experiment(scheme, input, depth, width));
+          print_experiment(chapter, scheme, results.back());
+          yours = verdict(scheme, results.back());
+          chapter.notice("measured: your initialisation " + yours + ".");
+        }
+
+        chapter.step(custom.init.empty() ? "All five side by side" : "All six side by side");
         std::vector<std::vector<std::string>> rows;
         for (std::size_t s = 0; s < schemes.size(); ++s) {
           const auto& layers = results[s].layers;
@@ -456,7 +536,38 @@ int main(int argc, char** argv) {
             "W = 0 leaves all units identical; across 10 tanh layers std 0.01 shrinks activations "
             "(last/first std "
             "{}), std 1.0 saturates {:.0f}% of outputs, Xavier keeps them ({}); ReLU needs He's "
-            "factor 2",
-            number(ratio_small), 100 * results[1].all_layers_saturated, number(ratio_xavier, 2)));
+            "factor 2{}",
+            number(ratio_small), 100 * results[1].all_layers_saturated, number(ratio_xavier, 2),
+            yours.empty() ? ""
+                          : "; the added run (" +
+                                schemes.back().title.substr(0, schemes.back().title.size() -
+                                                                   std::string(" (yours)").size()) +
+                                ") " + yours));
+      },
+      [&custom](CLI::App& app) {
+        app.add_option("--init", custom.init,
+                       "Adds a run with this initialisation: normal (with --std), xavier or he")
+            ->check(CLI::IsMember({"normal", "xavier", "he"}));
+        app.add_option("--std", custom.std,
+                       "Standard deviation of --init normal (in (0, 10]); alone it means "
+                       "--init normal")
+            ->check(gradlab::cli::number_check("in (0, 10]",
+                                               [](double v) { return v > 0 && v <= 10; }));
+        app.add_option("--activation", custom.activation,
+                       "Activation of the added run: tanh or relu")
+            ->check(CLI::IsMember({"tanh", "relu"}))
+            ->capture_default_str();
+        app.final_callback([&custom, &app] {
+          const bool has_std = app.count("--std") > 0;
+          if (has_std && custom.init.empty()) custom.init = "normal";
+          if (has_std && custom.init != "normal")
+            throw CLI::ValidationError("--std",
+                                       "applies to --init normal only, not --init " + custom.init);
+          if (!has_std && custom.init == "normal")
+            throw CLI::ValidationError("--init normal", "needs --std (e.g. --std 0.05)");
+          if (app.count("--activation") > 0 && custom.init.empty())
+            throw CLI::ValidationError("--activation",
+                                       "applies to the added run: give --init or --std too");
+        });
       });
 }

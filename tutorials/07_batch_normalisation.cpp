@@ -22,6 +22,7 @@
 #include "modules/nn/nn.hpp"
 #include "modules/optim/optim.hpp"
 #include "modules/train/plots.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -583,17 +584,23 @@ LearningRateRun run_at_learning_rate(bool with_bn, double lr, const data::Datase
 }
 
 /// The lecture's other practical effect of batch norm: it tolerates higher learning rates.
-void learning_rate_step(Chapter& chapter) {
+/// `extra_lr` (0: none) is the learner's --lr, added to the three rates.
+void learning_rate_step(Chapter& chapter, double extra_lr) {
   chapter.step("Batch norm tolerates a higher learning rate");
   const std::int64_t iterations = chapter.quick() ? 60 : 200;
   const data::TrainValidation parts =
       chapter.centred_fashion_mnist(chapter.quick() ? 2000 : 8000, 100);
-  const std::vector<double> rates = {0.05, 0.5, 2.0};
+  std::vector<double> rates = {0.05, 0.5, 2.0};
+  if (extra_lr > 0 && std::find(rates.begin(), rates.end(), extra_lr) == rates.end()) {
+    rates.push_back(extra_lr);
+    std::sort(rates.begin(), rates.end());
+  }
   chapter.say(fmt::format(
       "A 784 → 100 → 100 → 100 → 10 ReLU net (He initialisation), plain SGD, {} batches of 64, "
-      "at three learning rates, without and with batch norm. A run counts as diverged when its "
+      "at {} learning rates{}, without and with batch norm. A run counts as diverged when its "
       "loss turns NaN or passes 3× its start.",
-      iterations));
+      iterations, rates.size(),
+      extra_lr > 0 ? fmt::format(" (lr {:g} is yours)", extra_lr) : std::string()));
   std::vector<std::vector<std::string>> rows;
   std::vector<std::pair<LearningRateRun, LearningRateRun>> runs;
   const auto describe = [](const LearningRateRun& run) {
@@ -621,6 +628,20 @@ void learning_rate_step(Chapter& chapter) {
   chapter.claim(
       "some learning rate makes the plain net diverge while the net with batch norm learns",
       shown > 0, shown > 0 ? fmt::format("at lr {}", number(shown, 2)) : "no such rate here");
+  // Rates where batch norm did not help: both diverged, or both learned.
+  std::string both_diverged, both_learned;
+  for (std::size_t k = 0; k < rates.size(); ++k) {
+    const auto& [plain, normalised] = runs[k];
+    if (plain.diverged && normalised.diverged)
+      both_diverged += (both_diverged.empty() ? "" : ", ") + number(rates[k], 2);
+    if (!plain.diverged && !normalised.diverged)
+      both_learned += (both_learned.empty() ? "" : ", ") + number(rates[k], 2);
+  }
+  if (!both_learned.empty()) chapter.say("Both nets stay finite at lr " + both_learned + ".");
+  if (!both_diverged.empty())
+    chapter.say("Both nets diverge at lr " + both_diverged +
+                ": batch norm widens the range of usable learning rates, it does not remove the "
+                "upper limit.");
   if (shown > 0) {
     chapter.notice(fmt::format(
         "at lr {} the plain net blows up and the normalised one trains: batch norm keeps every "
@@ -631,14 +652,32 @@ void learning_rate_step(Chapter& chapter) {
 }
 
 int main(int argc, char** argv) {
-  return tutorial::run_chapter(argc, argv, {7, "batch_normalisation", "Batch normalisation"},
-                               [](Chapter& chapter) {
-                                 by_hand_step(chapter);
-                                 library_step(chapter);
-                                 layer_step(chapter);
-                                 modes_step(chapter);
-                                 rescue_step(chapter);
-                                 training_step(chapter);
-                                 learning_rate_step(chapter);
-                               });
+  double extra_lr = 0;
+  return tutorial::run_chapter(
+      argc, argv,
+      {7,
+       "batch_normalisation",
+       "Batch normalisation",
+       {{"--lr 1",
+         "adds lr 1 to the last step's table, between 0.5 and 2: see on which side of the "
+         "divide each net lands, and whether the notice moves to it."},
+        {"--lr 20",
+         "a learning rate far beyond the others: look for the sentence saying whether both nets "
+         "diverge. Batch norm widens the range of usable rates; it does not make every rate "
+         "usable."}}},
+      [&extra_lr](Chapter& chapter) {
+        by_hand_step(chapter);
+        library_step(chapter);
+        layer_step(chapter);
+        modes_step(chapter);
+        rescue_step(chapter);
+        training_step(chapter);
+        learning_rate_step(chapter, extra_lr);
+      },
+      [&extra_lr](CLI::App& app) {
+        app.add_option("--lr", extra_lr,
+                       "Adds this learning rate to the last step's comparison (in (0, 100])")
+            ->check(gradlab::cli::number_check("in (0, 100]",
+                                               [](double v) { return v > 0 && v <= 100; }));
+      });
 }

@@ -22,6 +22,7 @@
 #include "modules/train/plots.hpp"
 #include "modules/data/preprocess.hpp"
 #include "modules/train/trainer.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -30,12 +31,20 @@ using gradlab::tutorial::number;
 
 namespace {
 
-/// The lecture's two-layer net: 784 → 50 (ReLU) → 10, weights ~ N(0, 0.01²), biases 0.
-/// Seeding the global generator first makes two calls build the very same net.
-nn::Sequential small_net(std::uint64_t seed, std::int64_t inputs) {
+/// The lecture's two-layer net: 784 → 50 (ReLU) → 10 (or `hidden` units with --hidden), weights
+/// ~ N(0, 0.01²), biases 0. Seeding the global generator first makes two calls build the very
+/// same net.
+nn::Sequential small_net(std::uint64_t seed, std::int64_t inputs, std::int64_t hidden) {
   manual_seed(seed);
-  return nn::Sequential(nn::Linear(inputs, 50, "normal"), nn::ReLU(), nn::Linear(50, 10, "normal"));
+  return nn::Sequential(nn::Linear(inputs, hidden, "normal"), nn::ReLU(),
+                        nn::Linear(hidden, 10, "normal"));
 }
+
+/// The chapter's own flags.
+struct Settings {
+  std::int64_t hidden = 50;  // --hidden
+  double extra_lr = 0;       // --lr: added to the sweep (0: none)
+};
 
 /// Data loss (+ ½λ Σ‖W‖²) of `net` on a whole dataset, without recording a graph.
 double loss_on(nn::Sequential& net, const data::Dataset& set, double reg, bool svm = false) {
@@ -75,9 +84,25 @@ struct Probe {
 }  // namespace
 
 int main(int argc, char** argv) {
+  Settings settings;
   return tutorial::run_chapter(
-      argc, argv, {8, "babysitting_learning", "Babysitting the learning process"},
-      [](Chapter& chapter) {
+      argc, argv,
+      {8,
+       "babysitting_learning",
+       "Babysitting the learning process",
+       {{"--lr 3e-3",
+         "adds lr 3e-3 to the sweep. Look at its row: its loss and accuracy, and whether the "
+         "measured window of working learning rates (the sentence under the table) includes it."},
+        {"--lr 2",
+         "a learning rate between 1, which learns, and 3, which explodes: its row shows on which "
+         "side of the edge it falls, and when it explodes the summary's smallest exploding lr "
+         "moves down to it. The edge is sharp: a factor of 2 separates learning from blowing "
+         "up."},
+        {"--hidden 200",
+         "four times the hidden units: the initial loss still comes out at ln 10 (tiny weights, "
+         "uniform scores), and the 20 examples are memorised as before; compare the sweep's "
+         "accuracies with the 50-unit run's."}}},
+      [&settings](Chapter& chapter) {
         const bool quick = chapter.quick();
         const std::uint64_t seed = chapter.options().seed;
 
@@ -99,8 +124,8 @@ int main(int argc, char** argv) {
             "subtract "
             "the mean image of the training part from both — the mean is measured on training data "
             "only. "
-            "The net is 784 → 50 → 10 with ReLU, weights drawn from N(0, 0.01²) and zero biases.",
-            parts.train.size(), parts.validation.size()));
+            "The net is 784 → {} → 10 with ReLU, weights drawn from N(0, 0.01²) and zero biases.",
+            parts.train.size(), parts.validation.size(), settings.hidden));
         const Tensor pixel_mean = mean(parts.train.images);
         chapter.table({"split", "examples", "mean pixel after centring"},
                       {{"train", std::to_string(parts.train.size()), number(pixel_mean.item(), 6)},
@@ -118,7 +143,7 @@ int main(int argc, char** argv) {
             "classes, "
             "so about 9. If the measured numbers differ, something is wrong before training even "
             "starts.");
-        nn::Sequential net = small_net(seed, 784);
+        nn::Sequential net = small_net(seed, 784, settings.hidden);
         const double ce0 = loss_on(net, parts.train, 0.0);
         const double svm0 = loss_on(net, parts.train, 0.0, /*svm=*/true);
         chapter.table({"loss (reg 0)", "expected", "measured on the training subset"},
@@ -165,8 +190,8 @@ int main(int argc, char** argv) {
         const data::Dataset tiny = data::slice(parts.train, 0, 20);
         const double tiny_lr = 0.5;
         const int tiny_steps = quick ? 100 : 200;
-        nn::Sequential by_hand = small_net(seed + 1, 784);
-        nn::Sequential library = small_net(seed + 1, 784);
+        nn::Sequential by_hand = small_net(seed + 1, 784, settings.hidden);
+        nn::Sequential library = small_net(seed + 1, 784, settings.hidden);
         optim::SGD sgd(library.parameters(), {.lr = tiny_lr});
         nn::CrossEntropyLoss criterion;
         std::vector<double> hand_loss, lib_loss;
@@ -216,7 +241,7 @@ int main(int argc, char** argv) {
         // --- the learning rate -------------------------------------------------------------------
         const std::int64_t epochs = quick ? 2 : 3, batch = 100;
         auto probe = [&](double lr, const std::string& folder) {
-          nn::Sequential model = small_net(seed + 2, 784);
+          nn::Sequential model = small_net(seed + 2, 784, settings.hidden);
           optim::SGD optimizer(model.parameters(), {.lr = lr});
           train::TrainerConfig config = quiet(epochs, batch, seed);
           config.reg = 1e-4;
@@ -285,6 +310,12 @@ int main(int argc, char** argv) {
             quick ? std::vector<double>{1e-4, 1e-2, 1e-1, 1.0, 3.0}
                   : std::vector<double>{1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2,
                                         3e-2, 1e-1, 3e-1, 1.0,  3.0,  10.0};
+        if (settings.extra_lr > 0 &&
+            std::find(lrs.begin(), lrs.end(), settings.extra_lr) == lrs.end()) {
+          lrs.push_back(settings.extra_lr);  // the learner's --lr joins the sweep
+          std::sort(lrs.begin(), lrs.end());
+          chapter.say(fmt::format("(lr {:g} is yours, from --lr.)", settings.extra_lr));
+        }
         std::vector<Probe> probes;
         std::vector<std::vector<std::string>> sweep_rows;
         std::ofstream csv(chapter.path("lr_sweep.csv"));
@@ -387,5 +418,17 @@ int main(int argc, char** argv) {
                         number(ce0), number(svm0), tiny_acc,
                         smallest_explode > 0 ? number(smallest_explode) : "none", number(good_low),
                         number(good_high)));
+      },
+      [&settings](CLI::App& app) {
+        app.add_option("--lr", settings.extra_lr,
+                       "Adds this learning rate to the sweep (in (0, 1e5])")
+            ->check(gradlab::cli::number_check("in (0, 1e5]",
+                                               [](double v) { return v > 0 && v <= 1e5; }));
+        app.add_option("--hidden", settings.hidden,
+                       "Hidden units of the 784 → H → 10 net (4 to 1024)")
+            ->check(gradlab::cli::number_check("in [4, 1024]",
+                                               [](double v) { return v >= 4 && v <= 1024; }))
+            ->check(gradlab::cli::whole_number_check(1024))
+            ->capture_default_str();
       });
 }

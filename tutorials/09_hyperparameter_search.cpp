@@ -22,6 +22,7 @@
 #include "modules/data/preprocess.hpp"
 #include "modules/train/search.hpp"
 #include "modules/train/trainer.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -39,9 +40,28 @@ std::size_t distinct(const train::SearchResult& result, const std::string& name)
 
 }  // namespace
 
+/// The chapter's own flags.
+struct Settings {
+  std::int64_t trials = 0;       // --trials (0: the default)
+  std::int64_t fine_epochs = 3;  // --fine-epochs
+};
+
 int main(int argc, char** argv) {
+  Settings settings;
   return tutorial::run_chapter(
-      argc, argv, {9, "hyperparameter_search", "Hyperparameter search"}, [](Chapter& chapter) {
+      argc, argv,
+      {9,
+       "hyperparameter_search",
+       "Hyperparameter search",
+       {{"--trials 24",
+         "twice the coarse trials: more of the (lr, reg) plane is covered, so the fine stage "
+         "starts from a better or equal centre. Compare the best accuracy and the scatter plot "
+         "with the default run's."},
+        {"--fine-epochs 1",
+         "the fine stage trains no longer than the coarse one: the line after the search says "
+         "from which stage the best trial came and how long it trained; with one epoch the fine "
+         "stage has less chance to beat the coarse best."}}},
+      [&settings](Chapter& chapter) {
         const bool quick = chapter.quick();
         const std::uint64_t seed = chapter.options().seed;
         const std::int64_t train_size = quick ? 1500 : 8000, val_size = quick ? 500 : 2000;
@@ -66,7 +86,8 @@ int main(int argc, char** argv) {
               .model_seed = seed,
           });
         };
-        const std::int64_t fine_epochs = 3;
+        const std::int64_t fine_epochs = settings.fine_epochs;
+        const std::int64_t coarse_trials = settings.trials > 0 ? settings.trials : (quick ? 6 : 12);
         train::TrialFunction long_trial = trial_of(fine_epochs);
         train::TrialFunction trial = trial_of(1);
 
@@ -123,12 +144,15 @@ int main(int argc, char** argv) {
             "Stage 1 (coarse) draws lr = 10^U(−5, 0) and reg = 10^U(−5, 1) with one-epoch "
             "trials: each order of magnitude is equally likely, which is what matters for these "
             "two. Stage 2 (fine) searches a range a quarter as wide (in log units) around the best "
-            "coarse trial, and its trials train {} epochs: fewer candidates are left, so each can "
-            "afford a longer, more telling run.",
-            fine_epochs));
+            "coarse trial, and its trials train {} epoch(s){}. Stage 1 runs {} trials.",
+            fine_epochs,
+            fine_epochs > 1 ? ": fewer candidates are left, so each can afford a longer, more "
+                              "telling run"
+                            : ", no longer than the coarse ones",
+            coarse_trials));
         const std::vector<train::ParameterRange> ranges{{"lr", 1e-5, 1.0}, {"reg", 1e-5, 10.0}};
         train::SearchResult search = train::random_search(
-            ranges, trial, {.stages = 1, .trials_per_stage = quick ? 6 : 12, .seed = seed});
+            ranges, trial, {.stages = 1, .trials_per_stage = coarse_trials, .seed = seed});
         const train::TrialResult coarse_best = search.best();
         std::vector<train::ParameterRange> fine_ranges;
         for (const train::ParameterRange& range : ranges) {
@@ -214,5 +238,18 @@ int main(int argc, char** argv) {
             number(best.values.at("lr")), number(best.values.at("reg")), best.outcome.score,
             distinct(random, "lr"), distinct(grid, "lr"), random.best().outcome.score,
             grid.best().outcome.score));
+      },
+      [&settings](CLI::App& app) {
+        app.add_option("--trials", settings.trials,
+                       "Trials of the coarse stage (2 to 200; default 12, 6 with --quick)")
+            ->check(gradlab::cli::number_check("in [2, 200]",
+                                               [](double v) { return v >= 2 && v <= 200; }))
+            ->check(gradlab::cli::whole_number_check(200));
+        app.add_option("--fine-epochs", settings.fine_epochs,
+                       "Epochs of each fine-stage trial (1 to 20)")
+            ->check(gradlab::cli::number_check("in [1, 20]",
+                                               [](double v) { return v >= 1 && v <= 20; }))
+            ->check(gradlab::cli::whole_number_check(20))
+            ->capture_default_str();
       });
 }

@@ -20,6 +20,7 @@
 #include "modules/train/plots.hpp"
 #include "modules/data/preprocess.hpp"
 #include "modules/train/trainer.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -82,8 +83,20 @@ void draw(Chapter& chapter, const plots::PlotResult& result, const std::string& 
 }  // namespace
 
 int main(int argc, char** argv) {
+  double extra_lr = 0;  // --lr (0: none)
   return tutorial::run_chapter(
-      argc, argv, {10, "monitoring", "Monitoring the learning process"}, [](Chapter& chapter) {
+      argc, argv,
+      {10,
+       "monitoring",
+       "Monitoring the learning process",
+       {{"--lr 0.1",
+         "adds a fourth learning rate to the update/weight-ratio step, between 1e-2 and 1: its "
+         "column shows where it puts the first layer's ratio, and the sentence after the table "
+         "says how far that is from the 1e-3 rule of thumb."},
+        {"--lr 1e-3",
+         "a learning rate ten times smaller than 1e-2: the ratio should shrink by about the same "
+         "factor, since one plain SGD step is lr times the gradient. Compare the two columns."}}},
+      [&extra_lr](Chapter& chapter) {
         const bool quick = chapter.quick();
         const std::uint64_t seed = chapter.options().seed;
         const std::int64_t train_size = quick ? 2000 : 10000, val_size = quick ? 1000 : 2000;
@@ -220,6 +233,8 @@ int main(int argc, char** argv) {
             "784 → 100 → 10 net with plain SGD at three learning rates and take each parameter's "
             "median.");
         std::vector<double> lrs = {1e-4, 1e-2, 1.0};
+        if (extra_lr > 0 && std::find(lrs.begin(), lrs.end(), extra_lr) == lrs.end())
+          lrs.push_back(extra_lr);  // the learner's --lr, in the last column
         std::vector<std::map<std::string, double>> medians;
         for (double lr : lrs) {
           manual_seed(seed);
@@ -236,7 +251,15 @@ int main(int argc, char** argv) {
           for (const auto& m : medians) row.push_back(number(m.at(name)));
           ratio_rows.push_back(row);
         }
-        chapter.table({"parameter", "lr 1e-4", "lr 1e-2", "lr 1"}, ratio_rows);
+        std::vector<std::string> header{"parameter"};
+        // "lr 1e-4", "lr 0.01", "lr 1": as a learner would write them.
+        const auto short_number = [](double x) {
+          if (x >= 0.01) return fmt::format("{:g}", x);
+          const double exponent = std::floor(std::log10(x));
+          return fmt::format("{:g}e{}", x / std::pow(10.0, exponent), exponent);
+        };
+        for (double lr : lrs) header.push_back("lr " + short_number(lr));
+        chapter.table(header, ratio_rows);
         const double w_low = medians[0].at("0.weight"), w_mid = medians[1].at("0.weight"),
                      w_high = medians[2].at("0.weight");
         chapter.claim("the first layer's ratio grows with the learning rate, roughly in proportion",
@@ -256,6 +279,20 @@ int main(int argc, char** argv) {
             "the "
             "weights). Biases start at 0, so their ratio is large early on and says little.",
             number(w_mid), number(w_low), number(w_high)));
+        if (lrs.size() > 3) {
+          const double yours = medians.back().at("0.weight");
+          const double decades = std::log10(yours / 1e-3);
+          chapter.notice(fmt::format(
+              "your lr {} gives the first layer a ratio of {}: {}.", short_number(lrs.back()),
+              number(yours),
+              std::abs(decades) < 0.5
+                  ? "within a factor of about 3 of 1e-3, a healthy step size"
+                  : fmt::format("{:.1f} orders of magnitude {} 1e-3: {}", std::abs(decades),
+                                decades > 0 ? "above" : "below",
+                                decades > 0 ? "the weights change fast, and the loss may turn "
+                                              "noisy or blow up"
+                                            : "the weights change slowly, and so does the loss")));
+        }
 
         chapter.summary(
             fmt::format("bad init plateaus at {} vs {}; gap {:.2f} (overfit) vs {:.2f} (tiny net); "
@@ -263,5 +300,11 @@ int main(int argc, char** argv) {
                         "layer 0: {} / {} / {} at lr 1e-4 / 1e-2 / 1",
                         number(bad_early), number(good_early), over_gap, under_gap, number(w_low),
                         number(w_mid), number(w_high)));
+      },
+      [&extra_lr](CLI::App& app) {
+        app.add_option("--lr", extra_lr,
+                       "Adds this learning rate to the update/weight-ratio step (in (0, 10])")
+            ->check(gradlab::cli::number_check("in (0, 10]",
+                                               [](double v) { return v > 0 && v <= 10; }));
       });
 }

@@ -23,6 +23,7 @@
 #include "modules/optim/optim.hpp"
 #include "modules/data/preprocess.hpp"
 #include "modules/train/trainer.hpp"
+#include "modules/app/cli_flags.hpp"
 #include "tutorial.hpp"
 
 using namespace gradlab;
@@ -92,10 +93,31 @@ std::vector<Tensor> trainable(const nn::Module& net) {
 
 }  // namespace
 
+/// The chapter's own flags.
+struct Settings {
+  std::int64_t small = 100;          // --small
+  std::int64_t pretrain_epochs = 0;  // --pretrain-epochs (0: the default)
+};
+
 int main(int argc, char** argv) {
+  Settings settings;
   return tutorial::run_chapter(
-      argc, argv, {11, "transfer_learning", "Saving, loading and transfer learning"},
-      [](Chapter& chapter) {
+      argc, argv,
+      {11,
+       "transfer_learning",
+       "Saving, loading and transfer learning",
+       {{"--small 20",
+         "only 20 images (four per class) for the small version of the new task: every "
+         "strategy loses accuracy, and the notice reports how much the best use of the "
+         "pretrained net gains over training from scratch with so little data."},
+        {"--small 1000",
+         "a 'small' set ten times bigger, close to the medium one: compare the two columns. Do "
+         "the strategies rank the same way, and how much does the pretrained start still gain "
+         "over training from scratch?"},
+        {"--pretrain-epochs 1",
+         "a source net trained for a single epoch: its features are less developed. Compare the "
+         "original task's accuracy and the transfer gains with the default run's."}}},
+      [&settings](Chapter& chapter) {
         const bool quick = chapter.quick();
         const std::uint64_t seed = chapter.options().seed;
         const std::string dir = chapter.options().data.empty() ? data::default_fashion_mnist_dir
@@ -105,7 +127,7 @@ int main(int argc, char** argv) {
         const data::Dataset all = data::shuffle(data::load_fashion_mnist(dir), seed);
         const data::Dataset clothes = five_classes(all, 0), others = five_classes(all, 5);
         const std::int64_t source_size = quick ? 3000 : 20000, val_size = quick ? 1000 : 2000;
-        const std::int64_t small_size = 100, medium_size = quick ? 1500 : 5000;
+        const std::int64_t small_size = settings.small, medium_size = quick ? 1500 : 5000;
         data::Dataset source = data::slice(clothes, 0, source_size);
         data::Dataset source_val = data::slice(clothes, source_size, source_size + val_size);
         data::Dataset target_pool = data::slice(others, 0, medium_size);
@@ -116,7 +138,8 @@ int main(int argc, char** argv) {
           set->images = centre.apply(set->images);
 
         nn::Sequential net = make_net(seed);
-        const std::int64_t epochs = quick ? 3 : 5;
+        const std::int64_t epochs =
+            settings.pretrain_epochs > 0 ? settings.pretrain_epochs : (quick ? 3 : 5);
         optim::SGD sgd(net.parameters(), {.lr = 0.05, .momentum = 0.9});
         train::Trainer trainer(net, sgd,
                                {.epochs = epochs,
@@ -290,5 +313,18 @@ int main(int argc, char** argv) {
             "all {:.3f}, higher layers {:.3f}, finetune all {:.3f}, scratch {:.3f}",
             small_size, small_acc[1], small_acc[2], small_acc[3], small_acc[0], medium_set.size(),
             medium_acc[1], medium_acc[2], medium_acc[3], medium_acc[0]));
+      },
+      [&settings](CLI::App& app) {
+        app.add_option("--small", settings.small, "Images in the new task's small set (10 to 1000)")
+            ->check(gradlab::cli::number_check("in [10, 1000]",
+                                               [](double v) { return v >= 10 && v <= 1000; }))
+            ->check(gradlab::cli::whole_number_check(1000))
+            ->capture_default_str();
+        app.add_option("--pretrain-epochs", settings.pretrain_epochs,
+                       "Epochs of training on the original task (1 to 20; default 5, 3 with "
+                       "--quick)")
+            ->check(gradlab::cli::number_check("in [1, 20]",
+                                               [](double v) { return v >= 1 && v <= 20; }))
+            ->check(gradlab::cli::whole_number_check(20));
       });
 }

@@ -148,11 +148,22 @@ int Chapter::finish() {
   if (!summary_.empty()) std::cout << "summary: " << summary_ << "\n";
   for (const auto& [file, what] : pictures_)
     std::cout << "picture: " << file << " — " << what << "\n";
+  std::cout << try_this_text(info_);
   if (failed_claims_ > 0) {
     std::cout << failed_claims_ << " claim(s) failed\n";
     return 1;
   }
   return 0;
+}
+
+std::string try_this_text(const ChapterInfo& info) {
+  if (info.try_this.empty()) return "";
+  std::string text = "\n── Try this " + std::string(85, '-') + "\n";
+  for (const TryThis& suggestion : info.try_this) {
+    text += fmt::format("  ./gradlab chapter {} {}\n", info.number, suggestion.flags);
+    text += wrap(suggestion.what, 90, "      ");
+  }
+  return text;
 }
 
 int run_chapter(int argc, char** argv, const ChapterInfo& info,
@@ -163,6 +174,21 @@ int run_chapter(int argc, char** argv, const ChapterInfo& info,
   cli::add_common_flags(app, options, true);
   if (extra_flags) extra_flags(app);
   cli::strict_values(app);  // no control characters, no blanks around values (issue 15)
+  // A suggestion naming a flag the chapter does not take is the chapter's bug: stop at once.
+  for (const TryThis& suggestion : info.try_this) {
+    std::istringstream words(suggestion.flags);
+    std::string word;
+    while (words >> word) {
+      if (word.rfind("--", 0) == 0 && app.get_option_no_throw(word) == nullptr) {
+        std::cerr << fmt::format(
+            "chapter {:02d} ({}): error: the \"Try this\" suggestion '{}' names {}, which is not "
+            "a flag of this chapter\n",
+            info.number, info.slug, suggestion.flags, word);
+        return 2;
+      }
+    }
+  }
+  app.footer(try_this_text(info));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

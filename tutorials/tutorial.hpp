@@ -18,6 +18,20 @@
 /// \endcode
 /// Claims are what the chapter's test checks: the program exits non-zero when one fails, and
 /// CTest runs every chapter with `--quick`.
+///
+/// A chapter's own flags come through `extra_flags`, and its "Try this" suggestions name them;
+/// CTest runs each suggestion too (tests/tutorials/try_this.sh), so a suggestion must leave every
+/// claim true and every printed conclusion computed from the run:
+/// \code
+///   double lr = 0;
+///   return run_chapter(argc, argv, {8, "babysitting_learning", "Babysitting the learning process",
+///       {{"--lr 2", "what the run with lr 2 shows, and why"}, ...}},
+///       [&lr](Chapter& chapter) { ... },
+///       [&lr](CLI::App& app) {
+///         app.add_option("--lr", lr, "Adds this learning rate to the sweep")
+///             ->check(gradlab::cli::number_check("in (0, 1e5]", ...));
+///       });
+/// \endcode
 
 #include <functional>
 #include <string>
@@ -32,12 +46,26 @@ class App;
 
 namespace gradlab::tutorial {
 
-/// Number, short name (folder and program name) and title of a chapter.
-struct ChapterInfo {
-  int number = 0;     ///< 1 … 13.
-  std::string slug;   ///< e.g. "computational_graph" → out/01_computational_graph/.
-  std::string title;  ///< Shown in the header.
+/// One "Try this" suggestion at the end of a chapter: flags to add to the chapter's command, and
+/// what to look for in that run.
+struct TryThis {
+  std::string flags;  ///< E.g. "--lr 3e-3"; every `--name` must be a flag the chapter takes.
+  std::string what;   ///< What the run shows, and why, in a sentence or two.
 };
+
+/// Number, short name (folder and program name) and title of a chapter, and its "Try this"
+/// suggestions (two or three; printed at the end of the run and in `--help`).
+struct ChapterInfo {
+  int number = 0;                 ///< 1 … 13.
+  std::string slug;               ///< e.g. "computational_graph" → out/01_computational_graph/.
+  std::string title;              ///< Shown in the header.
+  std::vector<TryThis> try_this;  ///< The chapter's suggestions (see `try_this_text`).
+};
+
+/// The "Try this" block of a chapter: a heading, then per suggestion the command line
+/// ("  ./gradlab chapter 8 --lr 3e-3", which the try-this test extracts and runs) and, indented
+/// below it, what to look for. Empty when the chapter has no suggestions.
+std::string try_this_text(const ChapterInfo& info);
 
 /// What a chapter body uses to talk to the learner.
 class Chapter {
@@ -83,7 +111,8 @@ class Chapter {
   /// The chapter's one-line summary (printed at the end, collected by the course runner).
   void summary(const std::string& text);
 
-  /// Prints the closing block; returns the exit status (0 when every claim held).
+  /// Prints the closing block (summary, pictures, then the chapter's "Try this" suggestions);
+  /// returns the exit status (0 when every claim held).
   int finish();
 
  private:
@@ -98,7 +127,9 @@ class Chapter {
 
 /// Parses the common tutorial flags (plus any the chapter adds through `extra_flags`), applies
 /// them, prints the banner and the chapter header, runs `body` and returns the exit status.
-/// Errors are printed with the chapter's name and give status 2.
+/// Errors are printed with the chapter's name and give status 2. Each "Try this" suggestion is
+/// checked first: a `--name` in it that the chapter does not take is an error (status 2), so a
+/// suggestion can never name a flag that does not exist. `--help` ends with the suggestions.
 int run_chapter(int argc, char** argv, const ChapterInfo& info,
                 const std::function<void(Chapter&)>& body,
                 const std::function<void(CLI::App&)>& extra_flags = {});

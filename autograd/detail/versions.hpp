@@ -9,6 +9,7 @@
 /// (`BackwardOfNode`); reading a `detach()`ed handle then compares the version it saw with the
 /// storage's (`check_saved_version`).
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,10 +18,11 @@
 
 namespace gradlab::detail {
 
-/// What each storage block holds in front of its data.
+/// What each storage block holds in front of its data. Atomic (relaxed), so that threads that
+/// write disjoint parts of one tensor through `data<T>()` do not race on the counter.
 struct StorageHeader {
-  std::uint64_t version = 0;          ///< +1 per in-place write.
-  const char* last_writer = nullptr;  ///< The op of the last in-place write (a literal).
+  std::atomic<std::uint64_t> version{0};          ///< +1 per in-place write.
+  std::atomic<const char*> last_writer{nullptr};  ///< The op of the last write (a literal).
 };
 
 /// Bytes in front of the data (one cache line, so the data stays 64-byte aligned).

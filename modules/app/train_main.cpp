@@ -712,7 +712,13 @@ int run(int argc, char** argv) {
     const std::int64_t probe = std::min<std::int64_t>(1000, test.size());
     // One plot that cannot be written does not stop the others.
     const std::vector<std::function<plots::PlotResult()>> plot_calls{
-        [&] { return plots::loss_curve(history.loss, out / "loss.png"); },
+        [&] {
+          // The y label names the loss that was trained (the picture rules of plots.hpp).
+          plots::PlotSettings loss_axis;
+          loss_axis.y_label = o.loss == "svm" ? "loss (multiclass hinge + L2, score units)"
+                                              : "loss (cross-entropy + L2, nats)";
+          return plots::loss_curve(history.loss, out / "loss.png", loss_axis);
+        },
         [&] { return plots::accuracy_curves(history.epochs, out / "accuracy.png"); },
         [&] {
           return plots::update_ratio_curves(history.update_ratios, out / "update_ratios.png");

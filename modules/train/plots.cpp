@@ -16,7 +16,9 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <regex>
 #include <set>
+#include <tuple>
 
 namespace gradlab::plots {
 
@@ -147,6 +149,212 @@ std::string gnuplot_string(std::string_view text) {
   return quoted + "\"";
 }
 
+namespace {
+
+// The commands of a gnuplot script, as gnuplot reads them: a line ending in a backslash goes on
+// in the next line, a line starting with '#' is a comment, ';' outside quotes ends a command.
+std::vector<std::string> script_commands(std::string_view script) {
+  std::vector<std::string> lines;
+  std::string joined;
+  std::size_t start = 0;
+  while (start <= script.size()) {
+    std::size_t end = script.find('\n', start);
+    if (end == std::string_view::npos) end = script.size();
+    std::string line(script.substr(start, end - start));
+    start = end + 1;
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (joined.empty() && (first == std::string::npos || line[first] == '#')) continue;
+    if (!line.empty() && line.back() == '\\') {
+      line.pop_back();
+      joined += line + " ";
+      continue;
+    }
+    lines.push_back(joined + line);
+    joined.clear();
+  }
+  if (!joined.empty()) lines.push_back(joined);
+  std::vector<std::string> commands;
+  for (const std::string& line : lines) {
+    std::string command;
+    char quote = 0;
+    for (char c : line) {
+      if (quote != 0) {
+        if (c == quote) quote = 0;
+      } else if (c == '\'' || c == '"') {
+        quote = c;
+      } else if (c == ';') {
+        commands.push_back(command);
+        command.clear();
+        continue;
+      }
+      command += c;
+    }
+    commands.push_back(command);
+  }
+  return commands;
+}
+
+// The first quoted string in `text` (single quotes: '' is a quote; double quotes: backslash
+// escapes kept as written), or nothing when there is none.
+std::optional<std::string> first_quoted(std::string_view text) {
+  const std::size_t open = text.find_first_of("'\"");
+  if (open == std::string_view::npos) return std::nullopt;
+  const char quote = text[open];
+  std::string content;
+  for (std::size_t i = open + 1; i < text.size(); ++i) {
+    if (text[i] == quote) {
+      if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        content += '\'';
+        ++i;
+        continue;
+      }
+      return content;
+    }
+    if (quote == '"' && text[i] == '\\' && i + 1 < text.size()) content += text[i++];
+    content += text[i];
+  }
+  return content;  // unterminated: gnuplot will complain; the audit judges what is there
+}
+
+// The words of a command (split at blanks).
+std::vector<std::string> words_of(const std::string& command) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (i < command.size()) {
+    i = command.find_first_not_of(" \t", i);
+    if (i == std::string::npos) break;
+    const std::size_t end = command.find_first_of(" \t", i);
+    words.push_back(command.substr(i, end == std::string::npos ? std::string::npos : end - i));
+    i = end;
+  }
+  return words;
+}
+
+// The text after the first two words of a command ("set xlabel 'x (m)'" → "'x (m)'").
+std::string after_two_words(const std::string& command) {
+  std::size_t i = command.find_first_not_of(" \t");
+  for (int word = 0; word < 2 && i != std::string::npos; ++word) {
+    i = command.find_first_of(" \t", i);
+    if (i != std::string::npos) i = command.find_first_not_of(" \t", i);
+  }
+  return i == std::string::npos ? std::string() : command.substr(i);
+}
+
+// The curves of a plot command: its arguments split at commas outside quotes and brackets.
+std::vector<std::string> plot_items(const std::string& arguments) {
+  std::vector<std::string> items;
+  std::string item;
+  char quote = 0;
+  int depth = 0;
+  for (char c : arguments) {
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '(' || c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ')' || c == ']' || c == '}') {
+      --depth;
+    } else if (c == ',' && depth == 0) {
+      items.push_back(item);
+      item.clear();
+      continue;
+    }
+    item += c;
+  }
+  if (item.find_first_not_of(" \t") != std::string::npos) items.push_back(item);
+  return items;
+}
+
+// A label that names its unit: some non-blank text in parentheses or brackets.
+bool names_unit(const std::string& label) {
+  static const std::regex unit(R"(\([^()]*[^()\s][^()]*\)|\[[^\]\[]*[^\]\[\s][^\]\[]*\])");
+  return std::regex_search(label, unit);
+}
+
+// True when a curve of a plot command carries a non-empty title for the legend.
+bool has_title(const std::string& item) {
+  static const std::regex title(R"((^|\s)(title|t)\s+(\S.*))");
+  std::smatch match;
+  if (!std::regex_search(item, match, title)) return false;
+  const std::string rest = match[3].str();
+  if (rest.front() != '\'' && rest.front() != '"') return true;  // columnheader, an expression
+  const std::optional<std::string> text = first_quoted(rest);
+  return text && !text->empty();
+}
+
+}  // namespace
+
+std::vector<std::string> audit_script(std::string_view script) {
+  std::vector<std::string> problems;
+  std::string title, multiplot_title, xlabel, ylabel;
+  bool xlabel_set = false, ylabel_set = false, key_on = true;
+  int plots = 0;
+  for (const std::string& command : script_commands(script)) {
+    const std::vector<std::string> words = words_of(command);
+    if (words.empty()) continue;
+    const std::string& verb = words[0];
+    const std::string what = words.size() > 1 ? words[1] : "";
+    const std::string value = first_quoted(after_two_words(command)).value_or("");
+    if (verb == "reset") {
+      title = multiplot_title = xlabel = ylabel = "";
+      xlabel_set = ylabel_set = false;
+      key_on = true;
+    } else if (verb == "set" && what == "title") {
+      title = value;
+    } else if (verb == "unset" && what == "title") {
+      title.clear();
+    } else if (verb == "set" && what == "xlabel") {
+      xlabel = value;
+      xlabel_set = true;
+    } else if (verb == "unset" && what == "xlabel") {
+      xlabel_set = false;
+    } else if (verb == "set" && what == "ylabel") {
+      ylabel = value;
+      ylabel_set = true;
+    } else if (verb == "unset" && what == "ylabel") {
+      ylabel_set = false;
+    } else if (verb == "set" && what == "key") {
+      key_on = std::find(words.begin(), words.end(), "off") == words.end();
+    } else if ((verb == "unset" && what == "key") || (verb == "set" && what == "nokey")) {
+      key_on = false;
+    } else if (verb == "set" && what == "multiplot") {
+      const std::size_t at = command.find(" title ");
+      multiplot_title = at == std::string::npos
+                            ? std::string()
+                            : first_quoted(std::string_view(command).substr(at)).value_or("");
+    } else if (verb == "unset" && what == "multiplot") {
+      multiplot_title.clear();
+    } else if (verb == "plot" || verb == "splot") {
+      const std::string name = fmt::format("plot {}", ++plots);
+      if (title.empty() && multiplot_title.empty())
+        problems.push_back(name + ": no title (set title, or a multiplot title)");
+      for (const auto& [axis, set, label] :
+           {std::tuple{"x", xlabel_set, xlabel}, std::tuple{"y", ylabel_set, ylabel}}) {
+        if (!set || label.empty())
+          problems.push_back(fmt::format("{}: no {} axis label (set {}label)", name, axis, axis));
+        else if (!names_unit(label))
+          problems.push_back(
+              fmt::format("{}: the {} label '{}' names no unit in parentheses or brackets", name,
+                          axis, printable(label)));
+      }
+      const std::vector<std::string> items =
+          plot_items(command.substr(command.find(verb) + verb.size()));
+      const bool several = items.size() > 1 || command.find(" for [") != std::string::npos;
+      if (several && !key_on)
+        problems.push_back(
+            fmt::format("{}: {} curves but the key (legend) is off", name, items.size()));
+      if (several)
+        for (std::size_t i = 0; i < items.size(); ++i)
+          if (!has_title(items[i]))
+            problems.push_back(fmt::format("{}: curve {} of {} has no title for the legend", name,
+                                           i + 1, items.size()));
+    }
+  }
+  if (plots == 0) problems.push_back("the script draws nothing (no plot command)");
+  return problems;
+}
+
 PlotResult file_names(const fs::path& png) {
   if (png.filename().empty())
     throw Error("plots: the picture path '" + png.string() + "' has no file name");
@@ -162,6 +370,15 @@ namespace {
 // Writes the script, runs gnuplot on it and checks the picture. Never throws for gnuplot itself.
 // Every picture of the project is drawn here: gnuplot runs without a shell, in the script's folder.
 PlotResult draw(PlotResult files, const std::string& script, const PlotSettings& settings) {
+  const std::vector<std::string> problems = audit_script(script);
+  if (!problems.empty()) {
+    std::string list;
+    for (const std::string& problem : problems) list += "\n  " + problem;
+    throw Error(
+        fmt::format("plots: the picture '{}' breaks the picture rules (a title, axis "
+                    "labels with units, a legend for several curves):{}",
+                    files.png.string(), list));
+  }
   {
     auto file = open_for_writing(files.script);
     file << script;
@@ -265,17 +482,19 @@ PlotResult loss_curve(const std::vector<double>& loss, const fs::path& png,
     }
     finish_writing(csv, files.csv);
   }
-  std::string script = script_header(files, settings, "'Training loss'");
+  std::string script = script_header(
+      files, settings, gnuplot_string(settings.title.empty() ? "Training loss" : settings.title));
   if (settings.y_range) {
     script += fmt::format("set yrange [{}:{}]\n", csv_number(settings.y_range->first),
                           csv_number(settings.y_range->second));
   }
   script += fmt::format(
-      "set xlabel 'iteration'\nset ylabel 'loss'\n"
+      "set xlabel 'iteration (mini-batch steps)'\nset ylabel {2} noenhanced\n"
       "plot {0} skip 1 using 1:2 with lines lc rgb '#9ecae1' title 'mini-batch loss', \\\n"
       "     {0} skip 1 using 1:3 with lines lw 2 lc rgb '#08519c' title 'moving average ({1} "
       "iterations)'\n",
-      csv_name(files), window);
+      csv_name(files), window,
+      gnuplot_string(settings.y_label.empty() ? "loss (cross-entropy, nats)" : settings.y_label));
   return draw(files, script, settings);
 }
 
@@ -295,7 +514,8 @@ PlotResult accuracy_curves(const std::vector<train::EpochRecord>& epochs, const 
   }
   std::string script = script_header(files, settings, "'Accuracy (train: fixed training subset)'");
   script += fmt::format(
-      "set xlabel 'epoch'\nset ylabel 'accuracy'\nset key bottom right\nset xtics 1\n"
+      "set xlabel 'epoch (passes over the training set)'\nset ylabel 'accuracy (fraction)'\nset "
+      "key bottom right\nset xtics 1\n"
       "plot {0} skip 1 using 1:2 with linespoints lw 2 pt 7 title 'train'{1}\n",
       csv_name(files),
       has_validation
@@ -337,7 +557,9 @@ PlotResult update_ratio_curves(const std::vector<train::UpdateRatio>& ratios, co
   std::string script = script_header(
       files, settings,
       "'Update/weight ratio ||{/Symbol D}{/Symbol q}|| / ||{/Symbol q}|| per parameter'", true);
-  script += "set xlabel 'iteration'\nset ylabel 'ratio'\nset logscale y\nset key outside right\n";
+  script +=
+      "set xlabel 'iteration (mini-batch steps)'\nset ylabel 'update/weight ratio (dimensionless, "
+      "log scale)'\nset logscale y\nset key outside right\n";
   script += "plot 1e-3 with lines dt 2 lw 2 lc rgb 'black' title 'target 1e-3'";
   for (std::size_t i = 0; i < names.size(); ++i)
     script += fmt::format(
@@ -372,13 +594,18 @@ PlotResult hyperparameter_scatter(const train::SearchResult& search, const std::
     }
     finish_writing(csv, files.csv);
   }
+  // A hyperparameter is a plain number; its label says so, and how the axis is scaled.
+  auto axis_label = [&](const std::string& name) {
+    return name + (scale_of(name) == train::RangeScale::log ? " (dimensionless, log scale)"
+                                                            : " (dimensionless)");
+  };
   std::string script =
       script_header(files, settings,
                     gnuplot_string("Hyperparameter search: score by " + x_name + " and " + y_name));
   script += fmt::format(
-      "set xlabel {} noenhanced\nset ylabel {} noenhanced\nset cblabel 'score'\n"
-      "set palette rgb 33,13,10\n",
-      gnuplot_string(x_name), gnuplot_string(y_name));
+      "set xlabel {} noenhanced\nset ylabel {} noenhanced\nset cblabel 'score (higher is "
+      "better)'\nset palette rgb 33,13,10\n",
+      gnuplot_string(axis_label(x_name)), gnuplot_string(axis_label(y_name)));
   if (scale_of(x_name) == train::RangeScale::log)
     script += "set logscale x\nset format x '10^{%L}'\n";
   if (scale_of(y_name) == train::RangeScale::log)
@@ -501,7 +728,9 @@ PlotResult activation_histograms(const std::vector<LayerActivations>& layers, co
   std::string script = script_header(files, sized, "''");
   script += fmt::format("set xrange [{}:{}]\n", csv_number(shared_low), csv_number(shared_high));
   script += fmt::format(
-      "unset title\nset style fill solid 0.8 noborder\nset key off\nset multiplot layout {},{} "
+      "unset title\nset style fill solid 0.8 noborder\nset key off\n"
+      "set xlabel 'output value (dimensionless)'\nset ylabel 'share of values (fraction)'\n"
+      "set multiplot layout {},{} "
       "title 'Activations per layer (fraction of values per bin)'\n",
       rows, columns);
   for (std::size_t l = 0; l < layers.size(); ++l)

@@ -16,6 +16,16 @@
 ///   std::cout << "loss " << plots::sparkline(history.loss, 60) << "\n";   // ▇▆▅▄▃▃▂▂▂▁▁…
 /// \endcode
 ///
+/// Every picture follows three rules, checked by `audit_script` when it is drawn (a script that
+/// breaks one is refused with a `gradlab::Error` listing what is missing, and nothing is written):
+/// - a title (`set title '...'`, or the title of a `set multiplot`), not empty;
+/// - an x and a y axis label (`set xlabel`, `set ylabel`) that names its unit in parentheses or
+///   brackets: "time (ms)", "loss (cross-entropy, nats)", "accuracy (fraction)", "count (images)",
+///   "w0 [weight value]". A pure number names what kind of number it is: "(fraction)", "(ratio)",
+///   "(count)", "(dimensionless)";
+/// - a legend when a `plot` command draws more than one curve: the key is not switched off and
+///   every curve has a non-empty `title`.
+///
 /// The gnuplot command is `$GRADLAB_GNUPLOT` when set, else "gnuplot"; `PlotSettings::gnuplot`
 /// overrides both (tests point it at a program that does not exist to check the fallback).
 
@@ -45,6 +55,11 @@ struct PlotSettings {
   /// The y axis's range, for curves meant to be compared with another picture's (give both the
   /// same range); empty: gnuplot fits it to the data. Used by `loss_curve`.
   std::optional<std::pair<double, double>> y_range;
+  /// The y axis's label, with its unit (see the rules above); empty: the plot's own ("loss
+  /// (nats)" for `loss_curve`). Used by `loss_curve`.
+  std::string y_label;
+  /// The picture's title; empty: the plot's own. Used by `loss_curve`.
+  std::string title;
 };
 
 /// What a plot call wrote.
@@ -63,12 +78,20 @@ struct PlotResult {
 /// in a path cannot end a command and no text can reach `system` or `command` substitution.
 std::string gnuplot_string(std::string_view text);
 
+/// What `script` lacks of the picture rules above, one sentence per problem ("plot 1: the y label
+/// 'loss' names no unit in parentheses or brackets"); empty when it follows them all. Lines are
+/// read as gnuplot reads them: a trailing backslash continues a command, `#` starts a comment
+/// line, and `set`/`unset` apply to every later `plot` until changed.
+std::vector<std::string> audit_script(std::string_view script);
+
 /// The files of a picture: `png`, and beside it the CSV and the gnuplot script (.csv, .gp).
 PlotResult file_names(const std::filesystem::path& png);
 
 /// Writes `script` to `png`'s .gp file, runs gnuplot on it in that folder (no shell involved)
 /// and says whether `png` was drawn. The script names its files relative to that folder. Every
-/// picture the project draws goes through here (and the plot functions below).
+/// picture the project draws goes through here (and the plot functions below). A script that
+/// breaks the picture rules (`audit_script`) raises `gradlab::Error` naming `png` and every
+/// problem, before anything is written.
 PlotResult draw_script(const std::filesystem::path& png, const std::string& script,
                        const PlotSettings& settings = {});
 

@@ -26,10 +26,6 @@ struct Square : Function<Square> {
   }
 };
 
-}  // namespace inplace_tests
-
-using namespace inplace_tests;
-
 TEST_CASE("in-place ops compute their values and raise the version, on every backend",
           "[inplace]") {
   for (const std::string& name : available_backends()) {
@@ -193,3 +189,5 @@ TEST_CASE("scalar() makes a 0-d tensor; item() reads any one-element tensor", "[
   x.sum().backward(scalar(2.0));
   CHECK(values(x.grad()) == std::vector<double>{2, 2, 2});
 }
+
+}  // namespace inplace_tests

@@ -110,10 +110,6 @@ double replay(DType dtype, double tolerance) {
   return worst;
 }
 
-}  // namespace optim_pytorch_tests
-
-using namespace optim_pytorch_tests;
-
 TEST_CASE("every optimiser option follows PyTorch 1.13's float64 trajectory to 1e-10", "[optim]") {
   BackendGuard guard("reference");  // float64 runs on the reference backend
   const double worst = replay(DType::float64, 1e-10);
@@ -131,3 +127,5 @@ TEST_CASE("in float32 every backend's optimiser kernels follow the same trajecto
     CHECK(worst <= 1e-4);
   }
 }
+
+}  // namespace optim_pytorch_tests

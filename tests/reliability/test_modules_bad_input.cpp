@@ -214,8 +214,10 @@ TEST_CASE("optimisers name the hyperparameter that is zero negative or NaN",
              Contains("SGD: Nesterov momentum needs momentum > 0"));
   CHECK_THAT(error_of([&] { optim::AdaGrad(params(), {.lr = 0.1, .eps = 0.0}); }),
              Contains("AdaGrad: eps must be positive"));
-  CHECK_THAT(error_of([&] { optim::RMSProp(params(), {.lr = 0.1, .decay = 1.0}); }),
-             Contains("RMSProp: decay"));
+  CHECK_THAT(error_of([&] { optim::RMSProp(params(), {.lr = 0.1, .alpha = 1.0}); }),
+             Contains("RMSProp: alpha"));
+  CHECK_THAT(error_of([&] { optim::AdamW(params(), {.lr = 0.1, .weight_decay = -1.0}); }),
+             Contains("AdamW: weight_decay must be finite and ≥ 0, got -1"));
   CHECK_THAT(error_of([&] { optim::RMSProp(params(), {.lr = 0.1, .eps = -1.0}); }),
              Contains("RMSProp: eps"));
   CHECK_THAT(error_of([&] { optim::Adam(params(), {.lr = 0.1, .beta1 = 1.0}); }),

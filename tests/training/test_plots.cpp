@@ -2,6 +2,7 @@
 // activation capture and the sparkline.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -202,4 +203,86 @@ TEST_CASE("no path, title or label given to the plot functions is interpreted by
   const std::vector<std::string> injected = injected_files(folder);
   for (const std::string& path : injected) FAIL_CHECK("gnuplot ran an injected command: " << path);
   CHECK(injected.empty());
+}
+
+namespace picture_rules {
+
+// A script that follows the picture rules; each test below breaks one line of it.
+const std::string good_script =
+    "set terminal pngcairo size 900,560\n"
+    "set output 'rules.png'\n"
+    "set title 'Training loss'\n"
+    "set xlabel 'iteration (mini-batch steps)'\n"
+    "set ylabel 'loss (cross-entropy, nats)'\n"
+    "plot 'rules.csv' using 1:2 with lines title 'loss', \\\n"
+    "     '' using 1:3 with lines title 'moving average'\n";
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+// True when one of `problems` contains `part`.
+bool mentions(const std::vector<std::string>& problems, const std::string& part) {
+  return std::any_of(problems.begin(), problems.end(),
+                     [&](const std::string& p) { return p.find(part) != std::string::npos; });
+}
+
+}  // namespace picture_rules
+
+TEST_CASE("the picture audit passes a script with a title, labelled axes and a legend", "[plots]") {
+  using namespace picture_rules;
+  CHECK(plots::audit_script(good_script).empty());
+  // Brackets work as well as parentheses, and a multiplot title stands for the title.
+  CHECK(plots::audit_script(replaced(replaced(good_script, "(mini-batch steps)", "[steps]"),
+                                     "set title 'Training loss'",
+                                     "set multiplot layout 1,1 title 'Panels'"))
+            .empty());
+  // One curve needs no legend.
+  CHECK(plots::audit_script(replaced(good_script,
+                                     ", \\\n     '' using 1:3 with lines title "
+                                     "'moving average'",
+                                     ""))
+            .empty());
+}
+
+TEST_CASE("the picture audit names every rule a script breaks", "[plots]") {
+  using namespace picture_rules;
+  CHECK(mentions(plots::audit_script(replaced(good_script, "set title 'Training loss'\n", "")),
+                 "no title"));
+  CHECK(mentions(
+      plots::audit_script(replaced(good_script, "set title 'Training loss'", "set title ''")),
+      "no title"));
+  CHECK(mentions(plots::audit_script(replaced(good_script,
+                                              "set xlabel 'iteration (mini-batch "
+                                              "steps)'\n",
+                                              "")),
+                 "no x axis label"));
+  CHECK(
+      mentions(plots::audit_script(replaced(good_script, "'loss (cross-entropy, nats)'", "'loss'")),
+               "the y label 'loss' names no unit"));
+  CHECK(mentions(
+      plots::audit_script(replaced(good_script, "'loss (cross-entropy, nats)'", "'loss ( )'")),
+      "names no unit"));
+  CHECK(mentions(plots::audit_script(replaced(good_script, "title 'moving average'", "notitle")),
+                 "curve 2 of 2 has no title"));
+  CHECK(mentions(plots::audit_script(replaced(good_script, "set title 'Training loss'\n",
+                                              "set title 'Training loss'\nset key off\n")),
+                 "the key (legend) is off"));
+  CHECK(mentions(plots::audit_script("set title 'nothing drawn'\n"), "draws nothing"));
+}
+
+TEST_CASE("draw_script refuses a picture that breaks the rules and writes nothing", "[plots]") {
+  using namespace picture_rules;
+  const fs::path folder = testing::fresh_folder("plots_rules");
+  const fs::path png = folder / "rules.png";
+  const std::string broken = replaced(good_script, "'loss (cross-entropy, nats)'", "'loss'");
+  REQUIRE_THROWS_WITH(plots::draw_script(png, broken),
+                      Catch::Contains("rules.png") && Catch::Contains("names no unit"));
+  CHECK_FALSE(fs::exists(folder / "rules.gp"));
+  CHECK_FALSE(fs::exists(png));
+  // The plots of this module follow the rules themselves: none of them throws.
+  CHECK_NOTHROW(plots::loss_curve(falling_loss(50), folder / "loss.png"));
+  CHECK_NOTHROW(plots::accuracy_curves({{1, 10, 0.1, 1.0, 0.70, 0.68}}, folder / "acc.png"));
 }
