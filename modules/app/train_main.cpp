@@ -542,8 +542,8 @@ int run(int argc, char** argv) {
     if (!resumed)
       throw Error(fmt::format(
           "--resume {}: the checkpoint holds no training state (saved by a gradlab before 0.3, "
-          "or not by gradlab_train), so the run cannot be continued; --load it to start a new "
-          "run from its weights",
+          "not by gradlab_train, by a run that trained no epoch or by a diverged run), so there "
+          "is no run to continue; --load it to start a new run from its weights",
           o.resume));
     apply_run_flags(app, *resumed, o.resume, o, common);
   }
@@ -766,12 +766,14 @@ int run(int argc, char** argv) {
       if (!diverged) failed.push_back("checkpoint");
     } else {
       try {
-        // A completed (or stopped) run carries its training state, so --resume can continue
-        // it; a diverged one saved on request does not (there is nothing worth continuing).
+        // A run that trained at least one epoch carries its training state, so --resume can
+        // continue it; a diverged one saved on request, or one that trained no epoch (--epochs
+        // 0: the initialisation or a --load evaluated), does not: there is nothing to continue.
+        const train::TrainerState state = trainer.state();
         const nn::SaveReport report =
-            diverged ? nn::save_checkpoint(net, o.save)
-                     : nn::save_checkpoint(net, o.save,
-                                           training_state(trainer.state(), history.restored_best));
+            diverged || state.epoch == 0
+                ? nn::save_checkpoint(net, o.save)
+                : nn::save_checkpoint(net, o.save, training_state(state, history.restored_best));
         if (report.recovered_from)
           std::cout << fmt::format("recovered {} from {}, left by an interrupted save\n", o.save,
                                    report.recovered_from->string());

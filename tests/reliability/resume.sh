@@ -17,7 +17,7 @@
 #                           when it reports the save of epoch 2 (wherever the kill lands, ck holds
 #                           a complete epoch); --resume ck --epochs 4 must give a's losses.
 #   refusals                --resume of a missing folder, of a checkpoint without training
-#                           state, with a conflicting --lr or --hidden (the message names both
+#                           state (an old one; one of a run that trained no epoch), with a conflicting --lr or --hidden (the message names both
 #                           values), with --load, with --epochs below the epochs done; and
 #                           --save-every-epoch without --save. A flag repeated with the same
 #                           value is accepted.
@@ -177,6 +177,9 @@ json.dump(manifest, open(sys.argv[1], "w"))
 PYTHON
     refuse "a checkpoint without training state" "holds no training state" \
       --resume plain "${where[@]}"
+    T "${run[@]}" --epochs 0 --out untrained --save ck0 || fail "the --epochs 0 run failed"
+    refuse "a checkpoint of a run that trained no epoch" "holds no training state" \
+      --resume ck0 "${where[@]}"
     refuse "a conflicting --lr" "--lr 0.5 conflicts with the run's --lr 0.05" \
       --resume ck --lr 0.5 "${where[@]}"
     refuse "a conflicting --hidden" "--hidden '30' conflicts with the run's --hidden '20'" \
