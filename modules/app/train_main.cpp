@@ -632,12 +632,20 @@ int run(int argc, char** argv) {
   };
   train::Trainer* running = nullptr;
   std::function<void(const train::EpochRecord&)> on_epoch;
+  bool epoch_save_failed = false;
   if (o.save_every_epoch)
     on_epoch = [&](const train::EpochRecord& record) {
-      // The model holds this epoch's parameters; the best epoch's go into the state.
-      nn::save_checkpoint(net, o.save, training_state(running->state(), false));
-      if (train::parse_progress_style(o.progress) != train::ProgressStyle::none)
-        std::cerr << fmt::format("saved epoch {} to {}\n", record.epoch, o.save);
+      // The model holds this epoch's parameters; the best epoch's go into the state. A failed
+      // save is reported and training goes on (the final save is tried again; status 3).
+      try {
+        nn::save_checkpoint(net, o.save, training_state(running->state(), false));
+        if (train::parse_progress_style(o.progress) != train::ProgressStyle::none)
+          std::cerr << fmt::format("saved epoch {} to {}\n", record.epoch, o.save);
+      } catch (const std::exception& error) {
+        std::cerr << fmt::format("gradlab_train: error: saving epoch {}: {}\n", record.epoch,
+                                 error.what());
+        epoch_save_failed = true;
+      }
     };
   train::Trainer trainer(net, *optimizer,
                          {.epochs = common.quick ? std::min<std::int64_t>(o.epochs, 1) : o.epochs,
@@ -791,6 +799,7 @@ int run(int argc, char** argv) {
       }
     }
   }
+  if (epoch_save_failed) failed.push_back("checkpoint after an epoch");
   if (!failed.empty()) {
     const auto joined = [](const std::vector<std::string>& names) {
       std::string text;

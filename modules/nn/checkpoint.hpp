@@ -28,7 +28,7 @@
 ///                              "shape": [784, 50], "dtype": "float32"}, ...]}
 /// \endcode
 /// (`TrainingState`, `save_checkpoint` with a state, `load_training_state`; the trainer's keys
-/// are listed at `train::to_training_state`). A checkpoint without one is still written as
+/// are listed at `train::add_training_state`). A checkpoint without one is still written as
 /// version 2.
 ///
 /// NumPy reads every file (`numpy.load`), so a learner can inspect weights in Python. "layers"
@@ -121,13 +121,13 @@ struct ManifestEntry {
 
 /// What a run needs besides the module's tensors to continue (format version 3, "training"):
 /// named scalars and named tensors. Their meaning is the trainer's and the program's business
-/// (see `train::to_training_state`); the checkpoint stores and checks their form only.
+/// (see `train::add_training_state`); the checkpoint stores and checks their form only.
 struct TrainingState {
   /// Scalars: a key of letters, digits and '_' to a flag, whole number, real number or word
   /// (e.g. {"epoch", 2}, {"optimizer_type", "SGD"}), each key once.
   std::vector<LayerSetting> settings;
   /// Tensors with dotted names (e.g. "optimizer.velocity.0", "history.loss"), each name once;
-  /// saved as "training.<name>.npy".
+  /// saved as `training.NAME.npy`.
   std::vector<NamedTensor> tensors;
 };
 
@@ -212,7 +212,7 @@ struct SaveReport {
 SaveReport save_checkpoint(const Module& module, const std::filesystem::path& directory);
 
 /// As above, and also `training` (a version 3 manifest with "training"; its tensors as
-/// "training.<name>.npy" files, listed, so the folder stays a checkpoint that
+/// `training.NAME.npy` files, listed, so the folder stays a checkpoint that
 /// `check_checkpoint_target` accepts). Raises `gradlab::Error` for a key that is not a word, a
 /// name that is not dotted, an undefined tensor, or a key or name given twice, before writing.
 SaveReport save_checkpoint(const Module& module, const std::filesystem::path& directory,

@@ -67,9 +67,10 @@ struct OptimizerState {
   /// The learning rate first ("lr"), then the other settings by their option names
   /// ("momentum", "nesterov" as 0 or 1, "weight_decay", ...).
   std::vector<std::pair<std::string, double>> hyperparameters;
-  /// The state tensors, named "<kind>.<parameter index>" ("velocity.0", "m.3", "v.3", "cache.1"),
-  /// plus Adam's per-parameter step counts "step" (int64, one per parameter). A parameter that
-  /// was never updated has zero state, which is what a fresh optimiser starts from.
+  /// The state tensors, named `KIND.INDEX` (KIND the state, INDEX the parameter's position:
+  /// "velocity.0", "m.3", "v.3", "cache.1"), plus Adam's per-parameter step counts "step"
+  /// (int64, one per parameter). A parameter that was never updated has zero state, which is
+  /// what a fresh optimiser starts from.
   std::vector<std::pair<std::string, Tensor>> tensors;
 };
 

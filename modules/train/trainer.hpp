@@ -158,10 +158,10 @@ struct TrainerState {
 /// The trainer's and the optimiser's state as a checkpoint's training state (added to
 /// `training`): settings "epoch", "iteration", "base_lr", "first_loss", "last_val_accuracy",
 /// "random_state" (a decimal string), "best_epoch", "best_val_accuracy", "optimizer_type" and
-/// "optimizer_<hyper-parameter>" ("optimizer_lr", ...); tensors "optimizer.<name>",
+/// `optimizer_HYPERPARAMETER` ("optimizer_lr", ...); tensors `optimizer.NAME`,
 /// "history.loss" (float64 [iterations]), "history.epochs" (float64 [epochs, 8]: the columns of
-/// epochs.csv), "resume.<tensor>" (`TrainerState::last`, the tensors training continues from,
-/// when the model holds the best epoch's instead) and "best.<tensor>" (the best epoch's, when
+/// epochs.csv), `resume.TENSOR` (`TrainerState::last`, the tensors training continues from,
+/// when the model holds the best epoch's instead) and `best.TENSOR` (the best epoch's, when
 /// they differ from what the model holds). `model` is the module the checkpoint saves, as it is
 /// now: `model_holds_best` says whether it holds the best epoch's tensors (after `fit` with
 /// `History::restored_best`) or the last epoch's.
