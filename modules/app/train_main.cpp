@@ -471,7 +471,8 @@ int run(int argc, char** argv) {
   app.add_option("--save", o.save,
                  "Save the trained (best-validation) model to this checkpoint folder (new, empty, "
                  "or an older gradlab checkpoint, which is replaced; nothing is saved when "
-                 "training diverges)");
+                 "training diverges), with the run's training state (optimiser state, epoch, "
+                 "random generator, flags) so that --resume can continue it");
   CLI::Option* load_flag = app.add_option(
       "--load", o.load,
       "Load a checkpoint folder (same architecture: its layers and settings are checked) before "
