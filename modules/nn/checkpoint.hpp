@@ -1,9 +1,11 @@
 #pragma once
 /// \file modules/nn/checkpoint.hpp
-/// \brief Saving and loading a module's parameters and buffers: `.npy` files + `manifest.json`.
+/// \brief Saving and loading a module's parameters and buffers (and a run's training state): `.npy`
+/// files + `manifest.json`.
 ///
 /// A checkpoint is a folder with one `.npy` file per parameter and buffer, named after its dotted
-/// name ("0.weight.npy", "1.running_mean.npy"), and a `manifest.json` (format version 2):
+/// name ("0.weight.npy", "1.running_mean.npy"), and a `manifest.json` (format version 2, or 3
+/// with a training state, below):
 /// \code{.json}
 ///   {"format_version": 2,
 ///    "parameters": [{"name": "0.weight", "file": "0.weight.npy", "shape": [784, 50],
