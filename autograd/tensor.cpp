@@ -244,6 +244,8 @@ std::uint64_t next_seed() {
 
 void manual_seed(std::uint64_t seed) { generator_state.store(seed); }
 
+std::uint64_t random_state() { return generator_state.load(); }
+
 Tensor randn(const Shape& shape, TensorOptions options) {
   Tensor tensor = Tensor::empty(shape, options.dtype);
   backend().random_normal(tensor.mutable_view(), 0.0, 1.0, next_seed());

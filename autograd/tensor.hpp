@@ -262,6 +262,10 @@ Tensor labels(const std::vector<std::int64_t>& values);
 void manual_seed(std::uint64_t seed);
 /// Draws the next 64-bit seed from the global generator (each random tensor takes one).
 std::uint64_t next_seed();
+/// The global generator's whole state: `manual_seed(random_state())` later puts it back, so
+/// the random numbers drawn after that are the ones that would have been drawn here (a resumed
+/// training run uses this for its dropout masks).
+std::uint64_t random_state();
 
 // --- recording switch ---------------------------------------------------------------------
 

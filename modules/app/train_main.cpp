@@ -4,6 +4,10 @@
 //   gradlab_train --hidden 1024,1024 --batchnorm --activation relu --optimizer momentum
 //                 --lr 0.05 --reg 1e-4 --batch 256 --epochs 5 --backend onednn --threads 2
 //
+// Resuming: --save writes the run's training state into the checkpoint (and --save-every-epoch
+// after every epoch); --resume DIR continues that run with the flags recorded there (see
+// docs/reliability.md, "Resuming training").
+//
 // Data: the training file is split into a training part and a validation part of --val examples
 // (shuffled with the seed); pixels are scaled to [0, 1] by the loader, then the mean image of the
 // training part is subtracted from every split (fitted on the training part only).
@@ -12,6 +16,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -23,6 +28,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "backends/backend.hpp"
@@ -75,7 +82,138 @@ struct TrainOptions {
   std::string progress = "auto";
   bool no_plots = false;
   bool save_best_on_divergence = false;
+  std::string resume;
+  bool save_every_epoch = false;
 };
+
+// One flag that defines a run, as a checkpoint's training state records it ("run_<key>"), so
+// `--resume` can take it from there.
+struct RunFlag {
+  const char* key;   // "hidden": saved as "run_hidden"
+  const char* flag;  // "--hidden"
+  bool defines;      // false: a new value on --resume is taken (--epochs, --data)
+  std::function<nn::SettingValue(const TrainOptions&, const cli::CommonOptions&)> get;
+  std::function<void(TrainOptions&, cli::CommonOptions&, const nn::SettingValue&)> set;
+};
+
+double default_lr(const std::string& optimizer);
+double weight_decay_of(const TrainOptions& o);
+
+template <class T>
+T setting_as(const nn::SettingValue& value, const char* flag) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (const auto* whole = std::get_if<std::int64_t>(&value)) return static_cast<double>(*whole);
+  }
+  if (const auto* typed = std::get_if<T>(&value)) return *typed;
+  throw Error(fmt::format("the checkpoint's {} has the wrong type", flag));
+}
+
+// The flags that define a run; --resume takes them from the checkpoint.
+const std::vector<RunFlag>& run_flags() {
+  using O = TrainOptions;
+  using C = cli::CommonOptions;
+  using V = nn::SettingValue;
+  static const std::vector<RunFlag> flags{
+      {"dataset", "--dataset", true, [](const O& o, const C&) { return V(o.dataset); },
+       [](O& o, C&, const V& v) { o.dataset = setting_as<std::string>(v, "--dataset"); }},
+      {"hidden", "--hidden", true, [](const O& o, const C&) { return V(o.hidden); },
+       [](O& o, C&, const V& v) { o.hidden = setting_as<std::string>(v, "--hidden"); }},
+      {"activation", "--activation", true, [](const O& o, const C&) { return V(o.activation); },
+       [](O& o, C&, const V& v) { o.activation = setting_as<std::string>(v, "--activation"); }},
+      {"batchnorm", "--batchnorm", true, [](const O& o, const C&) { return V(o.batchnorm); },
+       [](O& o, C&, const V& v) { o.batchnorm = setting_as<bool>(v, "--batchnorm"); }},
+      {"dropout", "--dropout", true, [](const O& o, const C&) { return V(o.dropout); },
+       [](O& o, C&, const V& v) { o.dropout = setting_as<double>(v, "--dropout"); }},
+      {"init", "--init", true, [](const O& o, const C&) { return V(o.init); },
+       [](O& o, C&, const V& v) { o.init = setting_as<std::string>(v, "--init"); }},
+      {"optimizer", "--optimizer", true, [](const O& o, const C&) { return V(o.optimizer); },
+       [](O& o, C&, const V& v) { o.optimizer = setting_as<std::string>(v, "--optimizer"); }},
+      {"lr", "--lr", true,
+       [](const O& o, const C&) { return V(o.lr.value_or(default_lr(o.optimizer))); },
+       [](O& o, C&, const V& v) { o.lr = setting_as<double>(v, "--lr"); }},
+      {"momentum", "--momentum", true, [](const O& o, const C&) { return V(o.momentum); },
+       [](O& o, C&, const V& v) { o.momentum = setting_as<double>(v, "--momentum"); }},
+      {"weight_decay", "--weight-decay", true,
+       [](const O& o, const C&) { return V(weight_decay_of(o)); },
+       [](O& o, C&, const V& v) { o.weight_decay = setting_as<double>(v, "--weight-decay"); }},
+      {"reg", "--reg", true, [](const O& o, const C&) { return V(o.reg); },
+       [](O& o, C&, const V& v) { o.reg = setting_as<double>(v, "--reg"); }},
+      {"lr_decay", "--lr-decay", true, [](const O& o, const C&) { return V(o.lr_decay); },
+       [](O& o, C&, const V& v) { o.lr_decay = setting_as<double>(v, "--lr-decay"); }},
+      {"loss", "--loss", true, [](const O& o, const C&) { return V(o.loss); },
+       [](O& o, C&, const V& v) { o.loss = setting_as<std::string>(v, "--loss"); }},
+      {"batch", "--batch", true, [](const O& o, const C&) { return V(o.batch); },
+       [](O& o, C&, const V& v) { o.batch = setting_as<std::int64_t>(v, "--batch"); }},
+      {"val", "--val", true, [](const O& o, const C&) { return V(o.validation); },
+       [](O& o, C&, const V& v) { o.validation = setting_as<std::int64_t>(v, "--val"); }},
+      {"seed", "--seed", true, [](const O&, const C& c) { return V(std::to_string(c.seed)); },
+       [](O&, C& c, const V& v) { c.seed = std::stoull(setting_as<std::string>(v, "--seed")); }},
+      {"train_eval", "--train-eval", true, [](const O& o, const C&) { return V(o.train_eval); },
+       [](O& o, C&, const V& v) { o.train_eval = setting_as<std::int64_t>(v, "--train-eval"); }},
+      {"ratio_every", "--ratio-every", true, [](const O& o, const C&) { return V(o.ratio_every); },
+       [](O& o, C&, const V& v) { o.ratio_every = setting_as<std::int64_t>(v, "--ratio-every"); }},
+      {"freeze", "--freeze", true, [](const O& o, const C&) { return V(o.freeze); },
+       [](O& o, C&, const V& v) { o.freeze = setting_as<std::int64_t>(v, "--freeze"); }},
+      {"quick", "--quick", true, [](const O&, const C& c) { return V(c.quick); },
+       [](O&, C& c, const V& v) { c.quick = setting_as<bool>(v, "--quick"); }},
+      {"epochs", "--epochs", false, [](const O& o, const C&) { return V(o.epochs); },
+       [](O& o, C&, const V& v) { o.epochs = setting_as<std::int64_t>(v, "--epochs"); }},
+      {"data", "--data", false, [](const O&, const C& c) { return V(c.data); },
+       [](O&, C& c, const V& v) { c.data = setting_as<std::string>(v, "--data"); }},
+  };
+  return flags;
+}
+
+std::string setting_text(const nn::SettingValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, bool>)
+          return v ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::string>)
+          return "'" + v + "'";
+        else
+          return fmt::format("{}", v);
+      },
+      value);
+}
+
+// --resume DIR: every flag that defines the run is taken from the checkpoint; one also given on
+// the command line with another value is an error naming both. --epochs and --data given on
+// the command line win (the new total; the data may have moved).
+void apply_run_flags(const CLI::App& app, const nn::TrainingState& training,
+                     const std::string& resume, TrainOptions& o, cli::CommonOptions& common) {
+  for (const RunFlag& flag : run_flags()) {
+    const std::string key = std::string("run_") + flag.key;
+    const auto found =
+        std::find_if(training.settings.begin(), training.settings.end(),
+                     [&](const nn::LayerSetting& setting) { return setting.key == key; });
+    if (found == training.settings.end())
+      throw Error(
+          fmt::format("--resume {}: the checkpoint does not record {} (it was not saved "
+                      "by gradlab_train)",
+                      resume, flag.flag));
+    const bool given = app.count(flag.flag) > 0;
+    if (given && !flag.defines) continue;
+    if (given) {
+      const nn::SettingValue mine = flag.get(o, common);
+      if (!(setting_text(mine) == setting_text(found->value)))
+        throw Error(fmt::format(
+            "--resume {}: {} {} conflicts with the run's {} {} recorded in the checkpoint (a "
+            "resumed run keeps the settings it started with; leave {} out)",
+            resume, flag.flag, setting_text(mine), flag.flag, setting_text(found->value),
+            flag.flag));
+    }
+    flag.set(o, common, found->value);
+  }
+}
+
+// The run's flags as training-state settings ("run_<key>").
+void add_run_flags(nn::TrainingState& training, const TrainOptions& o,
+                   const cli::CommonOptions& common) {
+  for (const RunFlag& flag : run_flags())
+    training.settings.push_back({std::string("run_") + flag.key, flag.get(o, common)});
+}
 
 // "1024,1024" → {1024, 1024}; "" or "none" → {} (a linear classifier).
 std::vector<std::int64_t> parse_hidden(const std::string& text) {
@@ -333,7 +471,8 @@ int run(int argc, char** argv) {
   app.add_option("--save", o.save,
                  "Save the trained (best-validation) model to this checkpoint folder (new, empty, "
                  "or an older gradlab checkpoint, which is replaced; nothing is saved when "
-                 "training diverges)");
+                 "training diverges), with the run's training state (optimiser state, epoch, "
+                 "random generator, flags) so that --resume can continue it");
   CLI::Option* load_flag = app.add_option(
       "--load", o.load,
       "Load a checkpoint folder (same architecture: its layers and settings are checked) before "
@@ -372,6 +511,19 @@ int run(int argc, char** argv) {
   app.add_flag("--save-best-on-divergence", o.save_best_on_divergence,
                "When training diverges, still --save the parameters of the best validation epoch "
                "(if one finished); without it a diverged run saves nothing");
+  CLI::Option* resume_flag = app.add_option(
+      "--resume", o.resume,
+      "Continue the run saved in this checkpoint folder (by --save or --save-every-epoch): the "
+      "flags that define the run (architecture, optimiser, --lr, --batch, --reg, --seed, "
+      "--lr-decay, "
+      "data options...) are taken from it, and one given again with another value is an error; "
+      "--epochs is the new total. The optimiser's state, the epoch and iteration, the random "
+      "generator and the best epoch continue, so the losses equal those of a run that never "
+      "stopped; the logs in --out hold the whole run");
+  resume_flag->excludes(load_flag);
+  app.add_flag("--save-every-epoch", o.save_every_epoch,
+               "With --save: also write the checkpoint (with the training state) after every "
+               "epoch, so that a killed run can be continued with --resume");
   cli::strict_values(app);
 
   try {
@@ -379,6 +531,25 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
+  // --resume: the run's flags come from the checkpoint's training state, before anything else.
+  std::optional<nn::TrainingState> resumed;
+  if (!o.resume.empty()) {
+    if (const auto recovered = nn::recover_checkpoint(o.resume))
+      std::cout << fmt::format("recovered {} from {}, left by an interrupted save\n", o.resume,
+                               recovered->string());
+    if (!std::filesystem::is_directory(o.resume))
+      throw Error(fmt::format("--resume {}: no such checkpoint folder", o.resume));
+    resumed = nn::load_training_state(o.resume);
+    if (!resumed)
+      throw Error(fmt::format(
+          "--resume {}: the checkpoint holds no training state (saved by a gradlab before 0.3, "
+          "not by gradlab_train, by a run that trained no epoch or by a diverged run), so there "
+          "is no run to continue; --load it to start a new run from its weights",
+          o.resume));
+    apply_run_flags(app, *resumed, o.resume, o, common);
+  }
+  if (o.save_every_epoch && o.save.empty())
+    throw Error("--save-every-epoch needs --save (the checkpoint folder to write)");
   const std::vector<std::int64_t> hidden = parse_hidden(o.hidden);
   // The folders are checked before the data is loaded: a wrong path fails in a second, not at the
   // end.
@@ -435,6 +606,10 @@ int run(int argc, char** argv) {
     for (const std::string& name : o.load_except) std::cout << " (without " << name << ")";
     std::cout << "\n";
   }
+  if (resumed) {
+    net.load(o.resume);  // the architecture is checked: the flags came from the same checkpoint
+    std::cout << "resuming the run saved in " << o.resume << "\n";
+  }
   if (o.freeze > 0) freeze_first_layers(net, o.freeze);
   std::cout << net.to_string();
   const double lr = o.lr.value_or(default_lr(o.optimizer));
@@ -449,6 +624,30 @@ int run(int argc, char** argv) {
       o.lr_decay != 1.0 ? fmt::format(", lr × {:g} per epoch", o.lr_decay) : std::string());
 
   // --- training ----------------------------------------------------------------------------
+  // The training state a checkpoint carries: the trainer's and optimiser's, and the run's flags.
+  const auto training_state = [&](const train::TrainerState& state, bool model_holds_best) {
+    nn::TrainingState training;
+    train::add_training_state(training, state, optimizer->state(), net, model_holds_best);
+    add_run_flags(training, o, common);
+    return training;
+  };
+  train::Trainer* running = nullptr;
+  std::function<void(const train::EpochRecord&)> on_epoch;
+  bool epoch_save_failed = false;
+  if (o.save_every_epoch)
+    on_epoch = [&](const train::EpochRecord& record) {
+      // The model holds this epoch's parameters; the best epoch's go into the state. A failed
+      // save is reported and training goes on (the final save is tried again; status 3).
+      try {
+        nn::save_checkpoint(net, o.save, training_state(running->state(), false));
+        if (train::parse_progress_style(o.progress) != train::ProgressStyle::none)
+          std::cerr << fmt::format("saved epoch {} to {}\n", record.epoch, o.save);
+      } catch (const std::exception& error) {
+        std::cerr << fmt::format("gradlab_train: error: saving epoch {}: {}\n", record.epoch,
+                                 error.what());
+        epoch_save_failed = true;
+      }
+    };
   train::Trainer trainer(net, *optimizer,
                          {.epochs = common.quick ? std::min<std::int64_t>(o.epochs, 1) : o.epochs,
                           .batch_size = o.batch,
@@ -460,7 +659,20 @@ int run(int argc, char** argv) {
                           .ratio_every = o.ratio_every,
                           .out_dir = {},
                           .progress = train::parse_progress_style(o.progress),
-                          .progress_stream = &std::cerr});
+                          .progress_stream = &std::cerr,
+                          .on_epoch = on_epoch});
+  running = &trainer;
+  if (resumed) {
+    const train::TrainerState state = train::restore_training_state(*resumed, net, *optimizer);
+    if (state.epoch > o.epochs)
+      throw Error(
+          fmt::format("--resume {}: the run has done {} epochs; --epochs {} is the new "
+                      "total, so it must be at least {}",
+                      o.resume, state.epoch, o.epochs, state.epoch));
+    std::cout << fmt::format("continuing after epoch {} (iteration {}) up to epoch {}\n",
+                             state.epoch, state.iteration, o.epochs);
+    trainer.resume(state);
+  }
   train::History history = trainer.fit(parts.train, parts.validation);
   const double test_accuracy = trainer.evaluate(test);
 
@@ -563,7 +775,14 @@ int run(int argc, char** argv) {
       if (!diverged) failed.push_back("checkpoint");
     } else {
       try {
-        const nn::SaveReport report = nn::save_checkpoint(net, o.save);
+        // A run that trained at least one epoch carries its training state, so --resume can
+        // continue it; a diverged one saved on request, or one that trained no epoch (--epochs
+        // 0: the initialisation or a --load evaluated), does not: there is nothing to continue.
+        const train::TrainerState state = trainer.state();
+        const nn::SaveReport report =
+            diverged || state.epoch == 0
+                ? nn::save_checkpoint(net, o.save)
+                : nn::save_checkpoint(net, o.save, training_state(state, history.restored_best));
         if (report.recovered_from)
           std::cout << fmt::format("recovered {} from {}, left by an interrupted save\n", o.save,
                                    report.recovered_from->string());
@@ -581,6 +800,7 @@ int run(int argc, char** argv) {
       }
     }
   }
+  if (epoch_save_failed) failed.push_back("checkpoint after an epoch");
   if (!failed.empty()) {
     const auto joined = [](const std::vector<std::string>& names) {
       std::string text;

@@ -35,6 +35,13 @@ namespace {
 constexpr const char* manifest_name = "manifest.json";
 
 // The absolute target folder, without a trailing slash ("ck/" → ".../ck").
+// Every list of files a manifest holds: parameters, buffers, and the training state's tensors.
+std::vector<const std::vector<ManifestEntry>*> entry_lists(const CheckpointManifest& manifest) {
+  std::vector<const std::vector<ManifestEntry>*> lists{&manifest.parameters, &manifest.buffers};
+  if (manifest.training) lists.push_back(&manifest.training->tensors);
+  return lists;
+}
+
 fs::path normalised_target(const fs::path& directory) {
   if (directory.empty()) throw Error("checkpoint: the folder name is empty");
   fs::path target = fs::absolute(directory).lexically_normal();
@@ -166,9 +173,54 @@ std::optional<fs::path> recover_checkpoint(const fs::path& directory) {
   return best;
 }
 
+namespace {
+
+bool is_word_key(const std::string& text);
+bool is_dotted(const std::string& name);
+
+// Refuses a training state the manifest could not hold, before anything is written.
+void check_training_state(const TrainingState& training, const std::string& where) {
+  std::set<std::string> keys;
+  for (const LayerSetting& setting : training.settings) {
+    if (!is_word_key(setting.key))
+      throw Error(fmt::format("{}: training setting '{}' is not a word of letters, digits and '_'",
+                              where, setting.key));
+    if (!keys.insert(setting.key).second)
+      throw Error(fmt::format("{}: training setting '{}' is given twice", where, setting.key));
+  }
+  std::set<std::string> names;
+  for (const auto& [name, tensor] : training.tensors) {
+    if (!is_dotted(name))
+      throw Error(fmt::format(
+          "{}: training tensor '{}' is not a dotted name of letters, digits and '_'", where, name));
+    if (!tensor.defined())
+      throw Error(fmt::format("{}: training tensor '{}' is undefined", where, name));
+    if (!names.insert(name).second)
+      throw Error(fmt::format("{}: training tensor '{}' is given twice", where, name));
+  }
+}
+
+SaveReport save_impl(const Module& module, const fs::path& directory,
+                     const TrainingState* training);
+
+}  // namespace
+
 SaveReport save_checkpoint(const Module& module, const fs::path& directory) {
+  return save_impl(module, directory, nullptr);
+}
+
+SaveReport save_checkpoint(const Module& module, const fs::path& directory,
+                           const TrainingState& training) {
+  return save_impl(module, directory, &training);
+}
+
+namespace {
+
+SaveReport save_impl(const Module& module, const fs::path& directory,
+                     const TrainingState* training) {
   const fs::path target = normalised_target(directory);
   const std::string where = fmt::format("checkpoint {}", target.string());
+  if (training != nullptr) check_training_state(*training, where);
   std::error_code error;
   fs::create_directories(target.parent_path(), error);
   if (error)
@@ -191,6 +243,18 @@ SaveReport save_checkpoint(const Module& module, const fs::path& directory) {
     manifest.buffers = write_tensors(module.named_buffers(), temporary, where);
     manifest.layers = describe_layers(module);
     manifest.architecture = lines_of(module.to_string());
+    manifest.format_version = 2;
+    if (training != nullptr) {
+      manifest.format_version = 3;
+      TrainingManifest saved{training->settings, {}};
+      for (const auto& [name, tensor] : training->tensors) {
+        ManifestEntry entry{name, "training." + name + ".npy", tensor.shape(), tensor.dtype()};
+        npy::write(temporary / entry.file, tensor);
+        sync_path(temporary / entry.file, false, where);
+        saved.tensors.push_back(std::move(entry));
+      }
+      manifest.training = std::move(saved);
+    }
     {
       std::ofstream out(temporary / manifest_name, std::ios::trunc);
       out << format_checkpoint_manifest(manifest);
@@ -251,6 +315,8 @@ SaveReport save_checkpoint(const Module& module, const fs::path& directory) {
   if (!report.removed.empty()) sync_path(parent, true, where);
   return report;
 }
+
+}  // namespace
 
 // --- the manifest ---------------------------------------------------------------------------
 
@@ -471,6 +537,34 @@ std::vector<LayerSpec> parse_layers(const json& manifest, const std::string& sou
   return layers;
 }
 
+// The "training" object of a version 3 manifest.
+TrainingManifest parse_training(const json& value, const std::string& source) {
+  const std::string context = fmt::format("{}: training", source);
+  if (!value.is_object())
+    throw Error(fmt::format("{}: must be an object with settings and tensors, got {}", context,
+                            kind_of(value)));
+  for (const auto& [key, item] : value.items())
+    if (key != "settings" && key != "tensors")
+      throw Error(fmt::format("{}: unknown key '{}' (training has settings, tensors)", context,
+                              printable(key)));
+  if (!value.contains("settings"))
+    throw Error(fmt::format("{}: the key 'settings' is missing", context));
+  TrainingManifest training;
+  const json& settings = value["settings"];
+  if (!settings.is_object())
+    throw Error(
+        fmt::format("{}: 'settings' must be an object, got {}", context, kind_of(settings)));
+  for (const auto& [key, item] : settings.items()) {
+    if (!is_word(key))
+      throw Error(fmt::format("{}: setting '{}' is not a word of letters, digits and '_'", context,
+                              printable(key)));
+    training.settings.push_back(
+        {key, parse_setting(item, fmt::format("{}: setting '{}'", context, key))});
+  }
+  training.tensors = parse_entries(value, "tensors", context);
+  return training;
+}
+
 ordered_json setting_json(const SettingValue& value) {
   return std::visit([](const auto& v) { return ordered_json(v); }, value);
 }
@@ -533,16 +627,21 @@ CheckpointManifest parse_checkpoint_manifest(std::string_view text, const std::s
   manifest.format_version = *number;
 
   const bool has_layers = *number >= 2;
+  const bool has_training = *number >= 3;
   for (const auto& [key, value] : document.items())
     if (key != "format_version" && key != "parameters" && key != "buffers" &&
-        key != "architecture" && !(has_layers && key == "layers"))
+        key != "architecture" && !(has_layers && key == "layers") &&
+        !(has_training && key == "training"))
       throw Error(
           fmt::format("{}: unknown key '{}' (format_version {} has format_version, "
-                      "parameters, buffers, {}architecture)",
-                      source, printable(key), *number, has_layers ? "layers, " : ""));
+                      "parameters, buffers, {}architecture{})",
+                      source, printable(key), *number, has_layers ? "layers, " : "",
+                      has_training ? ", training" : ""));
   manifest.parameters = parse_entries(document, "parameters", source);
   manifest.buffers = parse_entries(document, "buffers", source);
   if (has_layers) manifest.layers = parse_layers(document, source);
+  if (const auto training = document.find("training"); training != document.end())
+    manifest.training = parse_training(*training, source);
   if (const auto architecture = document.find("architecture"); architecture != document.end()) {
     if (!architecture->is_array())
       throw Error(fmt::format("{}: 'architecture' must be a list of lines, got {}", source,
@@ -564,6 +663,13 @@ std::string format_checkpoint_manifest(const CheckpointManifest& manifest) {
   document["buffers"] = entries_json(manifest.buffers);
   if (manifest.format_version >= 2) document["layers"] = layers_json(manifest.layers);
   document["architecture"] = manifest.architecture;
+  if (manifest.format_version >= 3 && manifest.training) {
+    ordered_json settings = ordered_json::object();
+    for (const LayerSetting& setting : manifest.training->settings)
+      settings[setting.key] = setting_json(setting.value);
+    document["training"] = {{"settings", settings},
+                            {"tensors", entries_json(manifest.training->tensors)}};
+  }
   // Invalid UTF-8 (which a parsed manifest never holds) is replaced rather than thrown about.
   return document.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
 }
@@ -695,7 +801,7 @@ bool is_complete_checkpoint(const fs::path& folder) {
     const CheckpointManifest manifest = parse_checkpoint_manifest(
         read_manifest_text(folder / manifest_name, folder.string()), folder.string());
     std::set<std::string> listed{manifest_name};
-    for (const auto* list : {&manifest.parameters, &manifest.buffers})
+    for (const std::vector<ManifestEntry>* list : entry_lists(manifest))
       for (const ManifestEntry& entry : *list) {
         listed.insert(entry.file);
         const npy::Header header = npy::read_header(folder / entry.file);
@@ -881,7 +987,7 @@ void check_checkpoint_target(const fs::path& directory) {
     refuse(e.what());
   }
   std::set<std::string> listed{manifest_name};
-  for (const auto* list : {&manifest.parameters, &manifest.buffers})
+  for (const std::vector<ManifestEntry>* list : entry_lists(manifest))
     for (const ManifestEntry& entry : *list) listed.insert(entry.file);
   std::vector<std::string> extra;
   for (const std::string& name : names)
@@ -925,5 +1031,44 @@ void load_checkpoint(Module& module, const fs::path& directory, const LoadOption
     if (bytes > 0) std::memcpy(tensor.raw_data(), data.raw_data(), bytes);
   }
 }
+
+std::optional<TrainingState> load_training_state(const fs::path& directory) {
+  const fs::path folder = normalised_target(directory);
+  const std::string where = fmt::format("checkpoint {}", folder.string());
+  std::error_code error;
+  if (!fs::exists(fs::symlink_status(folder, error))) recover_checkpoint(folder);
+  if (!fs::is_directory(folder)) throw Error(fmt::format("{}: no such folder", where));
+  const fs::path manifest_path = folder / manifest_name;
+  if (!fs::is_regular_file(manifest_path))
+    throw Error(fmt::format("{}: {} is missing (not a gradlab checkpoint?)", where, manifest_name));
+  const CheckpointManifest manifest = parse_checkpoint_manifest(
+      read_manifest_text(manifest_path, where), fmt::format("{}: {}", where, manifest_name));
+  if (!manifest.training) return std::nullopt;
+  TrainingState state;
+  state.settings = manifest.training->settings;
+  for (const ManifestEntry& entry : manifest.training->tensors) {
+    const std::string context = fmt::format("{}: training tensor '{}'", where, entry.name);
+    Tensor data;
+    try {
+      data = npy::read(folder / entry.file);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", context, e.what()));
+    }
+    if (data.shape() != entry.shape || data.dtype() != entry.dtype)
+      throw Error(fmt::format("{}: file {} holds shape {} ({}), the manifest lists {} ({})",
+                              context, entry.file, shape_string(data.shape()),
+                              dtype_name(data.dtype()), shape_string(entry.shape),
+                              dtype_name(entry.dtype)));
+    state.tensors.emplace_back(entry.name, data);
+  }
+  return state;
+}
+
+namespace {
+
+bool is_word_key(const std::string& text) { return is_word(text); }
+bool is_dotted(const std::string& name) { return is_dotted_name(name); }
+
+}  // namespace
 
 }  // namespace gradlab::nn

@@ -1,9 +1,11 @@
 #pragma once
 /// \file modules/nn/checkpoint.hpp
-/// \brief Saving and loading a module's parameters and buffers: `.npy` files + `manifest.json`.
+/// \brief Saving and loading a module's parameters and buffers (and a run's training state): `.npy`
+/// files + `manifest.json`.
 ///
 /// A checkpoint is a folder with one `.npy` file per parameter and buffer, named after its dotted
-/// name ("0.weight.npy", "1.running_mean.npy"), and a `manifest.json` (format version 2):
+/// name ("0.weight.npy", "1.running_mean.npy"), and a `manifest.json` (format version 2, or 3
+/// with a training state, below):
 /// \code{.json}
 ///   {"format_version": 2,
 ///    "parameters": [{"name": "0.weight", "file": "0.weight.npy", "shape": [784, 50],
@@ -18,6 +20,19 @@
 ///                   {"name": "2", "type": "ReLU", "settings": {}}, ...],
 ///    "architecture": ["Sequential(", "  (0): Linear(in_features=784, ...", ...]}
 /// \endcode
+/// Format version 3 adds an optional "training" object: what a run needs to continue
+/// (`gradlab_train --resume`), as scalars and as tensors written like the others:
+/// \code{.json}
+///    "training": {"settings": {"optimizer_type": "SGD", "optimizer_lr": 0.05, "epoch": 2,
+///                              "iteration": 78, "random_state": "12345", "run_hidden": "50"},
+///                 "tensors": [{"name": "optimizer.velocity.0",
+///                              "file": "training.optimizer.velocity.0.npy",
+///                              "shape": [784, 50], "dtype": "float32"}, ...]}
+/// \endcode
+/// (`TrainingState`, `save_checkpoint` with a state, `load_training_state`; the trainer's keys
+/// are listed at `train::add_training_state`). A checkpoint without one is still written as
+/// version 2.
+///
 /// NumPy reads every file (`numpy.load`), so a learner can inspect weights in Python. "layers"
 /// is the architecture as data: every module of the tree in pre-order (the saved module itself
 /// first, with the name ""), its `type_name()` and its `settings()`. "architecture" is the
@@ -72,8 +87,10 @@
 
 namespace gradlab::nn {
 
-/// The manifest version written by `save_checkpoint`, and the newest one `load_checkpoint` reads.
-inline constexpr int checkpoint_format_version = 2;
+/// The newest manifest version `load_checkpoint` reads. `save_checkpoint` writes version 3 when
+/// the checkpoint carries a `TrainingState`, and version 2 otherwise (so a checkpoint without
+/// one still loads in a gradlab that reads version 2).
+inline constexpr int checkpoint_format_version = 3;
 
 /// One module of a tree as a checkpoint records it (the manifest's "layers").
 struct LayerSpec {
@@ -104,13 +121,35 @@ struct ManifestEntry {
   bool operator==(const ManifestEntry&) const = default;
 };
 
+/// What a run needs besides the module's tensors to continue (format version 3, "training"):
+/// named scalars and named tensors. Their meaning is the trainer's and the program's business
+/// (see `train::add_training_state`); the checkpoint stores and checks their form only.
+struct TrainingState {
+  /// Scalars: a key of letters, digits and '_' to a flag, whole number, real number or word
+  /// (e.g. {"epoch", 2}, {"optimizer_type", "SGD"}), each key once.
+  std::vector<LayerSetting> settings;
+  /// Tensors with dotted names (e.g. "optimizer.velocity.0", "history.loss"), each name once;
+  /// saved as `training.NAME.npy`.
+  std::vector<NamedTensor> tensors;
+};
+
+/// The "training" object of a version 3 manifest: the scalars, and the tensors' entries.
+struct TrainingManifest {
+  std::vector<LayerSetting> settings;  ///< `TrainingState::settings`, in order.
+  std::vector<ManifestEntry> tensors;  ///< One entry per `TrainingState::tensors` element.
+
+  /// Equal when both fields are.
+  bool operator==(const TrainingManifest&) const = default;
+};
+
 /// The contents of a checkpoint's `manifest.json`, validated.
 struct CheckpointManifest {
   std::int64_t format_version = checkpoint_format_version;  ///< 1 ≤ version ≤ the current one.
   std::vector<ManifestEntry> parameters;                    ///< Learnable tensors, in order.
   std::vector<ManifestEntry> buffers;                       ///< Saved state, in order.
-  std::vector<LayerSpec> layers;          ///< The architecture as data (empty in version 1).
-  std::vector<std::string> architecture;  ///< `Module::to_string()` line by line (may be empty).
+  std::vector<LayerSpec> layers;             ///< The architecture as data (empty in version 1).
+  std::vector<std::string> architecture;     ///< `Module::to_string()` line by line (may be empty).
+  std::optional<TrainingManifest> training;  ///< Version 3 only, and optional there.
 
   /// Manifests are equal when every field is.
   bool operator==(const CheckpointManifest&) const = default;
@@ -128,6 +167,8 @@ struct CheckpointManifest {
 ///   that is neither "" nor a dotted name, or listed twice; a type that is not a word of
 ///   letters, digits and '_'; settings that are not an object of such words to a boolean,
 ///   integer (fitting 64 bits), number or string;
+/// - (version 3) a "training" that is not an object with exactly "settings" (such an object of
+///   words) and "tensors" (a list of entries as below); a tensor name listed twice;
 /// - an entry that is not an object with exactly "name", "file", "shape" and "dtype"; a name that
 ///   is not a dotted path of letters, digits and '_'; a name listed twice in one list; a "file"
 ///   that is not a plain file name (no '/', '\\', ".." or NUL: a crafted manifest cannot make
@@ -144,7 +185,8 @@ struct CheckpointManifest {
 CheckpointManifest parse_checkpoint_manifest(std::string_view text, const std::string& source);
 
 /// The JSON text of `manifest` as `save_checkpoint` writes it (indented by 2, keys in the order
-/// format_version, parameters, buffers, layers (version 2 and later), architecture).
+/// format_version, parameters, buffers, layers (version 2 and later), architecture, training
+/// (version 3, when present)).
 /// `parse_checkpoint_manifest` of the result gives back an equal manifest.
 std::string format_checkpoint_manifest(const CheckpointManifest& manifest);
 
@@ -168,7 +210,22 @@ struct SaveReport {
 /// Writes every parameter and buffer of `module` into the folder `directory` (created, or
 /// replaced when it holds an older checkpoint; see `check_checkpoint_target`), crash-safely (see
 /// the top of this file), and deletes stale temporaries of earlier saves of the same target.
+/// Writes a version 2 manifest.
 SaveReport save_checkpoint(const Module& module, const std::filesystem::path& directory);
+
+/// As above, and also `training` (a version 3 manifest with "training"; its tensors as
+/// `training.NAME.npy` files, listed, so the folder stays a checkpoint that
+/// `check_checkpoint_target` accepts). Raises `gradlab::Error` for a key that is not a word, a
+/// name that is not dotted, an undefined tensor, or a key or name given twice, before writing.
+SaveReport save_checkpoint(const Module& module, const std::filesystem::path& directory,
+                           const TrainingState& training);
+
+/// The training state saved with the checkpoint at `directory` (every tensor read and checked
+/// against the manifest's shape and dtype), or nothing when the checkpoint has none (versions
+/// 1 and 2, or a version 3 saved without one). A missing `directory` is first recovered from an
+/// interrupted save. Raises `gradlab::Error` naming the folder for a missing folder or manifest,
+/// an invalid manifest, or a tensor file that does not match its entry.
+std::optional<TrainingState> load_training_state(const std::filesystem::path& directory);
 
 /// When `directory` does not exist but an interrupted save left a complete checkpoint beside it
 /// (`<directory>.tmp-<16 hex>` or `<directory>.old-<16 hex>`: its manifest parses, and it holds

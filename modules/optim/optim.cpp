@@ -5,8 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <cstring>
 #include <unordered_set>
 #include <utility>
@@ -58,6 +60,26 @@ std::int64_t first_non_finite_in(const Float* values, std::int64_t count) {
     if (any_all_ones != 0) return search(begin, begin + block);
   }
   return search(full, count);
+}
+
+// Copies of per-parameter state `tensors` named "<kind>.<index>", zeros where not made yet.
+void append_state(std::vector<std::pair<std::string, Tensor>>& out, const char* kind,
+                  const std::vector<Tensor>& tensors, const std::vector<Tensor>& parameters) {
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    out.emplace_back(fmt::format("{}.{}", kind, i),
+                     tensors[i].defined()
+                         ? tensors[i].detach().clone()
+                         : zeros(parameters[i].shape(), {.dtype = parameters[i].dtype()}));
+}
+
+// Takes the tensors named "<kind>.<index>" of checked `state` into `tensors`.
+void take_state(std::vector<Tensor>& tensors, const char* kind,
+                const std::vector<std::pair<std::string, Tensor>>& state) {
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const std::string name = fmt::format("{}.{}", kind, i);
+    for (const auto& [key, tensor] : state)
+      if (key == name) tensors[i] = tensor;
+  }
 }
 
 }  // namespace
@@ -144,6 +166,77 @@ void Optimizer::step() {
   }
 }
 
+std::vector<std::pair<std::string, double>> Optimizer::hyperparameters() const {
+  return {{"lr", lr_}};
+}
+
+std::vector<std::pair<std::string, Tensor>> Optimizer::state_tensors() const { return {}; }
+
+void Optimizer::restore_state(const std::vector<std::pair<std::string, Tensor>>&) {}
+
+OptimizerState Optimizer::state() const {
+  return OptimizerState{type_name(), hyperparameters(), state_tensors()};
+}
+
+void Optimizer::load_state(const OptimizerState& state) {
+  const std::string type = type_name();
+  if (state.type != type)
+    throw Error(fmt::format("optimizer state: the state is of {}, this optimiser is {}",
+                            state.type.empty() ? "no optimiser" : state.type, type));
+  // Hyper-parameters: the same names; every value but the learning rate must agree.
+  const auto mine = hyperparameters();
+  std::optional<double> lr;
+  for (const auto& [name, value] : state.hyperparameters) {
+    const auto found = std::find_if(mine.begin(), mine.end(),
+                                    [&](const auto& entry) { return entry.first == name; });
+    if (found == mine.end())
+      throw Error(fmt::format("optimizer state: {} has no hyper-parameter '{}'", type, name));
+    if (name == "lr") {
+      if (!(value >= 0.0) || !std::isfinite(value))
+        throw Error(fmt::format("optimizer state: lr must be finite and ≥ 0, got {}", value));
+      lr = value;
+    } else if (found->second != value) {
+      throw Error(fmt::format("optimizer state: {} {} is {} in the state, {} in this optimiser",
+                              type, name, value, found->second));
+    }
+  }
+  for (const auto& [name, value] : mine)
+    if (std::none_of(state.hyperparameters.begin(), state.hyperparameters.end(),
+                     [&](const auto& entry) { return entry.first == name; }))
+      throw Error(
+          fmt::format("optimizer state: the hyper-parameter '{}' of {} is missing", name, type));
+  // Tensors: the same names, shapes and dtypes, in any order.
+  auto expected = state_tensors();
+  std::vector<std::pair<std::string, Tensor>> ordered;
+  for (const auto& [name, tensor] : expected) {
+    const auto found = std::find_if(state.tensors.begin(), state.tensors.end(),
+                                    [&](const auto& entry) { return entry.first == name; });
+    if (found == state.tensors.end())
+      throw Error(fmt::format("optimizer state: {} tensor '{}' (shape {}) is missing", type, name,
+                              shape_string(tensor.shape())));
+    if (!found->second.defined())
+      throw Error(fmt::format("optimizer state: {} tensor '{}' is undefined", type, name));
+    if (found->second.shape() != tensor.shape() || found->second.dtype() != tensor.dtype())
+      throw Error(fmt::format(
+          "optimizer state: {} tensor '{}' is {} {} in the state, {} {} in this optimiser", type,
+          name, shape_string(found->second.shape()), dtype_name(found->second.dtype()),
+          shape_string(tensor.shape()), dtype_name(tensor.dtype())));
+    ordered.emplace_back(name, found->second.detach().clone());
+  }
+  if (state.tensors.size() != expected.size())
+    for (const auto& [name, tensor] : state.tensors)
+      if (std::none_of(expected.begin(), expected.end(),
+                       [&](const auto& entry) { return entry.first == name; }))
+        throw Error(
+            fmt::format("optimizer state: the state has a tensor '{}' (shape {}) that {} over "
+                        "these {} parameters does not have",
+                        name, shape_string(tensor.shape()), type, parameters_.size()));
+  if (ordered.size() != state.tensors.size())
+    throw Error(fmt::format("optimizer state: the state lists a {} tensor twice", type));
+  restore_state(ordered);
+  if (lr) set_lr(*lr);
+}
+
 Tensor Optimizer::zeros_like(const Tensor& parameter) {
   return zeros(parameter.shape(), {.dtype = parameter.dtype()});
 }
@@ -169,6 +262,23 @@ void SGD::update(std::size_t index, const Tensor& parameter, const Tensor& gradi
                        options_.nesterov, options_.weight_decay);
 }
 
+std::vector<std::pair<std::string, double>> SGD::hyperparameters() const {
+  return {{"lr", lr()},
+          {"momentum", options_.momentum},
+          {"nesterov", options_.nesterov ? 1.0 : 0.0},
+          {"weight_decay", options_.weight_decay}};
+}
+
+std::vector<std::pair<std::string, Tensor>> SGD::state_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  if (options_.momentum > 0.0) append_state(out, "velocity", velocity_, parameters());
+  return out;
+}
+
+void SGD::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  if (options_.momentum > 0.0) take_state(velocity_, "velocity", tensors);
+}
+
 // --- AdaGrad ------------------------------------------------------------------------------
 
 AdaGrad::AdaGrad(std::vector<Tensor> parameters, const AdaGradOptions& options)
@@ -182,6 +292,20 @@ void AdaGrad::update(std::size_t index, const Tensor& parameter, const Tensor& g
   if (!cache_[index].defined()) cache_[index] = zeros_like(parameter);
   backend().adagrad_update(parameter.mutable_view(), gradient.view(), cache_[index].mutable_view(),
                            lr(), options_.eps, options_.weight_decay);
+}
+
+std::vector<std::pair<std::string, double>> AdaGrad::hyperparameters() const {
+  return {{"lr", lr()}, {"eps", options_.eps}, {"weight_decay", options_.weight_decay}};
+}
+
+std::vector<std::pair<std::string, Tensor>> AdaGrad::state_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  append_state(out, "cache", cache_, parameters());
+  return out;
+}
+
+void AdaGrad::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  take_state(cache_, "cache", tensors);
 }
 
 // --- RMSProp ------------------------------------------------------------------------------
@@ -221,6 +345,23 @@ void RMSProp::update(std::size_t index, const Tensor& parameter, const Tensor& g
                            lr(), options_.alpha, options_.eps, options_.weight_decay);
 }
 
+std::vector<std::pair<std::string, double>> RMSProp::hyperparameters() const {
+  return {{"lr", lr()},
+          {"alpha", options_.alpha},
+          {"eps", options_.eps},
+          {"weight_decay", options_.weight_decay}};
+}
+
+std::vector<std::pair<std::string, Tensor>> RMSProp::state_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  append_state(out, "cache", cache_, parameters());
+  return out;
+}
+
+void RMSProp::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  take_state(cache_, "cache", tensors);
+}
+
 // --- Adam ---------------------------------------------------------------------------------
 
 Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
@@ -249,6 +390,43 @@ void Adam::update(std::size_t index, const Tensor& parameter, const Tensor& grad
                         options_.eps, t, options_.weight_decay, decoupled_);
 }
 
+std::vector<std::pair<std::string, double>> Adam::hyperparameters() const {
+  return {{"lr", lr()},
+          {"beta1", options_.beta1},
+          {"beta2", options_.beta2},
+          {"eps", options_.eps},
+          {"weight_decay", options_.weight_decay}};
+}
+
+std::vector<std::pair<std::string, Tensor>> Adam::state_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  append_state(out, "m", m_, parameters());
+  append_state(out, "v", v_, parameters());
+  Tensor steps = Tensor::empty({static_cast<std::int64_t>(t_.size())}, DType::int64);
+  auto* counts = steps.data<std::int64_t>();
+  for (std::size_t i = 0; i < t_.size(); ++i) counts[i] = t_[i];
+  out.emplace_back("step", steps);
+  return out;
+}
+
+void Adam::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  for (const auto& [name, tensor] : tensors)
+    if (name == "step") {
+      const auto* counts = tensor.const_data<std::int64_t>();
+      for (std::size_t i = 0; i < t_.size(); ++i)
+        if (counts[i] < 0)
+          throw Error(fmt::format("optimizer state: {} step count of parameter {} is {} (< 0)",
+                                  type_name(), i, counts[i]));
+    }
+  take_state(m_, "m", tensors);
+  take_state(v_, "v", tensors);
+  for (const auto& [name, tensor] : tensors)
+    if (name == "step") {
+      const auto* counts = tensor.const_data<std::int64_t>();
+      for (std::size_t i = 0; i < t_.size(); ++i) t_[i] = counts[i];
+    }
+}
+
 AdamW::AdamW(std::vector<Tensor> parameters, const AdamWOptions& options)
     : Adam(std::move(parameters),
            AdamOptions{.lr = options.lr,
@@ -262,6 +440,12 @@ AdamW::AdamW(std::vector<Tensor> parameters, const AdamWOptions& options)
 
 LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
 LRScheduler::~LRScheduler() = default;
+
+void LRScheduler::set_epoch(std::int64_t t) {
+  if (t < 0) throw Error(fmt::format("LRScheduler: set_epoch needs t ≥ 0, got {}", t));
+  epoch_ = t;
+  optimizer_.set_lr(lr_at(epoch_));
+}
 
 void LRScheduler::step() {
   ++epoch_;

@@ -32,6 +32,8 @@
 /// PyTorch is listed in docs/pytorch_differences.md.
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/tensor.hpp"
@@ -55,6 +57,22 @@ class NonFiniteGradient : public Error {
 /// Flat index of the first NaN or infinite element of a float tensor, or −1 when every element is
 /// finite (and for int64 tensors, which have no such values). One pass over the data.
 std::int64_t first_non_finite(const Tensor& tensor);
+
+/// An optimiser's state as data, for checkpoints (`Optimizer::state`, `Optimizer::load_state`):
+/// what the update rule has accumulated, so that a run continued from it takes the same steps as
+/// the run that never stopped.
+struct OptimizerState {
+  /// `Optimizer::type_name()`: "SGD", "AdaGrad", "RMSProp", "Adam" or "AdamW".
+  std::string type;
+  /// The learning rate first ("lr"), then the other settings by their option names
+  /// ("momentum", "nesterov" as 0 or 1, "weight_decay", ...).
+  std::vector<std::pair<std::string, double>> hyperparameters;
+  /// The state tensors, named `KIND.INDEX` (KIND the state, INDEX the parameter's position:
+  /// "velocity.0", "m.3", "v.3", "cache.1"), plus Adam's per-parameter step counts "step"
+  /// (int64, one per parameter). A parameter that was never updated has zero state, which is
+  /// what a fresh optimiser starts from.
+  std::vector<std::pair<std::string, Tensor>> tensors;
+};
 
 /// Base class of the optimisers: parameters, learning rate, `zero_grad()`, `step()`.
 class Optimizer {
@@ -83,7 +101,28 @@ class Optimizer {
   /// The parameters, in the order given.
   const std::vector<Tensor>& parameters() const { return parameters_; }
 
+  /// The rule's name, as `OptimizerState::type` records it, e.g. "SGD"; "Optimizer" for a
+  /// subclass that does not name itself (override it, and `state_tensors` / `restore_state`
+  /// when the rule keeps state, to make its runs resumable).
+  virtual std::string type_name() const { return "Optimizer"; }
+  /// The learning rate ("lr") and the rule's settings, in a fixed order.
+  virtual std::vector<std::pair<std::string, double>> hyperparameters() const;
+  /// Copies of the state tensors (see `OptimizerState::tensors`); zeros for parameters that have
+  /// not been updated yet.
+  virtual std::vector<std::pair<std::string, Tensor>> state_tensors() const;
+  /// Type, hyper-parameters and state tensors, copied: saving them and loading them into an
+  /// optimiser of the same type over the same parameters continues the same trajectory.
+  OptimizerState state() const;
+  /// Loads `state`, all or nothing. Checked first, with errors naming the thing and both sides:
+  /// the type ("the state is of Adam, this optimiser is SGD"), every hyper-parameter other than
+  /// the learning rate (which is taken from the state), and the state tensors — the same names,
+  /// shapes and dtypes as this optimiser's. Copies the tensors, so `state` may be dropped after.
+  void load_state(const OptimizerState& state);
+
  protected:
+  /// Replaces the state with `tensors` (already checked against `state_tensors()`: same names,
+  /// shapes and dtypes, in the same order); the default has no state.
+  virtual void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors);
   /// Applies the rule to parameter `index` (its gradient is defined and of the same shape).
   virtual void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) = 0;
   /// A zero tensor shaped like `parameter`, for optimiser state.
@@ -116,9 +155,13 @@ class SGD : public Optimizer {
  public:
   /// `SGD(params, {.lr = 0.1})`, `SGD(params, {.lr = 0.01, .momentum = 0.9, .nesterov = true})`.
   SGD(std::vector<Tensor> parameters, const SGDOptions& options);
+  std::string type_name() const override { return "SGD"; }
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
 
  protected:
   void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
+  void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) override;
 
  private:
   SGDOptions options_;
@@ -139,9 +182,13 @@ class AdaGrad : public Optimizer {
  public:
   /// `AdaGrad(params, {.lr = 1e-2})`.
   AdaGrad(std::vector<Tensor> parameters, const AdaGradOptions& options);
+  std::string type_name() const override { return "AdaGrad"; }
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
 
  protected:
   void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
+  void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) override;
 
  private:
   AdaGradOptions options_;
@@ -167,9 +214,13 @@ class RMSProp : public Optimizer {
  public:
   /// `RMSProp(params, {.lr = 1e-3, .alpha = 0.99})`.
   RMSProp(std::vector<Tensor> parameters, const RMSPropOptions& options);
+  std::string type_name() const override { return "RMSProp"; }
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
 
  protected:
   void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) override;
+  void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) override;
 
  private:
   RMSPropOptions options_;
@@ -197,8 +248,12 @@ class Adam : public Optimizer {
  public:
   /// `Adam(params, {.lr = 1e-3})`, `Adam(params, {.lr = 1e-3, .weight_decay = 1e-4})`.
   Adam(std::vector<Tensor> parameters, const AdamOptions& options);
+  std::string type_name() const override { return decoupled_ ? "AdamW" : "Adam"; }
+  std::vector<std::pair<std::string, double>> hyperparameters() const override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
 
  protected:
+  void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors) override;
   /// Adam or AdamW (`decoupled`); `owner` names the optimiser in error messages.
   Adam(std::vector<Tensor> parameters, const AdamOptions& options, bool decoupled,
        const char* owner);
@@ -245,6 +300,10 @@ class LRScheduler {
   virtual double lr_at(std::int64_t t) const = 0;
   /// The epoch counter t.
   std::int64_t epoch() const { return epoch_; }
+  /// Puts the schedule at epoch `t` ≥ 0 and sets the optimiser's learning rate to lr(t): where
+  /// a resumed run continues after t epochs. lr₀ stays the one taken at construction, so build
+  /// the scheduler before `Optimizer::load_state` changes the learning rate.
+  void set_epoch(std::int64_t t);
   /// lr₀.
   double base_lr() const { return base_lr_; }
 

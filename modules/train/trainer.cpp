@@ -103,7 +103,13 @@ class Snapshot {
     copies_.reserve(tensors.size());
     for (const Tensor& tensor : tensors) copies_.push_back(tensor.detach().clone());
   }
+  // Takes `copies` (values of `tensors`, e.g. from a checkpoint) as the snapshot.
+  void set(const std::vector<Tensor>& tensors, const std::vector<Tensor>& copies) {
+    originals_ = tensors;
+    copies_ = copies;
+  }
   bool empty() const { return originals_.empty(); }
+  const std::vector<Tensor>& copies() const { return copies_; }
   // Writes the saved bytes back in place, so handles held by the optimiser stay valid.
   void restore() const {
     for (std::size_t i = 0; i < originals_.size(); ++i)
@@ -230,6 +236,13 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   const auto fit_start = Clock::now();
   history_ = History{};
   History& history = history_;
+  const bool resuming = resume_.has_value();
+  TrainerState start = resume_.value_or(TrainerState{});
+  resume_.reset();
+  if (start.epoch > config_.epochs)
+    throw Error(
+        fmt::format("Trainer: the resumed run has done {} epochs, more than the {} asked for",
+                    start.epoch, config_.epochs));
   std::ostream& out = config_.progress_stream != nullptr ? *config_.progress_stream : std::cerr;
 
   const std::int64_t n = train.size();
@@ -258,6 +271,18 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   for (auto& [name, tensor] : model_.named_parameters()) state.push_back(tensor);
   for (auto& [name, tensor] : model_.named_buffers()) state.push_back(tensor);
   Snapshot best;
+  if (!start.best.empty() && config_.keep_best) {
+    if (start.best.size() != state.size())
+      throw Error(
+          fmt::format("Trainer: the resumed best-epoch snapshot has {} tensors, the model {}",
+                      start.best.size(), state.size()));
+    for (std::size_t i = 0; i < state.size(); ++i)
+      if (start.best[i].shape() != state[i].shape() || start.best[i].dtype() != state[i].dtype())
+        throw Error(fmt::format(
+            "Trainer: tensor {} of the resumed best-epoch snapshot has shape {}, the model {}", i,
+            shape_string(start.best[i].shape()), shape_string(state[i].shape())));
+    best.set(state, start.best);
+  }
 
   // One input buffer per run, refilled in place every iteration.
   Shape image_shape = train.images.shape();
@@ -266,14 +291,27 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   Tensor batch_labels = Tensor::empty({batch}, DType::int64);
 
   ProgressBar bar(out, planned, config_.progress);
-  const double base_lr = optimizer_.lr();
+  const double base_lr = resuming ? start.base_lr : optimizer_.lr();
   base_lr_ = base_lr;
-  double first_loss = 0.0;
-  double last_val = -1.0;
-  std::int64_t iteration = 0;
+  double first_loss = start.first_loss;
+  double last_val = start.last_val_accuracy;
+  std::int64_t iteration = start.iteration;
   bool stop = false;
+  if (resuming) {
+    // The run goes on where it stopped: its history, its best epoch, its random numbers, its
+    // schedule.
+    history.loss = start.loss;
+    history.epochs = start.epochs;
+    history.best_epoch = start.best_epoch;
+    history.best_val_accuracy = start.best_val_accuracy;
+    manual_seed(start.random_state);
+    if (scheduler_ != nullptr) scheduler_->set_epoch(start.epoch);
+  }
+  progress_ = start;
+  progress_.base_lr = base_lr;
+  progress_.last.clear();
 
-  for (std::int64_t epoch = 1; epoch <= config_.epochs && !stop; ++epoch) {
+  for (std::int64_t epoch = start.epoch + 1; epoch <= config_.epochs && !stop; ++epoch) {
     if (scheduler_ == nullptr && config_.lr_decay != 1.0)
       optimizer_.set_lr(base_lr * std::pow(config_.lr_decay, static_cast<double>(epoch - 1)));
     const double epoch_lr = optimizer_.lr();
@@ -415,6 +453,16 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
     }
     record.elapsed_seconds = seconds_since(fit_start);
     history.epochs.push_back(record);
+    progress_.epoch = epoch;
+    progress_.iteration = iteration;
+    progress_.first_loss = first_loss;
+    progress_.last_val_accuracy = last_val;
+    progress_.random_state = random_state();
+    progress_.loss = history.loss;
+    progress_.epochs = history.epochs;
+    progress_.best_epoch = history.best_epoch;
+    progress_.best_val_accuracy = history.best_val_accuracy;
+    progress_.best = best.copies();
 
     std::string summary = fmt::format("epoch {}/{}  loss {:.4f}  train {}", epoch, config_.epochs,
                                       record.mean_loss, percent(record.train_accuracy));
@@ -433,6 +481,8 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   if (config_.keep_best && !best.empty() &&
       (history.epochs.empty() || history.epochs.back().epoch != history.best_epoch ||
        history.stopped_early())) {
+    progress_.last.clear();
+    for (const Tensor& tensor : state) progress_.last.push_back(tensor.detach().clone());
     best.restore();
     history.restored_best = true;
   }
@@ -440,6 +490,184 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
   history.total_seconds = seconds_since(fit_start);
   if (!config_.out_dir.empty()) write_logs(config_.out_dir, history);
   return history;
+}
+
+void Trainer::resume(TrainerState state) { resume_ = std::move(state); }
+
+TrainerState Trainer::state() const {
+  TrainerState copy = progress_;
+  for (Tensor& tensor : copy.best) tensor = tensor.detach().clone();
+  return copy;
+}
+
+namespace {
+
+constexpr std::int64_t epoch_columns = 8;  // the columns of epochs.csv
+
+// The model's parameters, then buffers, with their names (what keep-best snapshots).
+std::vector<nn::NamedTensor> snapshot_tensors(const nn::Module& model) {
+  std::vector<nn::NamedTensor> tensors = model.named_parameters();
+  for (auto& named : model.named_buffers()) tensors.push_back(named);
+  return tensors;
+}
+
+Tensor doubles(const std::vector<double>& values, Shape shape) {
+  // Filled here rather than by zeros(): a backend without float64 (oneDNN) could not.
+  Tensor tensor = Tensor::empty(shape, DType::float64);
+  std::copy(values.begin(), values.end(), tensor.data<double>());
+  return tensor;
+}
+
+}  // namespace
+
+void add_training_state(nn::TrainingState& training, const TrainerState& state,
+                        const optim::OptimizerState& optimizer, const nn::Module& model,
+                        bool model_holds_best) {
+  auto set = [&](const std::string& key, nn::SettingValue value) {
+    training.settings.push_back({key, std::move(value)});
+  };
+  set("epoch", state.epoch);
+  set("iteration", state.iteration);
+  set("base_lr", state.base_lr);
+  set("first_loss", state.first_loss);
+  set("last_val_accuracy", state.last_val_accuracy);
+  set("random_state", std::to_string(state.random_state));
+  set("best_epoch", state.best_epoch);
+  set("best_val_accuracy", state.best_val_accuracy);
+  set("optimizer_type", optimizer.type);
+  for (const auto& [name, value] : optimizer.hyperparameters) set("optimizer_" + name, value);
+  for (const auto& [name, tensor] : optimizer.tensors)
+    training.tensors.emplace_back("optimizer." + name, tensor);
+  training.tensors.emplace_back(
+      "history.loss", doubles(state.loss, {static_cast<std::int64_t>(state.loss.size())}));
+  std::vector<double> rows;
+  for (const EpochRecord& e : state.epochs)
+    rows.insert(rows.end(),
+                {static_cast<double>(e.epoch), static_cast<double>(e.iterations), e.lr, e.mean_loss,
+                 e.train_accuracy, e.val_accuracy, e.train_seconds, e.elapsed_seconds});
+  training.tensors.emplace_back(
+      "history.epochs",
+      doubles(rows, {static_cast<std::int64_t>(state.epochs.size()), epoch_columns}));
+  const std::vector<nn::NamedTensor> tensors = snapshot_tensors(model);
+  auto add_all = [&](const char* prefix, const std::vector<Tensor>& values) {
+    if (values.size() != tensors.size())
+      throw Error(fmt::format("training state: {} {} tensors for a model of {}", values.size(),
+                              prefix, tensors.size()));
+    for (std::size_t i = 0; i < values.size(); ++i)
+      training.tensors.emplace_back(fmt::format("{}.{}", prefix, tensors[i].first), values[i]);
+  };
+  if (model_holds_best) {
+    if (!state.last.empty()) add_all("resume", state.last);
+  } else if (!state.best.empty() && state.best_epoch != state.epoch) {
+    add_all("best", state.best);
+  }
+}
+
+TrainerState restore_training_state(const nn::TrainingState& training, nn::Module& model,
+                                    optim::Optimizer& optimizer) {
+  auto find = [&](const std::string& key) -> const nn::SettingValue& {
+    for (const nn::LayerSetting& setting : training.settings)
+      if (setting.key == key) return setting.value;
+    throw Error(fmt::format("training state: the setting '{}' is missing", key));
+  };
+  auto integer = [&](const std::string& key) {
+    const auto* value = std::get_if<std::int64_t>(&find(key));
+    if (value == nullptr || *value < 0)
+      throw Error(fmt::format("training state: '{}' must be a whole number ≥ 0", key));
+    return *value;
+  };
+  auto number = [&](const std::string& key) {
+    const nn::SettingValue& value = find(key);
+    if (const auto* real = std::get_if<double>(&value)) return *real;
+    if (const auto* whole = std::get_if<std::int64_t>(&value)) return static_cast<double>(*whole);
+    throw Error(fmt::format("training state: '{}' must be a number", key));
+  };
+  auto word = [&](const std::string& key) {
+    const auto* value = std::get_if<std::string>(&find(key));
+    if (value == nullptr) throw Error(fmt::format("training state: '{}' must be a string", key));
+    return *value;
+  };
+  auto tensor = [&](const std::string& name) -> const Tensor* {
+    for (const auto& [key, value] : training.tensors)
+      if (key == name) return &value;
+    return nullptr;
+  };
+
+  TrainerState state;
+  state.epoch = integer("epoch");
+  state.iteration = integer("iteration");
+  state.base_lr = number("base_lr");
+  state.first_loss = number("first_loss");
+  state.last_val_accuracy = number("last_val_accuracy");
+  state.best_epoch = integer("best_epoch");
+  state.best_val_accuracy = number("best_val_accuracy");
+  {
+    const std::string text = word("random_state");
+    std::size_t used = 0;
+    try {
+      state.random_state = std::stoull(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size())
+      throw Error(fmt::format("training state: random_state '{}' is not a whole number", text));
+  }
+  const Tensor* loss = tensor("history.loss");
+  const Tensor* epochs = tensor("history.epochs");
+  if (loss == nullptr || loss->dtype() != DType::float64 || loss->dim() != 1 ||
+      loss->numel() != state.iteration)
+    throw Error(fmt::format(
+        "training state: 'history.loss' must be float64 of shape [{}] (one loss per iteration)",
+        state.iteration));
+  if (epochs == nullptr || epochs->dtype() != DType::float64 ||
+      epochs->shape() != Shape{state.epoch, epoch_columns})
+    throw Error(fmt::format("training state: 'history.epochs' must be float64 of shape [{}, {}]",
+                            state.epoch, epoch_columns));
+  state.loss.assign(loss->const_data<double>(), loss->const_data<double>() + loss->numel());
+  const double* row = epochs->const_data<double>();
+  for (std::int64_t e = 0; e < state.epoch; ++e, row += epoch_columns)
+    state.epochs.push_back(EpochRecord{static_cast<std::int64_t>(row[0]),
+                                       static_cast<std::int64_t>(row[1]), row[2], row[3], row[4],
+                                       row[5], row[6], row[7]});
+
+  // Everything is checked before the optimiser or the model changes.
+  const std::vector<nn::NamedTensor> tensors = snapshot_tensors(model);
+  auto all = [&](const char* prefix) {
+    std::vector<Tensor> values;
+    for (const auto& [name, current] : tensors) {
+      const Tensor* value = tensor(fmt::format("{}.{}", prefix, name));
+      if (value == nullptr) break;
+      if (value->shape() != current.shape() || value->dtype() != current.dtype())
+        throw Error(fmt::format("training state: '{}.{}' is {} {}, the model's '{}' {} {}", prefix,
+                                name, shape_string(value->shape()), dtype_name(value->dtype()),
+                                name, shape_string(current.shape()), dtype_name(current.dtype())));
+      values.push_back(*value);
+    }
+    if (!values.empty() && values.size() != tensors.size())
+      throw Error(
+          fmt::format("training state: '{}.{}' is missing", prefix, tensors[values.size()].first));
+    return values;
+  };
+  const std::vector<Tensor> resume = all("resume");
+  state.best = all("best");
+  if (state.best.empty() && state.best_epoch > 0)
+    for (const auto& [name, current] : tensors) state.best.push_back(current.detach().clone());
+
+  optim::OptimizerState saved;
+  saved.type = word("optimizer_type");
+  for (const nn::LayerSetting& setting : training.settings)
+    if (setting.key.rfind("optimizer_", 0) == 0 && setting.key != "optimizer_type")
+      saved.hyperparameters.emplace_back(setting.key.substr(10), number(setting.key));
+  for (const auto& [name, value] : training.tensors)
+    if (name.rfind("optimizer.", 0) == 0) saved.tensors.emplace_back(name.substr(10), value);
+  optimizer.load_state(saved);
+
+  for (std::size_t i = 0; i < resume.size(); ++i) {
+    const Tensor& target = tensors[i].second;
+    const auto bytes = static_cast<std::size_t>(target.numel()) * dtype_size(target.dtype());
+    if (bytes > 0) std::memcpy(target.raw_data(), resume[i].const_raw_data(), bytes);
+  }
+  return state;
 }
 
 void Trainer::write_logs(const std::string& directory, const History& history,

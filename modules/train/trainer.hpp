@@ -37,6 +37,11 @@
 /// training-accuracy subset is fixed by the seed, so on the reference backend two runs with the
 /// same seed (and the same `manual_seed` before building the model) give identical loss histories.
 ///
+/// Resuming: `state()` after `fit` (or from `on_epoch`) says where the run stands;
+/// `add_training_state` puts it into a checkpoint, `restore_training_state` takes it back out and
+/// `resume` makes the next `fit` continue the run, so epochs k+1 … E give the losses of a run
+/// that never stopped.
+///
 /// Mini-batches: every epoch is a fresh permutation of the training set cut into ⌊N / B⌋ batches
 /// of exactly B examples; the N mod B examples left over in one epoch are seen in others. Equal
 /// batches keep BatchNorm's statistics comparable and let the trainer reuse one input buffer.
@@ -44,10 +49,12 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "modules/data/data.hpp"
+#include "modules/nn/checkpoint.hpp"
 #include "modules/nn/module.hpp"
 #include "modules/optim/optim.hpp"
 #include "modules/train/progress.hpp"
@@ -125,6 +132,51 @@ struct History {
   std::int64_t iterations() const { return static_cast<std::int64_t>(loss.size()); }
 };
 
+/// Where a run stands after some epochs: what `Trainer::resume` needs to continue it so that the
+/// following epochs give the losses an uninterrupted run gives (bit-identical on the reference
+/// backend; the batch order of epoch e depends on the seed and e only). `Trainer::state()` gives
+/// it after `fit` or, from `on_epoch`, after each epoch.
+struct TrainerState {
+  std::int64_t epoch = 0;           ///< Epochs completed.
+  std::int64_t iteration = 0;       ///< Iterations completed.
+  double base_lr = 0.0;             ///< lr₀, from which `lr_decay` computes each epoch's lr.
+  double first_loss = 0.0;          ///< The run's first loss (the explosion guard's reference).
+  double last_val_accuracy = -1.0;  ///< The last epoch's validation accuracy (progress display).
+  std::uint64_t random_state = 0;   ///< `random_state()` at the end of the last epoch (dropout).
+  std::vector<double> loss;         ///< `History::loss` so far.
+  std::vector<EpochRecord> epochs;  ///< `History::epochs` so far.
+  std::int64_t best_epoch = 0;      ///< `History::best_epoch` so far.
+  double best_val_accuracy = -1.0;  ///< `History::best_val_accuracy` so far.
+  /// Keep-best: the values of the model's parameters, then buffers, at the best epoch (empty when
+  /// none was kept). A resumed run keeps the best over all epochs, before and after the resume.
+  std::vector<Tensor> best;
+  /// The values of the parameters, then buffers, at the end of the last epoch when `fit` put the
+  /// best epoch's back into the model; empty when the model holds them.
+  std::vector<Tensor> last;
+};
+
+/// The trainer's and the optimiser's state as a checkpoint's training state (added to
+/// `training`): settings "epoch", "iteration", "base_lr", "first_loss", "last_val_accuracy",
+/// "random_state" (a decimal string), "best_epoch", "best_val_accuracy", "optimizer_type" and
+/// `optimizer_HYPERPARAMETER` ("optimizer_lr", ...); tensors `optimizer.NAME`,
+/// "history.loss" (float64 [iterations]), "history.epochs" (float64 [epochs, 8]: the columns of
+/// epochs.csv), `resume.TENSOR` (`TrainerState::last`, the tensors training continues from,
+/// when the model holds the best epoch's instead) and `best.TENSOR` (the best epoch's, when
+/// they differ from what the model holds). `model` is the module the checkpoint saves, as it is
+/// now: `model_holds_best` says whether it holds the best epoch's tensors (after `fit` with
+/// `History::restored_best`) or the last epoch's.
+void add_training_state(nn::TrainingState& training, const TrainerState& state,
+                        const optim::OptimizerState& optimizer, const nn::Module& model,
+                        bool model_holds_best);
+
+/// The reverse of `add_training_state`: `model` holds the checkpoint's module tensors (loaded
+/// with `nn::load_checkpoint`) and `optimizer` is a fresh optimiser of the saved type and
+/// settings over its parameters. Loads the optimiser's state, puts the "resume.*" tensors into
+/// the model, and returns the trainer state to pass to `Trainer::resume`. Raises
+/// `gradlab::Error` naming the key or tensor that is missing or does not fit the model.
+TrainerState restore_training_state(const nn::TrainingState& training, nn::Module& model,
+                                    optim::Optimizer& optimizer);
+
 /// Settings of a `Trainer`, written with designated initialisers.
 struct TrainerConfig {
   std::int64_t epochs = 5;             ///< Passes over the training set (≥ 0).
@@ -174,6 +226,18 @@ class Trainer {
   /// Mean loss (data loss only, no penalty) of the model on `dataset`, evaluated like `evaluate`.
   double evaluate_loss(const data::Dataset& dataset, std::int64_t limit = 0);
 
+  /// Makes the next `fit` continue the run that `state` describes instead of starting one: it
+  /// runs epochs state.epoch + 1 … `epochs` (the total), continuing the iteration count, the
+  /// history (so the logs hold the whole run), the keep-best record, the lr decay from
+  /// state.base_lr, a scheduler's position (`LRScheduler::set_epoch`) and the global random
+  /// generator. The model must hold the parameters of the end of epoch state.epoch and the
+  /// optimiser the state it had then (`restore_training_state` does both from a checkpoint).
+  /// `History::update_ratios` and the timings cover the resumed epochs only.
+  void resume(TrainerState state);
+
+  /// Where the run stands: after `fit`, or from `on_epoch` at the end of each epoch.
+  TrainerState state() const;
+
   /// The history of the last `fit`.
   const History& history() const { return history_; }
   /// The configuration.
@@ -195,6 +259,8 @@ class Trainer {
   optim::LRScheduler* scheduler_ = nullptr;
   double base_lr_ = 0.0;  // the optimiser's learning rate when fit started
   History history_;
+  std::optional<TrainerState> resume_;  // set by resume(), used by the next fit
+  TrainerState progress_;               // the run's state at the end of the last epoch
 };
 
 }  // namespace gradlab::train

@@ -63,8 +63,9 @@ TEST_CASE("every seed of every fuzz target gives a result or a gradlab::Error as
   REQUIRE(fs::is_directory(fuzz_folder() / "corpus"));
   for (const char* target : fuzz::targets)
     CHECK(fs::is_directory(fuzz_folder() / "corpus" / target));
-  // make_corpus.py writes 8 IDX, 4 CIFAR-10, 10 .npy and 21 manifest seeds (8 of format 2).
-  CHECK(replay(fuzz_folder() / "corpus") == 43);
+  // make_corpus.py writes 8 IDX, 4 CIFAR-10, 10 .npy and 29 manifest seeds (8 of format 2, 8 of
+  // format 3 or with a training state).
+  CHECK(replay(fuzz_folder() / "corpus") == 51);
 }
 
 TEST_CASE("every input a fuzzer crashed on is now answered with a result or a gradlab::Error",

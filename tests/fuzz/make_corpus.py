@@ -114,7 +114,7 @@ def write_manifest_corpus():
     write("manifest", "valid_empty.json", manifest([], []))
     write("manifest", "valid_f64_scalar_and_int64_counter.json",
           manifest([entry("scale", [], "float64")], [entry("steps", [1], "int64")]))
-    write("manifest", "bad_newer_version.json", manifest(parameters, buffers, version=3))
+    write("manifest", "bad_newer_version.json", manifest(parameters, buffers, version=4))
     write("manifest", "bad_version_zero.json", manifest(parameters, buffers, version=0))
     write("manifest", "bad_unknown_key.json", manifest(parameters, buffers, optimizer="adam"))
     write("manifest", "bad_missing_buffers.json",
@@ -152,6 +152,38 @@ def write_manifest_corpus():
     write("manifest", "bad_v2_layer_unknown_key.json",
           manifest(parameters, buffers, version=2,
                    layers=[dict(layer("0", "ReLU"), shape=[4])]))
+    # Version 3 may carry a training state: scalars and the entries of its tensors' files.
+    training = {"settings": {"epoch": 2, "iteration": 78, "base_lr": 0.05,
+                             "random_state": "12345", "optimizer_type": "SGD",
+                             "optimizer_momentum": 0.9, "run_hidden": "50", "run_batchnorm": False},
+                "tensors": [dict(entry("optimizer.velocity.0", [4, 5]),
+                                 file="training.optimizer.velocity.0.npy"),
+                            dict(entry("history.loss", [78], "float64"),
+                                 file="training.history.loss.npy"),
+                            dict(entry("optimizer.step", [3], "int64"),
+                                 file="training.optimizer.step.npy")]}
+    write("manifest", "valid_v3_training.json",
+          manifest(parameters, buffers, version=3, layers=layers, training=training))
+    write("manifest", "valid_v3_without_training.json",
+          manifest(parameters, buffers, version=3, layers=layers))
+    write("manifest", "bad_v2_with_training.json",
+          manifest(parameters, buffers, version=2, layers=layers, training=training))
+    write("manifest", "bad_v3_training_unknown_key.json",
+          manifest(parameters, buffers, version=3, layers=layers,
+                   training=dict(training, history=[])))
+    write("manifest", "bad_v3_training_missing_tensors.json",
+          manifest(parameters, buffers, version=3, layers=layers,
+                   training={"settings": {}}))
+    write("manifest", "bad_v3_training_setting_object.json",
+          manifest(parameters, buffers, version=3, layers=layers,
+                   training={"settings": {"epoch": {"n": 2}}, "tensors": []}))
+    write("manifest", "bad_v3_training_duplicate_tensor.json",
+          manifest(parameters, buffers, version=3, layers=layers,
+                   training={"settings": {}, "tensors": [training["tensors"][0]] * 2}))
+    write("manifest", "bad_v3_training_path_traversal.json",
+          manifest(parameters, buffers, version=3, layers=layers,
+                   training={"settings": {},
+                             "tensors": [dict(training["tensors"][0], file="../x.npy")]}))
 
 
 if __name__ == "__main__":

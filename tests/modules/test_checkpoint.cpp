@@ -166,11 +166,11 @@ TEST_CASE("a newer format_version is refused with a clear message") {
   const fs::path ck = folder.path / "ck";
   small_net().save(ck);
   std::string manifest = read_text(ck / "manifest.json");
-  manifest.replace(manifest.find("\"format_version\": 2"), 19, "\"format_version\": 3");
+  manifest.replace(manifest.find("\"format_version\": 2"), 19, "\"format_version\": 4");
   write_text(ck / "manifest.json", manifest);
   nn::Sequential net = small_net();
   CHECK_THAT(load_error(net, ck),
-             Catch::Contains("format_version 3 is newer than this gradlab understands (2)"));
+             Catch::Contains("format_version 4 is newer than this gradlab understands (3)"));
 }
 
 TEST_CASE("manifests that are missing, invalid or inconsistent with the module are refused") {

@@ -351,13 +351,13 @@ TEST_CASE("manifests with wrong, unknown or missing keys are refused and the mod
        "format_version 0 is invalid (versions start at 1)"},
       {"a negative format_version", edit_manifest([](json& m) { m["format_version"] = -3; }),
        "format_version -3 is invalid"},
-      {"a newer format_version", edit_manifest([](json& m) { m["format_version"] = 3; }),
-       "format_version 3 is newer than this gradlab understands (2); load it with a newer gradlab"},
+      {"a newer format_version", edit_manifest([](json& m) { m["format_version"] = 4; }),
+       "format_version 4 is newer than this gradlab understands (3); load it with a newer gradlab"},
       {"a newer format_version with keys this build does not know", edit_manifest([](json& m) {
          m["format_version"] = 7;
          m["optimizer_state"] = json::object();
        }),
-       "format_version 7 is newer than this gradlab understands (2)"},
+       "format_version 7 is newer than this gradlab understands (3)"},
       {"an unknown top-level key", edit_manifest([](json& m) { m["optimizer"] = "adam"; }),
        "manifest.json: unknown key 'optimizer'"},
       {"an unknown key in an entry",
