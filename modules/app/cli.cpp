@@ -53,6 +53,21 @@ std::string runtime_banner() {
          precision_name(precision()) + " | threads " + std::to_string(num_threads());
 }
 
+ProfileFlags::ProfileFlags(const CommonOptions& options) : trace_(options.profile_trace) {
+  if (options.profile || !options.profile_trace.empty()) profiler_ = std::make_unique<Profiler>();
+}
+
+void ProfileFlags::finish(std::ostream& out, std::size_t top) {
+  if (!profiler_) return;
+  profiler_->stop();
+  out << "\n" << profiler_->report().table(top);
+  if (!trace_.empty()) {
+    profiler_->write_trace(trace_);
+    out << "trace: " << trace_ << " (open it in https://ui.perfetto.dev or chrome://tracing)\n";
+  }
+  profiler_.reset();
+}
+
 void pause_point(const CommonOptions& options, const std::string& next_step) {
   if (!options.pause) return;
   std::cout << "\n[press Enter to continue: " << next_step << "]" << std::flush;

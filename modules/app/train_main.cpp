@@ -461,7 +461,9 @@ int run(int argc, char** argv) {
                           .out_dir = {},
                           .progress = train::parse_progress_style(o.progress),
                           .progress_stream = &std::cerr});
+  cli::ProfileFlags profile(common);  // --profile, --profile-trace FILE
   train::History history = trainer.fit(parts.train, parts.validation);
+  profile.finish(std::cout);
   const double test_accuracy = trainer.evaluate(test);
 
   std::cout << "\n";
