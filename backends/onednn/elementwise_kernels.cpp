@@ -452,6 +452,26 @@ void broadcast_to(ConstView in, View out) {
   require_broadcastable("broadcast_to", in.shape, out.shape);
   const float* src = in.as<float>();
   float* dst = out.as<float>();
+  // Two common cases as plain copies: a scalar (the backward of a sum) and a row repeated down
+  // the leading axes (a bias); the general walk computes an offset per element.
+  const std::int64_t inner = in.numel();
+  const std::size_t lead = out.shape.size() - in.shape.size();
+  std::size_t first = 0;  // leading 1s of the input repeat nothing
+  while (first < in.shape.size() && in.shape[first] == 1) ++first;
+  bool trailing = inner > 0;
+  for (std::size_t d = first; d < in.shape.size() && trailing; ++d)
+    trailing = in.shape[d] == out.shape[lead + d];
+  if (inner == 1) {
+    fill(out, static_cast<double>(src[0]));
+    return;
+  }
+  if (trailing) {
+    for_each_chunk(out.numel() / inner, [src, dst, inner](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r)
+        std::memcpy(dst + r * inner, src, static_cast<std::size_t>(inner) * sizeof(float));
+    });
+    return;
+  }
   const auto stride_in = broadcast_strides(in.shape, out.shape);
   const std::vector<std::int64_t> unused(out.shape.size(), 0);
   for_each_chunk(out.numel(), [&](std::int64_t begin, std::int64_t end) {
