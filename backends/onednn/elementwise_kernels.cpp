@@ -520,10 +520,12 @@ void axpby(double a, ConstView x, double b, View y) {
   const float* px = x.as<float>();
   float* py = y.as<float>();
   const float fa = static_cast<float>(a), fb = static_cast<float>(b);
-  for_each_chunk(y.numel(), [&](std::int64_t begin, std::int64_t end) {
+  for_each_chunk(y.numel(), [px, py, fa, fb](std::int64_t begin, std::int64_t end) {
     if (fb == 1.0f && fa == 1.0f) {  // gradient accumulation: y += x
+#pragma omp simd
       for (std::int64_t i = begin; i < end; ++i) py[i] += px[i];
     } else {
+#pragma omp simd
       for (std::int64_t i = begin; i < end; ++i) py[i] = fa * px[i] + fb * py[i];
     }
   });
