@@ -8,6 +8,9 @@
 // knows the stores cannot change the pointers).
 #include <cmath>
 #include <string>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include "backends/onednn/onednn_context.hpp"
 
@@ -20,6 +23,23 @@ void require_like_param(const char* kernel, const char* what, ConstView state, V
   require_float32(kernel, what, state.dtype);
   require_same_shape(kernel, state.shape, param.shape);
 }
+
+/// Runs the update with flush-to-zero and denormals-are-zero set on this thread, restoring the
+/// previous mode after. Multiplying a denormal number (below 1.2e-38) takes a microcode assist
+/// many times slower than a multiply: perf on the lecture-2layer bf16 step put half the update's
+/// samples on one mulps, and a velocity that only decays (μ v, for a parameter whose gradient
+/// stays 0) reaches that range. Such a value counts as 0 instead, which no parameter can notice.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__) || defined(__i386__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFlushToZero | kDenormalsAreZero); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  static constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;
+  unsigned saved_;
+#endif
+};
 
 }  // namespace
 
@@ -35,6 +55,7 @@ void sgd_update(View param, ConstView grad, View velocity, double lr, double mom
   if (momentum == 0.0) {
     // x ← x − lr · (dx + wd · x)
     for_each_chunk(param.numel(), [x, dx, rate, wd](std::int64_t begin, std::int64_t end) {
+      FlushDenormals flush;
 #pragma omp simd
       for (std::int64_t i = begin; i < end; ++i) x[i] -= rate * (dx[i] + wd * x[i]);
     });
@@ -49,6 +70,7 @@ void sgd_update(View param, ConstView grad, View velocity, double lr, double mom
   // The loop reads the constants from locals, so the compiler knows the stores cannot change
   // them; Nesterov is chosen outside the loop.
   for_each_chunk(param.numel(), [=](std::int64_t begin, std::int64_t end) {
+    FlushDenormals flush;
     const float m = mu, r = rate, decay = wd;
     if (nesterov) {
 #pragma omp simd
@@ -80,6 +102,7 @@ void adagrad_update(View param, ConstView grad, View cache, double lr, double ep
   const float rate = static_cast<float>(lr), epsilon = static_cast<float>(eps),
               wd = static_cast<float>(weight_decay);
   for_each_chunk(param.numel(), [=](std::int64_t begin, std::int64_t end) {
+    FlushDenormals flush;
 #pragma omp simd
     for (std::int64_t i = begin; i < end; ++i) {
       const float g = dx[i] + wd * x[i];               // g = dx + wd · x
@@ -101,6 +124,7 @@ void rmsprop_update(View param, ConstView grad, View cache, double lr, double al
   const float rate = static_cast<float>(lr), rho = static_cast<float>(alpha),
               epsilon = static_cast<float>(eps), wd = static_cast<float>(weight_decay);
   for_each_chunk(param.numel(), [=](std::int64_t begin, std::int64_t end) {
+    FlushDenormals flush;
 #pragma omp simd
     for (std::int64_t i = begin; i < end; ++i) {
       const float g = dx[i] + wd * x[i];         // g = dx + wd · x
@@ -135,6 +159,7 @@ void adam_update(View param, ConstView grad, View m, View v, double lr, double b
   const float coupled = decoupled ? 0.0f : static_cast<float>(weight_decay);
   const float shrink = decoupled ? static_cast<float>(1.0 - lr * weight_decay) : 1.0f;
   for_each_chunk(param.numel(), [=](std::int64_t begin, std::int64_t end) {
+    FlushDenormals flush;
 #pragma omp simd
     for (std::int64_t i = begin; i < end; ++i) {
       x[i] *= shrink;
