@@ -118,6 +118,10 @@ double ProfileReport::outside_ops_ms() const {
 }
 
 std::string ProfileReport::table(std::size_t top) const {
+  if (ops.empty() && ranges.empty()) {
+    return "Profile: no tensor op ran while profiling (the scalar engines, autograd/value.hpp "
+           "and autograd/fast/, are not profiled)\n";
+  }
   const double per = steps > 0 ? double(steps) : 1.0;
   std::string out;
   if (steps > 0) {

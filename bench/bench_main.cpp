@@ -62,15 +62,18 @@ struct Flags {
 // workload and configuration; --profile-trace FILE writes one Chrome trace per configuration,
 // named FILE with "-<workload>-<backend>-<precision>" before its extension.
 // Only the steps whose name ("step/<workload>/<backend>/<precision>") matches `filter`.
-void print_profiles(const std::vector<Configuration>& configurations, const Flags& flags,
-                    const std::regex& filter) {
+// Returns how many were profiled.
+int print_profiles(const std::vector<Configuration>& configurations, const Flags& flags,
+                   const std::regex& filter) {
   constexpr int kSteps = 10;
+  int profiled = 0;
   for (const auto& workload : gradlab::bench::workloads()) {
     for (const Configuration& configuration : configurations) {
       if (!std::regex_search(
               "step/" + workload.name + "/" + configuration.backend + "/" + configuration.precision,
               filter))
         continue;
+      ++profiled;
       gradlab::BackendGuard guard(configuration.backend);
       gradlab::Precision previous = gradlab::precision();
       gradlab::set_precision(gradlab::parse_precision(configuration.precision));
@@ -97,6 +100,7 @@ void print_profiles(const std::vector<Configuration>& configurations, const Flag
       gradlab::set_precision(previous);
     }
   }
+  return profiled;
 }
 
 nlohmann::json run_pytorch(int threads, bool quick) {
@@ -210,7 +214,16 @@ int main(int argc, char** argv) {
     std::string filter = ".";  // --benchmark_filter=REGEX chooses the steps profiled too
     for (const char* argument : passed)
       if (std::strncmp(argument, "--benchmark_filter=", 19) == 0) filter = argument + 19;
-    print_profiles(configurations, flags, std::regex(filter));
+    try {
+      if (print_profiles(configurations, flags, std::regex(filter)) == 0) {
+        std::cerr << "gradlab_bench: --profile: no training step matches the filter given "
+                     "(--benchmark_filter); nothing was profiled\n";
+        return 2;
+      }
+    } catch (const std::exception& error) {  // a trace that cannot be written, a bad filter
+      std::cerr << "gradlab_bench: --profile: " << error.what() << "\n";
+      return 2;
+    }
     return 0;
   }
   if (!flags.steps_only) gradlab::bench::register_op_benchmarks(backends);

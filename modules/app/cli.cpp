@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -54,6 +58,15 @@ std::string runtime_banner() {
 }
 
 ProfileFlags::ProfileFlags(const CommonOptions& options) : trace_(options.profile_trace) {
+  if (!trace_.empty()) {  // refused now, not after the work it would profile
+    std::error_code ignored;
+    const bool existed = std::filesystem::exists(trace_, ignored);
+    if (!std::ofstream(trace_, std::ios::app)) {
+      throw Error("--profile-trace " + trace_ + ": cannot write this file (" +
+                  std::strerror(errno) + ")");
+    }
+    if (!existed) std::filesystem::remove(trace_, ignored);
+  }
   if (options.profile || !options.profile_trace.empty()) profiler_ = std::make_unique<Profiler>();
 }
 
