@@ -94,7 +94,8 @@ class Profiler {
   void write_trace(const std::filesystem::path& path) const;
 
   /// A named range on the running Profiler of this thread (does nothing when none runs): a
-  /// training step, an optimiser update, data loading. Ranges nest.
+  /// training step, an optimiser update, data loading. Ranges nest; a range must close before
+  /// the Profiler it reports to is destroyed.
   class Range {
    public:
     /// Opens the range `name`.
