@@ -13,6 +13,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "autograd/detail/profile_hooks.hpp"
 #include "autograd/detail/versions.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
@@ -298,6 +299,7 @@ bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
 }
 
 Tensor record(const char* op, NodeInputs inputs, Tensor output, BackwardFunction backward) {
+  detail::profile_op(op);  // a running Profiler times the op's forward (autograd/profiler.hpp)
   if (!grad_mode) return output;
   bool needed = false;
   for (const Tensor& input : inputs) needed = needed || (input.defined() && input.requires_grad());
@@ -460,6 +462,7 @@ void Tensor::backward(const Tensor& gradient) const {
   std::vector<GraphEntry>& order = lists.order();
   sort_graph(&impl_, order, lists.stack());
   NoGradGuard no_recording;  // gradients are plain numbers, not new graphs
+  detail::ProfileRange timed_pass(detail::ProfileKind::backward_pass, "backward");
   impl_->pending = seed.impl();
   // Reverse topological order: a tensor's upstream gradient is complete before it is used.
   for (std::size_t k = order.size(); k-- > 0;) {
@@ -477,6 +480,7 @@ void Tensor::backward(const Tensor& gradient) const {
     if (tensor.grad_fn) {
       GradientSink sink(tensor.grad_fn->inputs, tensor.grad_fn->op);
       detail::BackwardOfNode running(tensor.grad_fn->op);  // names it if a saved tensor changed
+      detail::ProfileRange timed(detail::ProfileKind::backward, tensor.grad_fn->op);
       tensor.grad_fn->backward(upstream, sink);
     }
   }

@@ -3,7 +3,7 @@
 // same steps in PyTorch), and writes it as JSON on request.
 //
 //   gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]
-//                 [any --benchmark_* flag of Google Benchmark]
+//                 [--profile] [--profile-trace FILE] [any --benchmark_* flag of Google Benchmark]
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
@@ -16,12 +16,15 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <regex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "autograd/profiler.hpp"
 #include "backends/backend.hpp"
+#include "floor.hpp"
 #include "registration.hpp"
 #include "workloads.hpp"
 
@@ -51,7 +54,54 @@ struct Flags {
   bool vs_pytorch = false;
   bool quick = false;
   bool steps_only = false;
+  bool profile = false;
+  std::string profile_trace;
 };
+
+// --profile: instead of timing, where each training step's time goes (gradlab::Profiler), per
+// workload and configuration; --profile-trace FILE writes one Chrome trace per configuration,
+// named FILE with "-<workload>-<backend>-<precision>" before its extension.
+// Only the steps whose name ("step/<workload>/<backend>/<precision>") matches `filter`.
+// Returns how many were profiled.
+int print_profiles(const std::vector<Configuration>& configurations, const Flags& flags,
+                   const std::regex& filter) {
+  constexpr int kSteps = 10;
+  int profiled = 0;
+  for (const auto& workload : gradlab::bench::workloads()) {
+    for (const Configuration& configuration : configurations) {
+      if (!std::regex_search(
+              "step/" + workload.name + "/" + configuration.backend + "/" + configuration.precision,
+              filter))
+        continue;
+      ++profiled;
+      gradlab::BackendGuard guard(configuration.backend);
+      gradlab::Precision previous = gradlab::precision();
+      gradlab::set_precision(gradlab::parse_precision(configuration.precision));
+      gradlab::bench::TrainingStep step(workload);
+      step.run();  // warm-up: primitive caches, first-touch of buffers
+      step.run();
+      gradlab::Profiler profile;
+      for (int i = 0; i < kSteps; ++i) {
+        gradlab::Profiler::Range range("step");
+        step.run();
+      }
+      profile.stop();
+      std::cout << fmt::format("\n{} on {} {}:\n", workload.name, configuration.backend,
+                               configuration.precision)
+                << profile.report().table(8);
+      if (!flags.profile_trace.empty()) {
+        std::filesystem::path path = flags.profile_trace;
+        path.replace_filename(fmt::format("{}-{}-{}-{}{}", path.stem().string(), workload.name,
+                                          configuration.backend, configuration.precision,
+                                          path.extension().string()));
+        profile.write_trace(path);
+        std::cout << "trace: " << path.string() << "\n";
+      }
+      gradlab::set_precision(previous);
+    }
+  }
+  return profiled;
+}
 
 nlohmann::json run_pytorch(int threads, bool quick) {
   std::string command =
@@ -110,6 +160,11 @@ int main(int argc, char** argv) {
       flags.quick = true;
     } else if (argument == "--steps-only") {
       flags.steps_only = true;
+    } else if (argument == "--profile") {
+      flags.profile = true;
+    } else if (argument == "--profile-trace") {
+      flags.profile = true;
+      flags.profile_trace = value();
     } else if (argument == "--help" || argument == "-h") {
       std::cout
           << "gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]\n"
@@ -118,6 +173,9 @@ int main(int argc, char** argv) {
              "  --vs-pytorch    add the same training steps in PyTorch (python3-torch)\n"
              "  --quick         short runs (less precise)\n"
              "  --steps-only    only the whole training steps, not the per-op benchmarks\n"
+             "  --profile       instead of timing: where each training step's time goes, per op\n"
+             "                  (--benchmark_filter=REGEX chooses the steps)\n"
+             "  --profile-trace FILE  with --profile, also write Chrome traces FILE-<config>.json\n"
              "  --benchmark_*   any Google Benchmark flag, e.g. --benchmark_filter=wide\n";
       return 0;
     } else {
@@ -150,6 +208,23 @@ int main(int argc, char** argv) {
   for (const std::string& name : backends) {
     configurations.push_back({name, "f32"});
     if (name == "onednn") configurations.push_back({name, "bf16"});
+  }
+  if (flags.profile) {
+    std::cout << "gradlab bench --profile | threads " << gradlab::num_threads() << "\n";
+    std::string filter = ".";  // --benchmark_filter=REGEX chooses the steps profiled too
+    for (const char* argument : passed)
+      if (std::strncmp(argument, "--benchmark_filter=", 19) == 0) filter = argument + 19;
+    try {
+      if (print_profiles(configurations, flags, std::regex(filter)) == 0) {
+        std::cerr << "gradlab_bench: --profile: no training step matches the filter given "
+                     "(--benchmark_filter); nothing was profiled\n";
+        return 2;
+      }
+    } catch (const std::exception& error) {  // a trace that cannot be written, a bad filter
+      std::cerr << "gradlab_bench: --profile: " << error.what() << "\n";
+      return 2;
+    }
+    return 0;
   }
   if (!flags.steps_only) gradlab::bench::register_op_benchmarks(backends);
   gradlab::bench::register_training_benchmarks(configurations);
@@ -184,6 +259,18 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The GEMM floor of each workload (floor.hpp), f32 and bf16.
+  std::map<std::string, gradlab::bench::Floor> floors;  // "<workload>/<precision>"
+  for (const auto& workload : gradlab::bench::workloads()) {
+    bool measured = false;
+    for (const auto& [name, ms] : reporter.milliseconds)
+      measured = measured || name.rfind("step/" + workload.name + "/", 0) == 0;
+    if (!measured) continue;
+    std::cerr << "timing the GEMM floor of " << workload.name << "\n";
+    floors[workload.name + "/f32"] = gradlab::bench::f32_floor(workload, flags.quick);
+    floors[workload.name + "/bf16"] = gradlab::bench::bf16_floor(workload, flags.quick);
+  }
+
   // --- the table ---------------------------------------------------------------------------
   nlohmann::json json;
   json["threads"] = gradlab::num_threads();
@@ -191,9 +278,12 @@ int main(int argc, char** argv) {
     json["backends"][name] = gradlab::backend_named(name).description();
   std::cout
       << "\nWhole training step (forward + backward + SGD momentum), milliseconds per step:\n";
-  std::cout << fmt::format("  {:<16} {:<18} {:>10} {:>14} {:>12} {:>14}\n", "workload",
+  std::cout << fmt::format("  {:<16} {:<18} {:>9} {:>12} {:>10} {:>12} {:>9} {:>11}\n", "workload",
                            "backend/precision", "ms/step", "vs reference", "PyTorch ms",
-                           "ours/PyTorch");
+                           "ours/PyTorch", "floor ms", "ours/floor");
+  auto text_or_dash = [](bool known, double value) {
+    return known ? fmt::format("{:.2f}", value) : std::string("-");
+  };
   for (const auto& workload : gradlab::bench::workloads()) {
     auto reference = reporter.milliseconds.find("step/" + workload.name + "/reference/f32");
     for (const Configuration& configuration : configurations) {
@@ -205,22 +295,48 @@ int main(int argc, char** argv) {
                                 ? fmt::format("{:.2f}x", reference->second / ms)
                                 : "-";
       auto torch = torch_ms.find(workload.name + "/" + configuration.precision);
-      std::string torch_text = torch != torch_ms.end() ? fmt::format("{:.2f}", torch->second) : "-";
-      std::string ratio = torch != torch_ms.end() ? fmt::format("{:.2f}", ms / torch->second) : "-";
-      std::cout << fmt::format("  {:<16} {:<18} {:>10.2f} {:>14} {:>12} {:>14}\n", workload.name,
-                               configuration.backend + " " + configuration.precision, ms, speedup,
-                               torch_text, ratio);
+      const bool has_torch = torch != torch_ms.end();
+      // A bf16 request the CPU cannot honour computes f32, so its floor is the f32 one.
+      const bool bf16_computed =
+          configuration.precision == "bf16" && floors[workload.name + "/bf16"].skipped.empty();
+      const gradlab::bench::Floor& floor =
+          floors[workload.name + (bf16_computed ? "/bf16" : "/f32")];
+      const bool has_floor = floor.ms > 0;
+      std::cout << fmt::format("  {:<16} {:<18} {:>9.2f} {:>12} {:>10} {:>12} {:>9} {:>11}\n",
+                               workload.name, configuration.backend + " " + configuration.precision,
+                               ms, speedup, text_or_dash(has_torch, has_torch ? torch->second : 0),
+                               text_or_dash(has_torch, has_torch ? ms / torch->second : 0),
+                               text_or_dash(has_floor, floor.ms),
+                               text_or_dash(has_floor, has_floor ? ms / floor.ms : 0));
+      auto or_null = [](bool known, double value) {
+        return known ? nlohmann::json(value) : nlohmann::json();
+      };
       json["steps"].push_back(
           {{"workload", workload.name},
            {"backend", configuration.backend},
            {"precision", configuration.precision},
            {"ms_per_step", ms},
-           {"pytorch_ms_per_step",
-            torch != torch_ms.end() ? nlohmann::json(torch->second) : nlohmann::json()}});
+           {"pytorch_ms_per_step", or_null(has_torch, has_torch ? torch->second : 0)},
+           {"ours_per_pytorch", or_null(has_torch, has_torch ? ms / torch->second : 0)},
+           {"floor_ms", or_null(has_floor, floor.ms)},
+           {"ours_per_floor", or_null(has_floor, has_floor ? ms / floor.ms : 0)}});
     }
   }
   std::cout << "  (speed-up is reference f32 time / this time; ours/PyTorch below 1 means gradlab "
-               "is faster)\n";
+               "is faster;\n   floor = the step's matrix products alone, each with the fastest "
+               "kernel here: forward, weight\n   gradients, input gradients of every layer but "
+               "the first)\n";
+  for (const auto& [key, floor] : floors) {
+    if (floor.skipped.empty()) {
+      std::cout << fmt::format("  floor {:<22} {:>8.2f} ms  (fastest per product: {})\n", key,
+                               floor.ms, floor.kernels);
+    } else {
+      std::cout << fmt::format("  floor {:<22} skipped: {}\n", key, floor.skipped);
+    }
+    json["floors"][key] = {{"ms", floor.ms > 0 ? nlohmann::json(floor.ms) : nlohmann::json()},
+                           {"kernels", floor.kernels},
+                           {"skipped", floor.skipped}};
+  }
 
   bool printed_overhead_header = false;
   for (const std::string& name : backends) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/ops.hpp"
+#include "autograd/profiler.hpp"
 #include "backends/backend.hpp"
 
 namespace gradlab::bench {
@@ -57,6 +58,7 @@ double TrainingStep::run() {
   Tensor loss = cross_entropy(h, targets_);
   loss.backward();
   NoGradGuard no_graph;
+  Profiler::Range update("optimizer");
   for (std::size_t k = 0; k < parameters_.size(); ++k) {
     backend().sgd_update(parameters_[k].mutable_view(), parameters_[k].grad().view(),
                          velocities_[k].mutable_view(), 1e-3, 0.9, false, 0.0);

@@ -21,6 +21,7 @@
 
 #include "autograd/fast/value.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/profiler.hpp"
 #include "autograd/value.hpp"
 #include "backends/backend.hpp"
 #include "modules/data/data.hpp"
@@ -158,6 +159,7 @@ double train_step(Model& model, const data::Batch& batch) {
   model.optimizer->zero_grad();
   Tensor loss = criterion(model.net(batch.images), batch.labels);
   loss.backward();
+  Profiler::Range update("optimizer");  // named in the profile of "Where a step's time goes"
   model.optimizer->step();
   return loss.item();
 }
@@ -643,6 +645,59 @@ int main(int argc, char** argv) {
           }
         }
         write_csv_and_bars(chapter, timed_labels, timing_rows, timing_ms);
+
+        chapter.step("Where a step's time goes");
+        const int profiled_steps = chapter.quick() ? 2 : 5;
+        chapter.say(fmt::format(
+            "gradlab::Profiler (autograd/profiler.hpp) times every op's forward and backward while "
+            "it lives; `--profile` on any program prints its table. Here it watches {} steps of "
+            "the big net on each configuration (after one warm-up step). Per configuration, the "
+            "four costliest op kinds, in ms per step, and their share of the step; the optimiser "
+            "update and the glue between ops are what the ops leave.",
+            profiled_steps));
+        rows.clear();
+        std::vector<std::string> heaviest;
+        for (std::size_t t = 0; t < timed.size(); ++t) {
+          ConfigurationGuard guard(configurations[timed[t]]);
+          Model model = make_model(big_dims, true, seed + 5);
+          train_step(model, batch);
+          Profiler profile;
+          for (int i = 0; i < profiled_steps; ++i) {
+            Profiler::Range range("step");
+            train_step(model, batch);
+          }
+          profile.stop();
+          const ProfileReport report = profile.report();
+          const double step_ms = report.profiled_ms / std::max<double>(1, report.steps);
+          const auto share = [&](double ms) {
+            return fmt::format("{:.0f} %", 100.0 * ms / std::max(report.profiled_ms, 1e-12));
+          };
+          const auto per_step = [&](double ms) { return number(ms / profiled_steps, 3); };
+          for (std::size_t k = 0; k < std::min<std::size_t>(4, report.ops.size()); ++k) {
+            const ProfileRow& op = report.ops[k];
+            rows.push_back({timed_labels[t], op.op, per_step(op.forward_ms),
+                            per_step(op.backward_ms), share(op.total_ms())});
+          }
+          rows.push_back(
+              {timed_labels[t], "(rest: optimiser, glue)", "", "", share(report.outside_ops_ms())});
+          if (!report.ops.empty()) {
+            const ProfileRow& top = report.ops.front();
+            heaviest.push_back(fmt::format(
+                "on {} ({} ms per step) {} takes {} of the step, {} of it in the backward pass",
+                timed_labels[t], number(step_ms, 3), top.op, share(top.total_ms()),
+                fmt::format("{:.0f} %",
+                            100.0 * top.backward_ms / std::max(top.total_ms(), 1e-12))));
+          }
+        }
+        chapter.table({"configuration", "op kind", "forward ms", "backward ms", "share"}, rows);
+        if (!heaviest.empty()) {
+          std::string sentence = "the costliest op kind, measured: ";
+          for (std::size_t k = 0; k < heaviest.size(); ++k)
+            sentence += (k > 0 ? "; " : "") + heaviest[k];
+          chapter.notice(sentence +
+                         ". Run any program with --profile-trace trace.json to see "
+                         "every op of every step on a timeline (ui.perfetto.dev).");
+        }
 
         chapter.step("The same idea one floor down: two scalar engines");
         const int points = chapter.quick() ? 2000 : 20000;

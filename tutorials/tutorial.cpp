@@ -200,7 +200,9 @@ int run_chapter(int argc, char** argv, const ChapterInfo& info,
     std::cout << fmt::format("\n══ Chapter {:02d}: {} {}\n", info.number, info.title,
                              std::string(std::max<int>(3, 80 - int(info.title.size())), '='));
     Chapter chapter(info, options);
+    cli::ProfileFlags profile(options);  // --profile, --profile-trace FILE
     body(chapter);
+    profile.finish(std::cout);
     return chapter.finish();
   } catch (const std::exception& error) {
     std::cerr << fmt::format("chapter {:02d} ({}): error: {}\n", info.number, info.slug,

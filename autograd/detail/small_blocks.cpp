@@ -20,7 +20,7 @@ constexpr std::size_t kAlignment = 64;  // a cache line; what oneDNN and AVX-512
 // one and free the rest, and bursts of frees (a whole graph at the end of a step) spill out of its
 // per-thread caches. Blocks come in power-of-two size classes from 64 B to 4 KiB, all 64-byte
 // aligned; each class keeps up to 4096 free blocks or 1 MiB per thread (6 MiB at most in all),
-// enough for the graph of a step on small tensors. Bigger requests go straight to the C library.
+// enough for the graph of a step on small tensors. Bigger blocks: see take_large below.
 class SmallBlockCache {
  public:
   static constexpr std::size_t kLargest = 4096;
@@ -51,7 +51,38 @@ class SmallBlockCache {
     }
   }
 
+  // Large blocks (tensor data over 4 KiB) are kept by exact size: a training loop frees and
+  // takes the same sizes every step, and a fresh block from the C library is fresh pages from
+  // the kernel, each faulted in and zeroed on first touch (the deep-tanh step took ~160,000 page
+  // faults per run of gradlab_bench before). Up to kLargeKeptBytes per thread; when a block does
+  // not fit, the oldest kept ones go back to the C library first.
+  void* take_large(std::size_t bytes) {
+    for (std::size_t i = large_.size(); i-- > 0;) {
+      if (large_[i].bytes == bytes) {
+        void* block = large_[i].block;
+        large_bytes_ -= bytes;
+        large_.erase(large_.begin() + static_cast<std::ptrdiff_t>(i));
+        return block;
+      }
+    }
+    return nullptr;
+  }
+
+  bool give_back_large(void* block, std::size_t bytes) noexcept {
+    if (bytes > kLargeKeptBytes) return false;
+    while (!large_.empty() &&
+           (large_bytes_ + bytes > kLargeKeptBytes || large_.size() == large_.capacity())) {
+      std::free(large_.front().block);
+      large_bytes_ -= large_.front().bytes;
+      large_.erase(large_.begin());
+    }
+    large_.push_back({bytes, block});  // never reallocates: the capacity is reserved up front
+    large_bytes_ += bytes;
+    return true;
+  }
+
   SmallBlockCache() {
+    large_.reserve(kLargeKeptBlocks);
     for (std::size_t i = 0; i < kept_.size(); ++i) {
       kept_[i].reserve(std::min(kKeptBlocksPerClass, kKeptBytesPerClass / (kAlignment << i)));
     }
@@ -67,6 +98,14 @@ class SmallBlockCache {
     return static_cast<std::size_t>(std::countr_zero(class_size) - std::countr_zero(kAlignment));
   }
   std::array<std::vector<void*>, 7> kept_;  // 64 B ... 4 KiB
+  static constexpr std::size_t kLargeKeptBytes = 128 * 1024 * 1024;
+  static constexpr std::size_t kLargeKeptBlocks = 64;
+  struct LargeBlock {
+    std::size_t bytes;
+    void* block;
+  };
+  std::vector<LargeBlock> large_;  // the most recently given back last
+  std::size_t large_bytes_ = 0;
 };
 
 // This thread's cache, reached through a plain pointer (the initial-exec TLS model makes that a
@@ -80,6 +119,7 @@ SmallBlockCache::~SmallBlockCache() {
   for (auto& kept : kept_) {
     for (void* block : kept) std::free(block);
   }
+  for (const LargeBlock& kept : large_) std::free(kept.block);
   this_thread_blocks = nullptr;
   blocks_gone = true;
 }
@@ -103,18 +143,24 @@ inline SmallBlockCache* small_blocks() {
 }  // namespace
 
 void* take_small_block(std::size_t bytes) {
-  SmallBlockCache* cache = bytes <= SmallBlockCache::kLargest ? small_blocks() : nullptr;
-  if (cache != nullptr) return cache->take(SmallBlockCache::class_bytes(bytes));
-  void* block = std::aligned_alloc(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  SmallBlockCache* cache = small_blocks();
+  if (cache != nullptr && bytes <= SmallBlockCache::kLargest)
+    return cache->take(SmallBlockCache::class_bytes(bytes));
+  const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (cache != nullptr) {
+    if (void* kept = cache->take_large(rounded)) return kept;
+  }
+  void* block = std::aligned_alloc(kAlignment, rounded);
   if (block == nullptr) throw std::bad_alloc();
   return block;
 }
 
 void give_small_block_back(void* block, std::size_t bytes) noexcept {
-  SmallBlockCache* cache = bytes <= SmallBlockCache::kLargest ? small_blocks() : nullptr;
-  if (cache != nullptr) {
+  SmallBlockCache* cache = small_blocks();
+  if (cache != nullptr && bytes <= SmallBlockCache::kLargest) {
     cache->give_back(block, SmallBlockCache::class_bytes(bytes));
-  } else {
+  } else if (cache == nullptr ||
+             !cache->give_back_large(block, (bytes + kAlignment - 1) / kAlignment * kAlignment)) {
     std::free(block);
   }
 }

@@ -23,7 +23,8 @@ class GradientSink;
 namespace detail {
 
 /// A block of at least `bytes` bytes, 64-byte aligned, from this thread's cache of small blocks
-/// (the one tensors, nodes and closures are made from); bigger requests go to the C library.
+/// (the one tensors, nodes and closures are made from). Bigger blocks (tensor data) are kept by
+/// exact size too, up to 128 MiB per thread, so that a training loop reuses last step's pages.
 void* take_small_block(std::size_t bytes);
 /// Returns a block from `take_small_block(bytes)`.
 void give_small_block_back(void* block, std::size_t bytes) noexcept;

@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -51,6 +55,30 @@ std::string runtime_banner() {
   Backend& active = backend();
   return "gradlab | backend " + active.name() + " (" + active.description() + ") | precision " +
          precision_name(precision()) + " | threads " + std::to_string(num_threads());
+}
+
+ProfileFlags::ProfileFlags(const CommonOptions& options) : trace_(options.profile_trace) {
+  if (!trace_.empty()) {  // refused now, not after the work it would profile
+    std::error_code ignored;
+    const bool existed = std::filesystem::exists(trace_, ignored);
+    if (!std::ofstream(trace_, std::ios::app)) {
+      throw Error("--profile-trace " + trace_ + ": cannot write this file (" +
+                  std::strerror(errno) + ")");
+    }
+    if (!existed) std::filesystem::remove(trace_, ignored);
+  }
+  if (options.profile || !options.profile_trace.empty()) profiler_ = std::make_unique<Profiler>();
+}
+
+void ProfileFlags::finish(std::ostream& out, std::size_t top) {
+  if (!profiler_) return;
+  profiler_->stop();
+  out << "\n" << profiler_->report().table(top);
+  if (!trace_.empty()) {
+    profiler_->write_trace(trace_);
+    out << "trace: " << trace_ << " (open it in https://ui.perfetto.dev or chrome://tracing)\n";
+  }
+  profiler_.reset();
 }
 
 void pause_point(const CommonOptions& options, const std::string& next_step) {

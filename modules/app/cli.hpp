@@ -16,7 +16,11 @@
 /// \endcode
 
 #include <cstdint>
+#include <iosfwd>
+#include <memory>
 #include <string>
+
+#include "autograd/profiler.hpp"
 
 namespace gradlab::cli {
 
@@ -30,6 +34,8 @@ struct CommonOptions {
   std::string out;                ///< Output folder for pictures, CSV and logs.
   bool quick = false;             ///< Small sizes, for CI.
   bool pause = false;             ///< Wait for Enter between steps.
+  bool profile = false;           ///< Print where the time went (gradlab::Profiler).
+  std::string profile_trace;      ///< Also write a Chrome trace there ("" = none).
 };
 
 /// The backend a program uses when `--backend` is not given: `GRADLAB_BACKEND` if set, else
@@ -46,5 +52,20 @@ std::string runtime_banner();
 
 /// Waits for Enter when `--pause` was given (and standard input is a terminal or a pipe).
 void pause_point(const CommonOptions& options, const std::string& next_step);
+
+/// `--profile` and `--profile-trace FILE` in effect: a `Profiler` over the program's work while
+/// this object lives (none when neither flag was given).
+class ProfileFlags {
+ public:
+  /// Starts a Profiler when `options` asks for one.
+  explicit ProfileFlags(const CommonOptions& options);
+  /// Stops it; prints the table (its `top` costliest op kinds) to `out` and writes the trace.
+  /// Does nothing when no Profiler runs.
+  void finish(std::ostream& out, std::size_t top = 12);
+
+ private:
+  std::unique_ptr<Profiler> profiler_;
+  std::string trace_;
+};
 
 }  // namespace gradlab::cli

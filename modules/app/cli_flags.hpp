@@ -103,7 +103,7 @@ inline void strict_values(CLI::App& app) {
     if (option->get_type_size() != 0) option->check(plain_value);
 }
 
-/// Adds --backend, --precision, --threads, --seed; with `tutorial_flags` also --data, --out,
+/// Adds --backend, --precision, --threads, --seed, --profile, --profile-trace; with `tutorial_flags` also --data, --out,
 /// --quick and --pause.
 inline void add_common_flags(CLI::App& app, CommonOptions& options, bool tutorial_flags = false) {
   options.backend = default_backend();
@@ -120,6 +120,10 @@ inline void add_common_flags(CLI::App& app, CommonOptions& options, bool tutoria
       ->check(non_negative)  // CLI11 would wrap −1 round to 2⁶⁴ − 1
       ->check(whole_number_check(UINT64_MAX))
       ->capture_default_str();
+  app.add_flag("--profile", options.profile,
+               "Print the time per op kind, forward and backward (gradlab::Profiler)");
+  app.add_option("--profile-trace", options.profile_trace,
+                 "Also write a Chrome trace (Perfetto, chrome://tracing) to this file");
   if (tutorial_flags) {
     app.add_option("--data", options.data, "Dataset folder (default: the Debian package's)");
     app.add_option("--out", options.out, "Output folder for pictures and CSV")

@@ -673,7 +673,9 @@ int run(int argc, char** argv) {
                              state.epoch, state.iteration, o.epochs);
     trainer.resume(state);
   }
+  cli::ProfileFlags profile(common);  // --profile, --profile-trace FILE
   train::History history = trainer.fit(parts.train, parts.validation);
+  profile.finish(std::cout);
   const double test_accuracy = trainer.evaluate(test);
 
   std::cout << "\n";

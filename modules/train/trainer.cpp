@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "autograd/ops.hpp"
+#include "autograd/profiler.hpp"
 #include "modules/optim/optim.hpp"
 #include "modules/nn/losses.hpp"
 
@@ -327,9 +328,13 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
         break;
       }
       const auto step_start = Clock::now();
+      Profiler::Range step_range("step");  // what a running Profiler calls a step
       ++iteration;
-      gather_rows(train.images, order, b * batch, batch, batch_images);
-      gather_rows(train.labels, order, b * batch, batch, batch_labels);
+      {
+        Profiler::Range batch_range("batch");  // copying the batch is not the first op's time
+        gather_rows(train.images, order, b * batch, batch, batch_images);
+        gather_rows(train.labels, order, b * batch, batch, batch_labels);
+      }
 
       optimizer_.zero_grad();
       Tensor scores = model_.forward(batch_images);
@@ -372,6 +377,7 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
         for (auto& [name, tensor] : trainable) before.push_back(tensor.detach().clone());
       }
       try {
+        Profiler::Range update_range("optimizer");
         optimizer_.step();
       } catch (const optim::NonFiniteGradient& error) {
         // A finite loss with a NaN/inf gradient (log 0, √0, 1/0 inside the model): the optimiser
