@@ -2,9 +2,8 @@
 // Build it inside the repository as the target `porting_example`, or in a project of your own
 // with find_package(gradlab) (docs/your_own_project.md). CTest runs it and compares what it
 // prints with pytorch_output.txt, the output of train.py under PyTorch 1.13.
-#include <fmt/format.h>
-
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <vector>
 
@@ -50,11 +49,11 @@ int main() {
       b2.zero_();
       W2.mul_(0.5);
     }
-    fmt::print("step {:2d}  loss {:.15f}\n", step, loss.item());
+    std::printf("step %2lld  loss %.15f\n", static_cast<long long>(step), loss.item());
   }
 
   NoGradGuard no_grad;
   const Tensor predicted = argmax(matmul(clamp(matmul(X, W1) + b1, 0.0), W2) + b2);
   const Tensor accuracy = mean(eq(predicted.to(DType::float64), y.to(DType::float64)));
-  fmt::print("accuracy {:.15f}\n", accuracy.item());
+  std::printf("accuracy %.15f\n", accuracy.item());
 }
