@@ -1,4 +1,5 @@
-// The gradlab port of train.py, line by line (docs/porting_from_pytorch.md walks through it).
+// The gradlab port of train.py, line by line (the section "A port, line by line" of
+// docs/pytorch_differences.md walks through it).
 // Build it inside the repository as the target `porting_example`, or in a project of your own
 // with find_package(gradlab) (docs/your_own_project.md). CTest runs it and compares what it
 // prints with pytorch_output.txt, the output of train.py under PyTorch 1.13.
