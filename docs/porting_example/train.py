@@ -1,5 +1,6 @@
 # A small PyTorch training script, the "before" of the section "A port, line by line" in
-# docs/pytorch_differences.md. Its gradlab port is train.cpp, line by line. Regenerate the committed output with
+# docs/pytorch_differences.md. Its gradlab port is train.cpp, line by line. Regenerate the
+# committed output with
 #   /usr/bin/python3 docs/porting_example/train.py > docs/porting_example/pytorch_output.txt
 # The data and the first weights are formulas, not random draws, so both programs start from the
 # same numbers; everything is float64, so the two outputs agree to ~1e-12.
