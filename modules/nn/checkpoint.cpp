@@ -997,6 +997,23 @@ void check_checkpoint_target(const fs::path& directory) {
                        extra.empty() ? std::string("what is not a plain file") : listing(extra)));
 }
 
+namespace {
+
+// The manifest of the checkpoint folder `folder` (absolute, see normalised_target), parsed; an
+// interrupted save's folder is recovered first. `where` ("checkpoint <folder>") starts messages.
+CheckpointManifest read_checkpoint_manifest(const fs::path& folder, const std::string& where) {
+  std::error_code error;
+  if (!fs::exists(fs::symlink_status(folder, error))) recover_checkpoint(folder);
+  if (!fs::is_directory(folder)) throw Error(fmt::format("{}: no such folder", where));
+  const fs::path manifest_path = folder / manifest_name;
+  if (!fs::is_regular_file(manifest_path))
+    throw Error(fmt::format("{}: {} is missing (not a gradlab checkpoint?)", where, manifest_name));
+  return parse_checkpoint_manifest(read_manifest_text(manifest_path, where),
+                                   fmt::format("{}: {}", where, manifest_name));
+}
+
+}  // namespace
+
 void load_checkpoint(Module& module, const fs::path& directory, const LoadOptions& options) {
   const fs::path folder = normalised_target(directory);
   const std::string where = fmt::format("checkpoint {}", folder.string());
@@ -1005,14 +1022,7 @@ void load_checkpoint(Module& module, const fs::path& directory, const LoadOption
       throw Error(fmt::format(
           "{}: cannot exclude '{}': not the dotted name of a layer or tensor (e.g. 4 or 4.bias)",
           where, printable(exclusion)));
-  std::error_code error;
-  if (!fs::exists(fs::symlink_status(folder, error))) recover_checkpoint(folder);
-  if (!fs::is_directory(folder)) throw Error(fmt::format("{}: no such folder", where));
-  const fs::path manifest_path = folder / manifest_name;
-  if (!fs::is_regular_file(manifest_path))
-    throw Error(fmt::format("{}: {} is missing (not a gradlab checkpoint?)", where, manifest_name));
-  const CheckpointManifest manifest = parse_checkpoint_manifest(
-      read_manifest_text(manifest_path, where), fmt::format("{}: {}", where, manifest_name));
+  const CheckpointManifest manifest = read_checkpoint_manifest(folder, where);
 
   // Everything is read and checked before the first byte of the module changes: every tensor
   // (names, shapes and dtypes name the parameter), then the layers and their settings (version
@@ -1035,14 +1045,7 @@ void load_checkpoint(Module& module, const fs::path& directory, const LoadOption
 std::optional<TrainingState> load_training_state(const fs::path& directory) {
   const fs::path folder = normalised_target(directory);
   const std::string where = fmt::format("checkpoint {}", folder.string());
-  std::error_code error;
-  if (!fs::exists(fs::symlink_status(folder, error))) recover_checkpoint(folder);
-  if (!fs::is_directory(folder)) throw Error(fmt::format("{}: no such folder", where));
-  const fs::path manifest_path = folder / manifest_name;
-  if (!fs::is_regular_file(manifest_path))
-    throw Error(fmt::format("{}: {} is missing (not a gradlab checkpoint?)", where, manifest_name));
-  const CheckpointManifest manifest = parse_checkpoint_manifest(
-      read_manifest_text(manifest_path, where), fmt::format("{}: {}", where, manifest_name));
+  const CheckpointManifest manifest = read_checkpoint_manifest(folder, where);
   if (!manifest.training) return std::nullopt;
   TrainingState state;
   state.settings = manifest.training->settings;
