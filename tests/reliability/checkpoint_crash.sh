@@ -25,19 +25,7 @@
 # being traced (strace cannot trace a process another tracer holds, e.g. `./gradlab
 # check-packages`, which runs the whole suite under strace), 1 otherwise. A missing strace fails.
 set -u
-scenario=$1
-program=$2
-work=$3/$scenario
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
+source "${BASH_SOURCE[0]%/*}/scenario.sh" "$@"  # the set-up shared by the process tests
 
 if [[ $scenario != activation ]]; then
   if ! command -v strace >/dev/null; then
@@ -57,22 +45,9 @@ fi
 # The kill and order scenarios run gradlab_train some 80 times: they read a tiny MNIST-like
 # folder (20 training and 10 test images of random pixels, labels 0-9) instead of Fashion-MNIST.
 # The activation scenario trains on Fashion-MNIST, as the issue did.
-byte() { printf "\\x$(printf %02x "$1")"; }
-idx3() {  # idx3 FILE N: N random 28×28 images
-  { printf '\x00\x00\x08\x03\x00\x00\x00'; byte "$2"
-    printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'; head -c $(($2 * 784)) /dev/urandom; } >"$1"
-}
-idx1() {  # idx1 FILE N: the labels 0, 1, ..., 9, 0, 1, ... (N of them)
-  { printf '\x00\x00\x08\x01\x00\x00\x00'; byte "$2"
-    for ((i = 0; i < $2; i++)); do byte $((i % 10)); done; } >"$1"
-}
 data=(--quick --hidden 20 --progress none --no-plots)
 if [[ $scenario != activation ]]; then
-  mkdir -p data
-  idx3 data/train-images-idx3-ubyte 20
-  idx1 data/train-labels-idx1-ubyte 20
-  idx3 data/t10k-images-idx3-ubyte 10
-  idx1 data/t10k-labels-idx1-ubyte 10
+  tiny_mnist data 20 10
   data+=(--dataset mnist --data "$work/data" --val 5)
 fi
 

@@ -25,34 +25,9 @@
 # A tiny MNIST-like folder (200 training images of random pixels, 20 test) keeps each run well
 # under a second. The exit status is 0 when every check passed, 1 otherwise.
 set -u
-scenario=$1
-program=$2
-work=$3/$scenario
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
+source "${BASH_SOURCE[0]%/*}/scenario.sh" "$@"  # the set-up shared by the process tests
 
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
-
-byte() { printf "\\x$(printf %02x "$1")"; }
-idx3() {  # idx3 FILE N: N random 28×28 images (N < 65536)
-  { printf '\x00\x00\x08\x03\x00\x00'; byte $(($2 / 256)); byte $(($2 % 256))
-    printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'; head -c $(($2 * 784)) /dev/urandom; } >"$1"
-}
-idx1() {  # idx1 FILE N: the labels 0, 1, ..., 9, 0, 1, ... (N of them)
-  { printf '\x00\x00\x08\x01\x00\x00'; byte $(($2 / 256)); byte $(($2 % 256))
-    for ((i = 0; i < $2; i++)); do byte $((i % 10)); done; } >"$1"
-}
-mkdir -p data
-idx3 data/train-images-idx3-ubyte 200
-idx1 data/train-labels-idx1-ubyte 200
-idx3 data/t10k-images-idx3-ubyte 20
-idx1 data/t10k-labels-idx1-ubyte 20
+tiny_mnist data 200 20
 
 backend=reference
 optimizer=momentum

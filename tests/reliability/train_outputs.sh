@@ -8,19 +8,7 @@
 # exit status is 0 only when every check passed. "Refused before loading data" is checked by the
 # absence of the "data: ..." line the program prints once the dataset is loaded.
 set -u
-scenario=$1
-program=$2
-work=$3/$scenario
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
+source "${BASH_SOURCE[0]%/*}/scenario.sh" "$@"  # the set-up shared by the process tests
 
 # T [flags]: the small run of the issue; sets $output and $status.
 T() {
