@@ -1,6 +1,6 @@
-// Matrix products on oneDNN: matmul (transposes expressed as strides) and the fully connected
-// layer on inner_product (forward, backward data, backward weights), each in f32 or in the bf16
-// compute mode (inputs reordered to bf16, f32 accumulation and f32 outputs).
+// Matrix products on oneDNN: matmul and the fully connected layer (forward, backward data,
+// backward weights), all on the matmul primitive with transposes expressed as strides, each in
+// f32 or in the bf16 compute mode (inputs reordered to bf16, f32 accumulation and f32 outputs).
 #include <string>
 
 #include "backends/onednn/onednn_context.hpp"
@@ -39,11 +39,6 @@ memory reorder_into_owned(Plan& plan, const dnnl::engine& engine, const memory& 
   return converted;
 }
 
-/// The descriptor with the same dims as `md` in bf16, layout left to the primitive ("any").
-memory::desc bf16_any(const memory::desc& md) {
-  return memory::desc(md.dims(), data_type::bf16, tag::any);
-}
-
 /// When the bf16 mode is on, a failure to build a primitive most likely means this CPU has no
 /// bf16 implementation: say so.
 template <class Body>
@@ -56,6 +51,28 @@ void with_bf16_diagnosis(const Context& context, const char* kernel, Body body) 
                 " was asked to compute in bf16, which oneDNN 2.6 implements only on CPUs with "
                 "AVX512-BF16 or AMX");
   }
+}
+
+/// Appends c = a · b (+ bias broadcast over the rows) to `plan` as one oneDNN matmul; a, b and
+/// the bias are f32, a and b possibly transposed views (strides). In bf16 mode the primitive
+/// chooses the layouts of its bf16 operands (tag `any`: a blocked, pre-packed layout for b) and
+/// reorder steps convert a and b into plan-owned buffers of those layouts; c and the bias stay f32.
+void add_product(Plan& plan, const Context& context, const memory& a, const memory& b,
+                 const memory& c, const memory* bias = nullptr) {
+  const bool bf16 = context.use_bf16();
+  const auto used = [&](const memory& m) {
+    return bf16 ? memory::desc(m.get_desc().dims(), data_type::bf16, tag::any) : m.get_desc();
+  };
+  const auto desc = bias ? dnnl::matmul::desc(used(a), used(b), bias->get_desc(), c.get_desc())
+                         : dnnl::matmul::desc(used(a), used(b), c.get_desc());
+  const dnnl::matmul::primitive_desc pd(desc, context.engine);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  if (bf16) {
+    args[DNNL_ARG_SRC] = reorder_into_owned(plan, context.engine, a, pd.src_desc());
+    args[DNNL_ARG_WEIGHTS] = reorder_into_owned(plan, context.engine, b, pd.weights_desc());
+  }
+  if (bias) args[DNNL_ARG_BIAS] = *bias;
+  plan.add_step(dnnl::matmul(pd), std::move(args));
 }
 
 }  // namespace
@@ -85,24 +102,7 @@ void matmul(Context& context, ConstView a, bool transpose_a, ConstView b, bool t
       Plan built(context.engine);
       memory a_mem = built.bind(maybe_transposed_md(a.shape, transpose_a));
       memory b_mem = built.bind(maybe_transposed_md(b.shape, transpose_b));
-      memory c_mem = built.bind(row_major_md({m, n}));
-      if (bf16) {
-        // Reorders also undo the transposes: the bf16 copies are plain row-major op(A), op(B).
-        memory a16 =
-            reorder_into_owned(built, context.engine, a_mem, row_major_md({m, k}, data_type::bf16));
-        memory b16 =
-            reorder_into_owned(built, context.engine, b_mem, row_major_md({k, n}, data_type::bf16));
-        dnnl::matmul::primitive_desc pd(
-            dnnl::matmul::desc(a16.get_desc(), b16.get_desc(), c_mem.get_desc()), context.engine);
-        built.add_step(dnnl::matmul(pd),
-                       {{DNNL_ARG_SRC, a16}, {DNNL_ARG_WEIGHTS, b16}, {DNNL_ARG_DST, c_mem}});
-      } else {
-        dnnl::matmul::primitive_desc pd(
-            dnnl::matmul::desc(a_mem.get_desc(), b_mem.get_desc(), c_mem.get_desc()),
-            context.engine);
-        built.add_step(dnnl::matmul(pd),
-                       {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
-      }
+      add_product(built, context, a_mem, b_mem, built.bind(row_major_md({m, n})));
       return built;
     });
     plan->run(context.stream, {a.data, b.data, c.data});
@@ -138,32 +138,101 @@ void check_vector(const char* kernel, const char* what, ConstView v, std::int64_
   }
 }
 
-/// Memory descriptors of the layer in oneDNN's terms. oneDNN's weights are OC×IC = M×D; our
-/// row-major W [D, M] is exactly that matrix stored column-major, i.e. dims {M, D}, tag `io`.
-struct LinearDescs {
-  memory::desc src, weights, bias, dst;
-  explicit LinearDescs(const LinearShape& s)
-      : src(row_major_md({s.batch, s.inputs})),
-        weights({s.outputs, s.inputs}, data_type::f32, tag::io),
-        bias(row_major_md({s.outputs})),
-        dst(row_major_md({s.batch, s.outputs})) {}
-};
+/// oneDNN's inner-product view of the layer: its weights are OC×IC = M×D, which is our
+/// row-major W [D, M] stored column-major, i.e. dims {M, D} with tag `io`.
+memory::desc inner_product_weights_md(const LinearShape& s) {
+  return memory::desc({s.outputs, s.inputs}, data_type::f32, tag::io);
+}
 
-/// The forward primitive descriptor, used by the forward kernel and as the hint of the backward
-/// ones. In bf16 mode src and weights are bf16 (weights in the layout the primitive prefers),
-/// bias and dst stay f32.
-dnnl::inner_product_forward::primitive_desc forward_pd(const Context& context, const LinearDescs& d,
-                                                       bool with_bias, bool bf16) {
-  const memory::desc src = bf16 ? memory::desc(d.src.dims(), data_type::bf16, tag::ab) : d.src;
-  const memory::desc weights = bf16 ? bf16_any(d.weights) : d.weights;
-  auto desc = with_bias ? dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, src,
-                                                            weights, d.bias, d.dst)
-                        : dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, src,
-                                                            weights, d.dst);
+/// The bf16 forward primitive descriptor of the inner product: x in bf16, weights in bf16 in the
+/// layout the primitive prefers (`any`), bias and y in f32. Also the hint of the backward ones.
+dnnl::inner_product_forward::primitive_desc inner_product_bf16_pd(const Context& context,
+                                                                  const LinearShape& s,
+                                                                  bool with_bias) {
+  const memory::desc src = row_major_md({s.batch, s.inputs}, data_type::bf16);
+  const memory::desc weights({s.outputs, s.inputs}, data_type::bf16, tag::any);
+  const memory::desc dst = row_major_md({s.batch, s.outputs});
+  const auto prop = dnnl::prop_kind::forward_training;
+  auto desc = with_bias ? dnnl::inner_product_forward::desc(prop, src, weights,
+                                                            row_major_md({s.outputs}), dst)
+                        : dnnl::inner_product_forward::desc(prop, src, weights, dst);
   return dnnl::inner_product_forward::primitive_desc(desc, context.engine);
 }
 
+// In the bf16 mode the layer runs on oneDNN's inner_product primitives instead of matmul: they
+// take the weights in a pre-packed bf16 layout converted straight from our f32 buffer, and in
+// paired runs on an AMD EPYC with AVX512-BF16 they were as fast as matmul on wide-bn and up to
+// 1.4x faster on the small lecture-2layer step (docs/backends.md).
+
+/// y = x · W + b in bf16 on the inner-product primitive: a plan of reorders and one primitive.
+Plan inner_product_bf16_forward_plan(const Context& context, const LinearShape& s, bool with_bias) {
+  Plan built(context.engine);
+  memory x_mem = built.bind(row_major_md({s.batch, s.inputs}));
+  memory w_mem = built.bind(inner_product_weights_md(s));
+  memory y_mem = built.bind(row_major_md({s.batch, s.outputs}));
+  auto pd = inner_product_bf16_pd(context, s, with_bias);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, reorder_into_owned(built, context.engine, x_mem, pd.src_desc())},
+      {DNNL_ARG_WEIGHTS, reorder_into_owned(built, context.engine, w_mem, pd.weights_desc())},
+      {DNNL_ARG_DST, y_mem}};
+  if (with_bias) {
+    args[DNNL_ARG_BIAS] = built.bind(row_major_md({s.outputs}));
+  } else {
+    built.skip();
+  }
+  built.add_step(dnnl::inner_product_forward(pd), std::move(args));
+  return built;
+}
+
+/// dx = dy · Wᵀ and dW = xᵀ · dy in bf16 on the inner-product primitives; dy is converted once
+/// and shared. Slots: x, W, dy, dx, dW (an unwanted output's slot is skipped).
+Plan inner_product_bf16_backward_plan(const Context& context, const LinearShape& s, bool want_dx,
+                                      bool want_dweight) {
+  Plan built(context.engine);
+  const memory::desc x_md = row_major_md({s.batch, s.inputs});
+  memory x_mem = built.bind(x_md);
+  memory w_mem = built.bind(inner_product_weights_md(s));
+  memory dy_mem = built.bind(row_major_md({s.batch, s.outputs}));
+  const auto hint = inner_product_bf16_pd(context, s, false);
+  memory dy16 = reorder_into_owned(built, context.engine, dy_mem,
+                                   row_major_md({s.batch, s.outputs}, data_type::bf16));
+  if (want_dx) {
+    const memory::desc weights({s.outputs, s.inputs}, data_type::bf16, tag::any);
+    dnnl::inner_product_backward_data::primitive_desc pd(
+        dnnl::inner_product_backward_data::desc(x_md, weights, dy16.get_desc()), context.engine,
+        hint);
+    built.add_step(
+        dnnl::inner_product_backward_data(pd),
+        {{DNNL_ARG_DIFF_DST, dy16},
+         {DNNL_ARG_WEIGHTS, reorder_into_owned(built, context.engine, w_mem, pd.weights_desc())},
+         {DNNL_ARG_DIFF_SRC, built.bind(x_md)}});
+  } else {
+    built.skip();
+  }
+  if (want_dweight) {
+    memory x16 = reorder_into_owned(built, context.engine, x_mem,
+                                    row_major_md({s.batch, s.inputs}, data_type::bf16));
+    dnnl::inner_product_backward_weights::primitive_desc pd(
+        dnnl::inner_product_backward_weights::desc(x16.get_desc(), inner_product_weights_md(s),
+                                                   dy16.get_desc()),
+        context.engine, hint);
+    built.add_step(dnnl::inner_product_backward_weights(pd),
+                   {{DNNL_ARG_SRC, x16},
+                    {DNNL_ARG_DIFF_DST, dy16},
+                    {DNNL_ARG_DIFF_WEIGHTS, built.bind(inner_product_weights_md(s))}});
+  } else {
+    built.skip();
+  }
+  return built;
+}
+
 }  // namespace
+
+// The fully connected layer is three matrix products on oneDNN's matmul primitive, with the
+// transposes expressed as strides: y = x · W + b, dx = dy · Wᵀ, dW = xᵀ · dy. (The
+// inner_product primitive computes the same; on an AMD EPYC with AVX-512 its gemm-based
+// implementation took up to 1.5x as long as matmul's brgemm one inside a training step, see
+// docs/backends.md.)
 
 void linear_forward(Context& context, ConstView x, ConstView weight, ConstView bias, View y) {
   constexpr const char* kernel = "linear_forward";
@@ -176,27 +245,19 @@ void linear_forward(Context& context, ConstView x, ConstView weight, ConstView b
 
   with_bf16_diagnosis(context, kernel, [&] {
     auto plan = context.cache.find_or_build(key, kernel, [&] {
-      const LinearDescs d(s);
+      if (bf16) return inner_product_bf16_forward_plan(context, s, with_bias);
       Plan built(context.engine);
-      memory x_mem = built.bind(d.src);
-      memory w_mem = built.bind(d.weights);
-      memory y_mem = built.bind(d.dst);
-      auto pd = forward_pd(context, d, with_bias, bf16);
-      std::unordered_map<int, memory> args{{DNNL_ARG_DST, y_mem}};
-      if (bf16) {
-        args[DNNL_ARG_SRC] = reorder_into_owned(built, context.engine, x_mem, pd.src_desc());
-        args[DNNL_ARG_WEIGHTS] =
-            reorder_into_owned(built, context.engine, w_mem, pd.weights_desc());
-      } else {
-        args[DNNL_ARG_SRC] = x_mem;
-        args[DNNL_ARG_WEIGHTS] = w_mem;
-      }
+      memory x_mem = built.bind(row_major_md({s.batch, s.inputs}));
+      memory w_mem = built.bind(row_major_md({s.inputs, s.outputs}));
+      memory y_mem = built.bind(row_major_md({s.batch, s.outputs}));
       if (with_bias) {
-        args[DNNL_ARG_BIAS] = built.bind(d.bias);
+        // The bias [M] as a [1, M] row, broadcast over the batch by the primitive.
+        memory b_mem = built.bind(row_major_md({1, s.outputs}));
+        add_product(built, context, x_mem, w_mem, y_mem, &b_mem);
       } else {
         built.skip();
+        add_product(built, context, x_mem, w_mem, y_mem);
       }
-      built.add_step(dnnl::inner_product_forward(pd), std::move(args));
       return built;
     });
     plan->run(context.stream, {x.data, weight.data, y.data, bias.data});
@@ -219,75 +280,40 @@ void linear_backward(Context& context, ConstView x, ConstView weight, ConstView 
     require_same_shape(kernel, dweight.shape, weight.shape);
   }
   if (want_dbias) check_vector(kernel, "dbias", dbias, s.outputs);
-  if (!want_dx && !want_dweight && !want_dbias) return;
 
-  const bool bf16 = context.use_bf16();
-  CacheKey key(PlanKind::linear_backward);
-  key.add(s.batch).add(s.inputs).add(s.outputs).add(want_dx).add(want_dweight).add(want_dbias);
-  key.add(bf16);
-
-  with_bf16_diagnosis(context, kernel, [&] {
-    auto plan = context.cache.find_or_build(key, kernel, [&] {
-      const LinearDescs d(s);
-      Plan built(context.engine);
-      memory x_mem = built.bind(d.src);
-      memory w_mem = built.bind(d.weights);
-      memory dy_mem = built.bind(d.dst);
-      const auto hint = forward_pd(context, d, want_dbias, bf16);
-      // In bf16 mode dy is converted once and shared by both backward primitives.
-      memory dy_used = dy_mem;
-      if (bf16) {
-        dy_used = reorder_into_owned(built, context.engine, dy_mem,
-                                     memory::desc(d.dst.dims(), data_type::bf16, tag::ab));
-      }
-
-      // dx = dy · Wᵀ (backward data); dx stays f32.
-      if (want_dx) {
-        memory dx_mem = built.bind(d.src);
-        const memory::desc weights = bf16 ? bf16_any(d.weights) : d.weights;
-        dnnl::inner_product_backward_data::primitive_desc pd(
-            dnnl::inner_product_backward_data::desc(d.src, weights, dy_used.get_desc()),
-            context.engine, hint);
-        memory w_used =
-            bf16 ? reorder_into_owned(built, context.engine, w_mem, pd.weights_desc()) : w_mem;
-        built.add_step(dnnl::inner_product_backward_data(pd), {{DNNL_ARG_DIFF_DST, dy_used},
-                                                               {DNNL_ARG_WEIGHTS, w_used},
-                                                               {DNNL_ARG_DIFF_SRC, dx_mem}});
-      } else {
-        built.skip();
-      }
-
-      // dW = xᵀ · dy and db = Σ_n dy[n, :] (backward weights); dW lands directly in our
-      // row-major [D, M] buffer through the `io` descriptor. When only db is wanted, dW goes to
-      // a plan-owned buffer.
-      if (want_dweight || want_dbias) {
-        memory dw_mem = built.bind_or_own(d.weights, want_dweight);
-        memory x_used = x_mem;
-        if (bf16) {
-          x_used = reorder_into_owned(built, context.engine, x_mem,
-                                      memory::desc(d.src.dims(), data_type::bf16, tag::ab));
-        }
-        auto desc = want_dbias ? dnnl::inner_product_backward_weights::desc(
-                                     x_used.get_desc(), d.weights, d.bias, dy_used.get_desc())
-                               : dnnl::inner_product_backward_weights::desc(
-                                     x_used.get_desc(), d.weights, dy_used.get_desc());
-        dnnl::inner_product_backward_weights::primitive_desc pd(desc, context.engine, hint);
-        std::unordered_map<int, memory> args{
-            {DNNL_ARG_SRC, x_used}, {DNNL_ARG_DIFF_DST, dy_used}, {DNNL_ARG_DIFF_WEIGHTS, dw_mem}};
-        if (want_dbias) {
-          args[DNNL_ARG_DIFF_BIAS] = built.bind(d.bias);
+  if (want_dx || want_dweight) {
+    const bool bf16 = context.use_bf16();
+    CacheKey key(PlanKind::linear_backward);
+    key.add(s.batch).add(s.inputs).add(s.outputs).add(want_dx).add(want_dweight).add(bf16);
+    with_bf16_diagnosis(context, kernel, [&] {
+      auto plan = context.cache.find_or_build(key, kernel, [&] {
+        if (bf16) return inner_product_bf16_backward_plan(context, s, want_dx, want_dweight);
+        Plan built(context.engine);
+        // x and W are bound transposed (dims and strides of xᵀ [D, N] and Wᵀ [M, D]).
+        memory xt_mem = built.bind(maybe_transposed_md(x.shape, true));
+        memory wt_mem = built.bind(maybe_transposed_md(weight.shape, true));
+        memory dy_mem = built.bind(row_major_md({s.batch, s.outputs}));
+        if (want_dx) {
+          add_product(built, context, dy_mem, wt_mem, built.bind(row_major_md(dims_of(x.shape))));
         } else {
           built.skip();
         }
-        built.add_step(dnnl::inner_product_backward_weights(pd), std::move(args));
-      } else {
-        built.skip();  // dweight
-        built.skip();  // dbias
-      }
-      return built;
+        if (want_dweight) {
+          add_product(built, context, xt_mem, dy_mem,
+                      built.bind(row_major_md(dims_of(weight.shape))));
+        } else {
+          built.skip();
+        }
+        return built;
+      });
+      plan->run(context.stream, {x.data, weight.data, dy.data, dx.data, dweight.data});
     });
-    plan->run(context.stream, {x.data, weight.data, dy.data, dx.data, dweight.data, dbias.data});
-  });
+  }
+  // db = Σ_n dy[n, :]: the leading-axis sum of the reduction kernel, with db seen as [1, M].
+  if (want_dbias) {
+    const std::int64_t row_shape[2] = {1, s.outputs};
+    reduce(context, ReduceOp::sum, dy, View{dbias.data, row_shape, dbias.dtype});
+  }
 }
 
 }  // namespace gradlab::onednn

@@ -2,7 +2,7 @@
 /// \file backends/onednn/onednn_backend.hpp
 /// \brief The oneDNN backend: every kernel of `Backend` on oneDNN 2.6 primitives.
 ///
-/// Matrix products run on inner_product and matmul, elementwise ops on eltwise and binary,
+/// Matrix products run on matmul (f32) and inner_product (bf16), elementwise ops on eltwise and binary,
 /// reductions on reduction, softmax on softmax_v2, batch norm on batch_normalization; ready
 /// primitives are kept in a cache keyed on (kernel, shapes, flags, precision), so a repeated
 /// call does no oneDNN set-up. Tensors below 4096 elements take a plain host loop for the

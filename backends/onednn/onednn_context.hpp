@@ -10,7 +10,7 @@
 /// | file                      | kernels                                                       |
 /// |---------------------------|---------------------------------------------------------------|
 /// | primitive_cache.cpp       | `Plan`, `PrimitiveCache`, the helpers below                   |
-/// | matrix_kernels.cpp        | matmul, linear forward/backward (inner_product), bf16 mode   |
+/// | matrix_kernels.cpp        | matmul, linear forward/backward (matmul; bf16: inner_product) |
 /// | elementwise_kernels.cpp   | fill, arange, broadcast, transpose, axpby, unary, binary, reduce |
 /// | softmax_kernels.cpp       | softmax, log-softmax, fused cross-entropy                    |
 /// | batch_norm_kernels.cpp    | batch normalisation (train, inference, backward)             |

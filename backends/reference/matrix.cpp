@@ -160,7 +160,7 @@ void ReferenceBackend::linear_backward(ConstView x, ConstView weight, ConstView 
     require_shape(kernel, "dbias", dbias, bias_shape);
   }
   dispatch_float(x.dtype, kernel, [&]<class T>(T) {
-    // In bf16 mode dy is rounded once and feeds all three results, as in oneDNN.
+    // In bf16 mode dy is rounded once and feeds both products.
     const ProductInput<T> dy_used(dy);
     if (dx) {  // dx = dy · Wᵀ
       const ProductInput<T> weight_used(weight);
@@ -170,11 +170,11 @@ void ReferenceBackend::linear_backward(ConstView x, ConstView weight, ConstView 
       const ProductInput<T> x_used(x);
       gemm<T>(x_used.operand(true), dy_used.operand(false), dweight.as<T>(), 1, 0);
     }
-    if (dbias) {  // db = Σ_n dy[n, :]
+    if (dbias) {  // db = Σ_n dy[n, :], a sum and not a product: from dy as given, never rounded
       auto bias_gradient = flat<T>(dbias);
       bias_gradient.fill(T(0));
       for (std::int64_t n = 0; n < dy.shape[0]; ++n) {
-        bias_gradient += row(dy_used.data() + n * dy.shape[1], dy.shape[1]);
+        bias_gradient += row(dy.as<T>() + n * dy.shape[1], dy.shape[1]);
       }
     }
   });
