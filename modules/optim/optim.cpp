@@ -118,6 +118,27 @@ Optimizer::Optimizer(std::vector<Tensor> parameters, double lr) : lr_(lr) {
           index - 1, shape_string(p.shape())));
     if (seen.insert(p.impl().get()).second) parameters_.push_back(p);
   }
+  l2_penalty_.assign(parameters_.size(), 0.0);
+}
+
+void Optimizer::set_l2_penalty(const std::vector<Tensor>& tensors, double lambda) {
+  if (!(lambda >= 0.0) || !std::isfinite(lambda))
+    throw Error(fmt::format("optimizer: the L2 penalty λ must be finite and ≥ 0, got {}", lambda));
+  std::vector<std::size_t> indices;  // all found before any is changed
+  for (std::size_t t = 0; t < tensors.size(); ++t) {
+    const auto found =
+        std::find_if(parameters_.begin(), parameters_.end(), [&](const Tensor& parameter) {
+          return tensors[t].defined() && parameter.impl() == tensors[t].impl();
+        });
+    if (found == parameters_.end())
+      throw Error(
+          fmt::format("optimizer: set_l2_penalty: tensor {} ({}) is not one of this optimiser's {} "
+                      "parameters",
+                      t, tensors[t].defined() ? shape_string(tensors[t].shape()) : "undefined",
+                      parameters_.size()));
+    indices.push_back(static_cast<std::size_t>(found - parameters_.begin()));
+  }
+  for (const std::size_t i : indices) l2_penalty_[i] = lambda;
 }
 
 Optimizer::~Optimizer() = default;
@@ -259,7 +280,7 @@ void SGD::update(std::size_t index, const Tensor& parameter, const Tensor& gradi
     velocity = velocity_[index].mutable_view();
   }
   backend().sgd_update(parameter.mutable_view(), gradient.view(), velocity, lr(), options_.momentum,
-                       options_.nesterov, options_.weight_decay);
+                       options_.nesterov, coupled_decay(index, options_.weight_decay));
 }
 
 std::vector<std::pair<std::string, double>> SGD::hyperparameters() const {
@@ -291,7 +312,7 @@ AdaGrad::AdaGrad(std::vector<Tensor> parameters, const AdaGradOptions& options)
 void AdaGrad::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
   if (!cache_[index].defined()) cache_[index] = zeros_like(parameter);
   backend().adagrad_update(parameter.mutable_view(), gradient.view(), cache_[index].mutable_view(),
-                           lr(), options_.eps, options_.weight_decay);
+                           lr(), options_.eps, coupled_decay(index, options_.weight_decay));
 }
 
 std::vector<std::pair<std::string, double>> AdaGrad::hyperparameters() const {
@@ -342,7 +363,8 @@ RMSProp::RMSProp(std::vector<Tensor> parameters, const RMSPropOptions& options)
 void RMSProp::update(std::size_t index, const Tensor& parameter, const Tensor& gradient) {
   if (!cache_[index].defined()) cache_[index] = zeros_like(parameter);
   backend().rmsprop_update(parameter.mutable_view(), gradient.view(), cache_[index].mutable_view(),
-                           lr(), options_.alpha, options_.eps, options_.weight_decay);
+                           lr(), options_.alpha, options_.eps,
+                           coupled_decay(index, options_.weight_decay));
 }
 
 std::vector<std::pair<std::string, double>> RMSProp::hyperparameters() const {
@@ -385,9 +407,14 @@ void Adam::update(std::size_t index, const Tensor& parameter, const Tensor& grad
     v_[index] = zeros_like(parameter);
   }
   const std::int64_t t = ++t_[index];
-  backend().adam_update(parameter.mutable_view(), gradient.view(), m_[index].mutable_view(),
-                        v_[index].mutable_view(), lr(), options_.beta1, options_.beta2,
-                        options_.eps, t, options_.weight_decay, decoupled_);
+  // The kernel has one decay coefficient, coupled (Adam) or decoupled (AdamW). AdamW's
+  // l2_penalty is coupled, so it goes into the gradient first.
+  Tensor g = gradient;
+  if (decoupled_ && l2_penalty(index) > 0.0) g = gradient + parameter.detach() * l2_penalty(index);
+  backend().adam_update(
+      parameter.mutable_view(), g.view(), m_[index].mutable_view(), v_[index].mutable_view(), lr(),
+      options_.beta1, options_.beta2, options_.eps, t,
+      decoupled_ ? options_.weight_decay : coupled_decay(index, options_.weight_decay), decoupled_);
 }
 
 std::vector<std::pair<std::string, double>> Adam::hyperparameters() const {

@@ -101,6 +101,18 @@ class Optimizer {
   /// The parameters, in the order given.
   const std::vector<Tensor>& parameters() const { return parameters_; }
 
+  /// From the next step on, adds the gradient λ·x of an L2 penalty ½λ‖x‖² to the gradient of
+  /// each of `tensors` inside the update, as if the penalty were part of the loss but without
+  /// its graph (a mul, a sum and their backward per tensor). It comes on top of the rule's own
+  /// `weight_decay` and replaces a λ set before for the same tensors; λ = 0 removes it. It is
+  /// PyTorch's `weight_decay` on a parameter group of its own: `train::Trainer` puts its `reg`
+  /// on the weight matrices this way. Each tensor must be one of `parameters()` (else an error
+  /// names its position and shape); λ must be finite and ≥ 0. Not part of `state()`: whoever
+  /// sets it sets it again after a resume.
+  void set_l2_penalty(const std::vector<Tensor>& tensors, double lambda);
+  /// The λ that `set_l2_penalty` gave parameter `index` (0 when none).
+  double l2_penalty(std::size_t index) const { return l2_penalty_.at(index); }
+
   /// The rule's name, as `OptimizerState::type` records it, e.g. "SGD"; "Optimizer" for a
   /// subclass that does not name itself (override it, and `state_tensors` / `restore_state`
   /// when the rule keeps state, to make its runs resumable).
@@ -123,13 +135,21 @@ class Optimizer {
   /// Replaces the state with `tensors` (already checked against `state_tensors()`: same names,
   /// shapes and dtypes, in the same order); the default has no state.
   virtual void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors);
-  /// Applies the rule to parameter `index` (its gradient is defined and of the same shape).
+  /// Applies the rule to parameter `index` (its gradient is defined and of the same shape). A
+  /// rule adds `l2_penalty(index)` · x to the gradient, which the built-in rules do by passing
+  /// `coupled_decay(index, their weight_decay)` to their fused kernel.
   virtual void update(std::size_t index, const Tensor& parameter, const Tensor& gradient) = 0;
+  /// The coupled L2 coefficient of parameter `index`: the rule's `weight_decay` plus its
+  /// `l2_penalty` (both add their coefficient times x to the gradient).
+  double coupled_decay(std::size_t index, double weight_decay) const {
+    return weight_decay + l2_penalty_[index];
+  }
   /// A zero tensor shaped like `parameter`, for optimiser state.
   static Tensor zeros_like(const Tensor& parameter);
 
  private:
   std::vector<Tensor> parameters_;
+  std::vector<double> l2_penalty_;  // per parameter, see set_l2_penalty
   double lr_;
 };
 

@@ -182,7 +182,10 @@ struct TrainerConfig {
   std::int64_t epochs = 5;             ///< Passes over the training set (≥ 0).
   std::int64_t batch_size = 256;       ///< Examples per mini-batch (≥ 1; capped at N).
   std::string loss = "cross_entropy";  ///< "cross_entropy" (softmax) or "svm" (hinge, margin 1).
-  double reg = 0.0;                    ///< λ of the L2 penalty ½λ Σ_W ‖W‖² (weights only).
+  /// λ of the L2 penalty ½λ Σ_W ‖W‖² (weight matrices only): part of the reported loss; its
+  /// gradient λW is added inside the optimiser's update (`Optimizer::set_l2_penalty`, for the
+  /// run's duration), not through the graph.
+  double reg = 0.0;
   double lr_decay = 1.0;   ///< lr of epoch e (0-based) = lr₀ · lr_decayᵉ, in (0, 1].
   std::uint64_t seed = 0;  ///< Seeds the batch order and the training-accuracy subset.
   std::int64_t train_eval_size =

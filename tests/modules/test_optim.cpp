@@ -345,3 +345,79 @@ TEST_CASE("an optimiser step raises the version: backward of an older graph rais
   CHECK(w.version() == 1);
   CHECK_THROWS_WITH(loss.backward(), Catch::Contains("modified in place by `optimizer.step()`"));
 }
+
+namespace l2_in_the_update {
+
+// Runs 6 steps of the optimiser `make` builds over a weight W [3, 2] and a bias b [2] on the
+// loss Σ tanh(x·W + b) ⊙ c, with an L2 penalty ½λ‖W‖² either in the loss (through the graph) or
+// given to the optimiser (`set_l2_penalty`); returns W and b after the last step.
+template <class Make>
+std::vector<double> run(Make make, bool penalty_in_the_loss, double lambda) {
+  const TensorOptions f64{.dtype = DType::float64, .requires_grad = true};
+  Tensor w = from({0.3, -0.8, 1.1, 0.4, -0.5, 0.9}, {3, 2}, f64);
+  Tensor b = from({0.1, -0.2}, {2}, f64);
+  const Tensor x = from({1.0, -2.0, 0.5, 0.7, 0.2, -1.3}, {2, 3}, {.dtype = DType::float64});
+  const Tensor c = from({1.0, -0.5, 2.0, 0.25}, {2, 2}, {.dtype = DType::float64});
+  auto optimizer = make(std::vector<Tensor>{w, b});
+  if (!penalty_in_the_loss) optimizer.set_l2_penalty({w}, lambda);
+  for (int t = 0; t < 6; ++t) {
+    optimizer.zero_grad();
+    Tensor loss = (tanh(linear(x, w, b)) * c).sum();
+    if (penalty_in_the_loss) loss = loss + nn::l2_penalty({w}, lambda);
+    loss.backward();
+    optimizer.step();
+  }
+  std::vector<double> out = w.to_vector();
+  for (double v : b.to_vector()) out.push_back(v);
+  return out;
+}
+
+template <class Make>
+void same_steps(const char* name, Make make) {
+  INFO(name);
+  const auto through_graph = run(make, true, 0.3);
+  const auto in_the_update = run(make, false, 0.3);
+  const auto without = run(make, true, 0.0);
+  for (std::size_t i = 0; i < through_graph.size(); ++i) {
+    INFO("element " << i);
+    CHECK(in_the_update[i] == Approx(through_graph[i]).epsilon(1e-12).margin(1e-14));
+  }
+  // ... and the penalty is not a no-op: it moves every weight (not the bias, indices 6 and 7).
+  for (std::size_t i = 0; i < 6; ++i) CHECK(std::abs(in_the_update[i] - without[i]) > 1e-6);
+}
+
+}  // namespace l2_in_the_update
+
+TEST_CASE("set_l2_penalty takes the same steps as ½λ‖W‖² in the loss, for every optimiser") {
+  using l2_in_the_update::same_steps;
+  BackendGuard guard("reference");  // float64
+  same_steps("SGD", [](std::vector<Tensor> p) { return optim::SGD(p, {.lr = 0.1}); });
+  same_steps("SGD momentum + weight_decay", [](std::vector<Tensor> p) {
+    return optim::SGD(p, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.05});
+  });
+  same_steps("SGD Nesterov", [](std::vector<Tensor> p) {
+    return optim::SGD(p, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+  });
+  same_steps("AdaGrad", [](std::vector<Tensor> p) { return optim::AdaGrad(p, {.lr = 0.1}); });
+  same_steps("RMSProp", [](std::vector<Tensor> p) { return optim::RMSProp(p, {.lr = 0.01}); });
+  same_steps("Adam", [](std::vector<Tensor> p) { return optim::Adam(p, {.lr = 0.01}); });
+  same_steps("AdamW (decoupled weight_decay, coupled L2)", [](std::vector<Tensor> p) {
+    return optim::AdamW(p, {.lr = 0.01, .weight_decay = 0.1});
+  });
+}
+
+TEST_CASE("set_l2_penalty refuses a tensor it does not optimise and a bad λ; 0 removes it") {
+  Tensor w = from({1.0, 2.0}, {1, 2}, {.requires_grad = true});
+  Tensor other = from({1.0, 2.0}, {1, 2}, {.requires_grad = true});
+  optim::SGD sgd({w}, {.lr = 0.1});
+  CHECK_THROWS_WITH(sgd.set_l2_penalty({w, other}, 0.1),
+                    Catch::Contains("tensor 1 ([1, 2]) is not one of this optimiser's 1"));
+  CHECK(sgd.l2_penalty(0) == 0.0);  // all or nothing
+  CHECK_THROWS_WITH(sgd.set_l2_penalty({w}, -1.0), Catch::Contains("finite and ≥ 0, got -1"));
+  sgd.set_l2_penalty({w}, 0.5);
+  CHECK(sgd.l2_penalty(0) == 0.5);
+  sgd.set_l2_penalty({w}, 0.0);
+  (w * 0.0).sum().backward();  // a zero gradient: only a penalty would move w
+  sgd.step();
+  CHECK(w.to_vector() == std::vector<double>{1.0, 2.0});
+}
