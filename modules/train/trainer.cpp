@@ -24,6 +24,29 @@ namespace gradlab::train {
 
 namespace {
 
+/// ½λ Σ_W ‖W‖² as a number, for the reported loss. The gradient is the optimiser's
+/// (`set_l2_penalty`), so only the value is needed: one pass over each matrix with the threads
+/// splitting it, accumulating in double, instead of nn::l2_penalty's W ⊙ W temporary and
+/// reduction (0.57 against about 0.15 ms per wide-bn step).
+double penalty_value(const std::vector<Tensor>& weights, double lambda) {
+  double total = 0.0;
+  for (const Tensor& weight : weights) {
+    const std::int64_t n = weight.numel();
+    double sum = 0.0;
+    if (weight.dtype() == DType::float64) {
+      const double* w = weight.const_data<double>();
+#pragma omp parallel for simd reduction(+ : sum) if (n > 65536)
+      for (std::int64_t i = 0; i < n; ++i) sum += w[i] * w[i];
+    } else {
+      const float* w = weight.const_data<float>();
+#pragma omp parallel for simd reduction(+ : sum) if (n > 65536)
+      for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(w[i]) * w[i];
+    }
+    total += sum;
+  }
+  return 0.5 * lambda * total;
+}
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
@@ -354,17 +377,11 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
                                           : cross_entropy(scores, batch_labels);
       // The L2 penalty ½λ Σ‖W‖² is part of the loss the run reports, but its gradient λW is
       // known in closed form, so it is not differentiated through the graph (a mul and a sum
-      // per weight matrix and their backward, about 12 % of a wide-bn step): the value is
-      // computed here without a graph, and the optimiser adds λW to the gradient inside its
-      // update (set_l2_penalty above; PyTorch's weight_decay on the weights' parameter group).
-      if (config_.reg > 0.0 && !weights.empty()) {
-        Tensor penalty;
-        {
-          NoGradGuard value_only;
-          penalty = nn::l2_penalty(weights, config_.reg);
-        }
-        loss = loss + penalty;
-      }
+      // per weight matrix and their backward, about 12 % of a wide-bn step): the value is a
+      // number computed here, and the optimiser adds λW to the gradient inside its update
+      // (set_l2_penalty above; PyTorch's weight_decay on the weights' parameter group).
+      if (config_.reg > 0.0 && !weights.empty())
+        loss = loss + scalar(penalty_value(weights, config_.reg), loss.dtype());
       const double value = loss.item();
       history.loss.push_back(value);
       if (iteration == 1) first_loss = value;

@@ -9,6 +9,7 @@
 
 #include "backends/backend.hpp"
 #include "modules/nn/layers.hpp"
+#include "modules/nn/losses.hpp"
 #include "modules/optim/optim.hpp"
 #include "modules/train/trainer.hpp"
 #include "synthetic.hpp"
@@ -202,4 +203,54 @@ TEST_CASE("Trainer rejects invalid settings with a message naming the setting", 
   CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.loss = "hinge"}), Catch::Contains("'hinge'"));
   CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.reg = -1.0}), Catch::Contains("reg"));
   CHECK_THROWS_WITH(train::Trainer(net, optimizer, {.lr_decay = 1.5}), Catch::Contains("lr_decay"));
+}
+
+TEST_CASE("Trainer's reg reports ½λΣ‖W‖² in the loss and steps as if it were in the graph",
+          "[trainer]") {
+  BackendGuard backend("reference");
+  // One batch of all 20 examples per epoch, so the batch order cannot change a step.
+  data::Dataset tiny = testing::blobs(20, 6, 3, 1.0, 21);
+  const double reg = 0.05;
+  const auto make = [] {
+    manual_seed(4);
+    return nn::MLP({6, 8, 3}, {.activation = "tanh", .init = "xavier"});
+  };
+  nn::Sequential net = make();
+  optim::SGD optimizer(net.parameters(), {.lr = 0.2, .momentum = 0.9});
+  train::Trainer trainer(net, optimizer,
+                         {.epochs = 4,
+                          .batch_size = 20,
+                          .reg = reg,
+                          .train_eval_size = 0,
+                          .ratio_every = 0,
+                          .progress = train::ProgressStyle::none});
+  const train::History history = trainer.fit(tiny);
+  CHECK(optimizer.l2_penalty(0) == 0.0);  // the run's penalty comes off the optimiser after it
+
+  // The same four steps by hand, the penalty in the loss and differentiated through the graph.
+  nn::Sequential by_hand = make();
+  optim::SGD by_hand_optimizer(by_hand.parameters(), {.lr = 0.2, .momentum = 0.9});
+  const auto weights = nn::weight_matrices(by_hand.parameters());
+  REQUIRE(weights.size() == 2);
+  REQUIRE(history.loss.size() == 4);
+  for (std::size_t t = 0; t < 4; ++t) {
+    INFO("step " << t + 1);
+    by_hand_optimizer.zero_grad();
+    Tensor loss =
+        cross_entropy(by_hand.forward(tiny.images), tiny.labels) + nn::l2_penalty(weights, reg);
+    CHECK(history.loss[t] == Approx(loss.item()).epsilon(1e-5));
+    loss.backward();
+    by_hand_optimizer.step();
+  }
+  const auto trained = net.parameters(), expected = by_hand.parameters();
+  for (std::size_t p = 0; p < expected.size(); ++p) {
+    const auto a = trained[p].to_vector(), e = expected[p].to_vector();
+    for (std::size_t i = 0; i < e.size(); ++i) CHECK(a[i] == Approx(e[i]).margin(1e-5));
+  }
+  // ... and λ matters here: without it the first loss is smaller by ½λΣ‖W‖² of the start.
+  nn::Sequential fresh = make();
+  const double start_penalty = nn::l2_penalty(nn::weight_matrices(fresh.parameters()), reg).item();
+  CHECK(start_penalty > 0.01);
+  CHECK(history.loss[0] - start_penalty ==
+        Approx(cross_entropy(fresh.forward(tiny.images), tiny.labels).item()).epsilon(1e-5));
 }
