@@ -37,8 +37,8 @@ void check_weight_decay(double value, const char* owner) {
 // Index of the first element whose exponent bits are all ones (±inf or NaN), or −1. The common
 // all-finite case is one pass of integer tests over fixed-size blocks, which g++ vectorises at
 // -O2 (a constant trip count needs no remainder loop); the position is searched only inside a
-// bad block. Measured on 1.86M float32 gradients: ~0.4 ms, against ~1.7 ms for a plain
-// std::isfinite loop.
+// bad block. Measured on 1.86M float32 gradients: ~0.4 ms on one thread, against ~1.7 ms for
+// a plain std::isfinite loop.
 template <class Float, class Bits>
 std::int64_t first_non_finite_in(const Float* values, std::int64_t count) {
   static_assert(sizeof(Float) == sizeof(Bits));
@@ -49,17 +49,22 @@ std::int64_t first_non_finite_in(const Float* values, std::int64_t count) {
       if (!std::isfinite(values[i])) return i;
     return -1;
   };
-  const std::int64_t full = count - count % block;
-  for (std::int64_t begin = 0; begin < full; begin += block) {
+  // Large tensors split the full blocks across the threads (the smallest index found wins):
+  // this pass reads every gradient before each step.
+  const std::int64_t full_blocks = count / block;
+  std::int64_t first = count;  // none found
+#pragma omp parallel for reduction(min : first) if (count >= (1 << 18))
+  for (std::int64_t b = 0; b < full_blocks; ++b) {
+    const Float* start = values + b * block;
     Bits any_all_ones = 0;
     for (std::int64_t j = 0; j < block; ++j) {
       Bits bits;
-      std::memcpy(&bits, values + begin + j, sizeof bits);
+      std::memcpy(&bits, start + j, sizeof bits);
       any_all_ones |= Bits((bits & exponent) == exponent);
     }
-    if (any_all_ones != 0) return search(begin, begin + block);
+    if (any_all_ones != 0) first = std::min(first, search(b * block, b * block + block));
   }
-  return search(full, count);
+  return first < count ? first : search(full_blocks * block, count);
 }
 
 // Copies of per-parameter state `tensors` named "<kind>.<index>", zeros where not made yet.

@@ -421,3 +421,32 @@ TEST_CASE("set_l2_penalty refuses a tensor it does not optimise and a bad λ; 0 
   sgd.step();
   CHECK(w.to_vector() == std::vector<double>{1.0, 2.0});
 }
+
+TEST_CASE("first_non_finite finds the first NaN or infinity at any position and size") {
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    // 300,000 elements take the threaded path (from 2¹⁸), the others the serial one.
+    for (const std::int64_t n : {0, 1, 1023, 1024, 1025, 5000, 300000}) {
+      INFO(dtype_name(dtype) << ", " << n << " elements");
+      Tensor t = zeros({n}, {.dtype = dtype});
+      CHECK(optim::first_non_finite(t) == -1);
+      for (const std::int64_t at : {std::int64_t{0}, n / 2, n - 1}) {
+        if (at < 0 || at >= n) continue;
+        INFO("at " << at);
+        for (const double bad : {NAN, INFINITY, -INFINITY}) {
+          Tensor u = zeros({n}, {.dtype = dtype});
+          u.fill_(0.5);
+          const auto put = [&](std::int64_t i) {
+            if (dtype == DType::float32)
+              u.data<float>()[i] = static_cast<float>(bad);
+            else
+              u.data<double>()[i] = bad;
+          };
+          put(at);
+          // A second one two blocks further on (the same thread's share): the first wins.
+          if (const std::int64_t later = std::min(n - 1, at + 2048); later > at) put(later);
+          CHECK(optim::first_non_finite(u) == at);
+        }
+      }
+    }
+  }
+}
