@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -229,7 +230,11 @@ int main(int argc, char** argv) {
   if (!flags.steps_only) gradlab::bench::register_op_benchmarks(backends);
   gradlab::bench::register_training_benchmarks(configurations);
 
-  std::cout << "gradlab bench | threads " << gradlab::num_threads() << "\n";
+  // How idle OpenMP threads wait changes small steps a lot (waking a sleeping thread for every
+  // kernel), so the table says which policy it was measured under.
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  std::cout << "gradlab bench | threads " << gradlab::num_threads() << " | OMP_WAIT_POLICY "
+            << (wait_policy ? wait_policy : "unset (libgomp: spin a while, then sleep)") << "\n";
   for (const std::string& name : backends) {
     std::cout << "  " << name << ": " << gradlab::backend_named(name).description() << "\n";
   }
@@ -274,6 +279,7 @@ int main(int argc, char** argv) {
   // --- the table ---------------------------------------------------------------------------
   nlohmann::json json;
   json["threads"] = gradlab::num_threads();
+  json["omp_wait_policy"] = std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "";
   for (const std::string& name : backends)
     json["backends"][name] = gradlab::backend_named(name).description();
   std::cout
