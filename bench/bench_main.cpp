@@ -2,7 +2,7 @@
 // explanation (ms per training step, speed-up over the reference backend, and optionally the
 // same steps in PyTorch), and writes it as JSON on request.
 //
-//   gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]
+//   gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only] [--rounds N]
 //                 [--profile] [--profile-trace FILE] [any --benchmark_* flag of Google Benchmark]
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -57,7 +57,24 @@ struct Flags {
   bool steps_only = false;
   bool profile = false;
   std::string profile_trace;
+  int rounds = 1;
 };
+
+/// One round of measurements: every benchmark, the PyTorch peer and the GEMM floors, timed one
+/// after the other. With --rounds N the rounds run in turn, so every ratio can be taken within
+/// one round and the median of the rounds quoted (the machine's speed drifts between rounds).
+struct Round {
+  std::map<std::string, double> milliseconds;           // benchmark name → ms per iteration
+  std::map<std::string, double> torch_ms;               // "<workload>/<precision>" → ms
+  std::map<std::string, gradlab::bench::Floor> floors;  // "<workload>/<precision>"
+  nlohmann::json pytorch;                               // the peer's own output
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
 
 // --profile: instead of timing, where each training step's time goes (gradlab::Profiler), per
 // workload and configuration; --profile-trace FILE writes one Chrome trace per configuration,
@@ -155,6 +172,19 @@ int main(int argc, char** argv) {
         std::cerr << "gradlab_bench: --json needs a file name, got ''\n";
         return 2;
       }
+    } else if (argument == "--rounds") {
+      const std::string text = value();
+      std::size_t used = 0;
+      try {
+        flags.rounds = std::stoi(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (text.empty() || used != text.size() || flags.rounds < 1 || flags.rounds > 20) {
+        std::cerr << "gradlab_bench: --rounds needs a whole number from 1 to 20, got '" << text
+                  << "'\n";
+        return 2;
+      }
     } else if (argument == "--vs-pytorch") {
       flags.vs_pytorch = true;
     } else if (argument == "--quick") {
@@ -169,11 +199,14 @@ int main(int argc, char** argv) {
     } else if (argument == "--help" || argument == "-h") {
       std::cout
           << "gradlab_bench [--threads N] [--json FILE] [--vs-pytorch] [--quick] [--steps-only]\n"
+             "              [--rounds N]\n"
              "  --threads N     threads for oneDNN and OpenBLAS, 1 to 1024 (default: all cores)\n"
              "  --json FILE     also write the results as JSON\n"
              "  --vs-pytorch    add the same training steps in PyTorch (python3-torch)\n"
              "  --quick         short runs (less precise)\n"
              "  --steps-only    only the whole training steps, not the per-op benchmarks\n"
+             "  --rounds N      measure everything N times in turn (1 to 20, default 1) and print\n"
+             "                  medians, each ratio taken within a round, with its spread\n"
              "  --profile       instead of timing: where each training step's time goes, per op\n"
              "                  (--benchmark_filter=REGEX chooses the steps)\n"
              "  --profile-trace FILE  with --profile, also write Chrome traces FILE-<config>.json\n"
@@ -240,45 +273,79 @@ int main(int argc, char** argv) {
   }
   int passed_count = static_cast<int>(passed.size());
   benchmark::Initialize(&passed_count, passed.data());
-  CollectingReporter reporter;
-  const std::size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  if (ran == 0) {
-    std::cerr << "gradlab_bench: no benchmark matches the filter given (--benchmark_filter); "
-                 "nothing was measured\n";
-    return 2;
-  }
+  std::vector<Round> rounds(static_cast<std::size_t>(flags.rounds));
+  for (std::size_t r = 0; r < rounds.size(); ++r) {
+    Round& round = rounds[r];
+    if (rounds.size() > 1) std::cout << "\n--- round " << r + 1 << " of " << rounds.size() << "\n";
+    CollectingReporter reporter;
+    const std::size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
+    if (ran == 0) {
+      std::cerr << "gradlab_bench: no benchmark matches the filter given (--benchmark_filter); "
+                   "nothing was measured\n";
+      return 2;
+    }
+    round.milliseconds = reporter.milliseconds;
 
-  nlohmann::json pytorch;
-  std::map<std::string, double> torch_ms;  // "<workload>/<precision>" → ms
-  if (flags.vs_pytorch) {
-    pytorch = run_pytorch(gradlab::num_threads(), flags.quick);
-    if (pytorch.contains("results")) {
-      for (const auto& row : pytorch["results"]) {
-        torch_ms[row["workload"].get<std::string>() + "/" + row["precision"].get<std::string>()] =
-            row["ms_per_step"];
+    if (flags.vs_pytorch) {
+      round.pytorch = run_pytorch(gradlab::num_threads(), flags.quick);
+      if (round.pytorch.contains("results")) {
+        for (const auto& row : round.pytorch["results"]) {
+          round.torch_ms[row["workload"].get<std::string>() + "/" +
+                         row["precision"].get<std::string>()] = row["ms_per_step"];
+        }
+      } else {
+        std::cerr << "PyTorch column skipped: "
+                  << round.pytorch.value("error", std::string("unknown error")) << "\n";
       }
-    } else {
-      std::cerr << "PyTorch column skipped: "
-                << pytorch.value("error", std::string("unknown error")) << "\n";
+    }
+
+    // The GEMM floor of each workload (floor.hpp), f32 and bf16.
+    for (const auto& workload : gradlab::bench::workloads()) {
+      bool measured = false;
+      for (const auto& [name, ms] : round.milliseconds)
+        measured = measured || name.rfind("step/" + workload.name + "/", 0) == 0;
+      if (!measured) continue;
+      std::cerr << "timing the GEMM floor of " << workload.name << "\n";
+      round.floors[workload.name + "/f32"] = gradlab::bench::f32_floor(workload, flags.quick);
+      round.floors[workload.name + "/bf16"] = gradlab::bench::bf16_floor(workload, flags.quick);
     }
   }
+  benchmark::Shutdown();
 
-  // The GEMM floor of each workload (floor.hpp), f32 and bf16.
-  std::map<std::string, gradlab::bench::Floor> floors;  // "<workload>/<precision>"
-  for (const auto& workload : gradlab::bench::workloads()) {
-    bool measured = false;
-    for (const auto& [name, ms] : reporter.milliseconds)
-      measured = measured || name.rfind("step/" + workload.name + "/", 0) == 0;
-    if (!measured) continue;
-    std::cerr << "timing the GEMM floor of " << workload.name << "\n";
-    floors[workload.name + "/f32"] = gradlab::bench::f32_floor(workload, flags.quick);
-    floors[workload.name + "/bf16"] = gradlab::bench::bf16_floor(workload, flags.quick);
+  // Medians over the rounds (one round: its own values). Ratios are taken within each round
+  // first, then their median is taken: a round measured while the machine was slow moves both
+  // sides of its ratio.
+  auto median_of = [&](auto value_in_round) {
+    std::vector<double> values;
+    for (const Round& round : rounds) values.push_back(value_in_round(round));
+    return median(values);
+  };
+  auto spread_of = [&](auto value_in_round) {
+    std::vector<double> values;
+    for (const Round& round : rounds) values.push_back(value_in_round(round));
+    return std::pair{*std::min_element(values.begin(), values.end()),
+                     *std::max_element(values.begin(), values.end())};
+  };
+  std::map<std::string, double> milliseconds;  // every benchmark, median over the rounds
+  for (const auto& [name, ms] : rounds.front().milliseconds)
+    milliseconds[name] = median_of([&](const Round& round) { return round.milliseconds.at(name); });
+  std::map<std::string, gradlab::bench::Floor> floors = rounds.front().floors;
+  for (auto& [key, floor] : floors)
+    if (floor.ms > 0)
+      floor.ms = median_of([&](const Round& round) { return round.floors.at(key).ms; });
+  const nlohmann::json& pytorch = rounds.front().pytorch;
+  std::map<std::string, double> torch_ms;
+  for (const auto& [key, ms] : rounds.front().torch_ms) {
+    bool in_every_round = true;
+    for (const Round& round : rounds) in_every_round = in_every_round && round.torch_ms.count(key);
+    if (in_every_round)
+      torch_ms[key] = median_of([&](const Round& round) { return round.torch_ms.at(key); });
   }
 
   // --- the table ---------------------------------------------------------------------------
   nlohmann::json json;
   json["threads"] = gradlab::num_threads();
+  json["rounds"] = flags.rounds;
   json["omp_wait_policy"] = std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "";
   for (const std::string& name : backends)
     json["backends"][name] = gradlab::backend_named(name).description();
@@ -290,48 +357,86 @@ int main(int argc, char** argv) {
   auto text_or_dash = [](bool known, double value) {
     return known ? fmt::format("{:.2f}", value) : std::string("-");
   };
+  std::vector<std::string> spreads;  // with --rounds: each ratio's range over the rounds
   for (const auto& workload : gradlab::bench::workloads()) {
-    auto reference = reporter.milliseconds.find("step/" + workload.name + "/reference/f32");
+    const std::string reference_name = "step/" + workload.name + "/reference/f32";
+    const bool has_reference = milliseconds.count(reference_name) > 0;
     for (const Configuration& configuration : configurations) {
-      auto found = reporter.milliseconds.find(
-          "step/" + workload.name + "/" + configuration.backend + "/" + configuration.precision);
-      if (found == reporter.milliseconds.end()) continue;
-      double ms = found->second;
-      std::string speedup = reference != reporter.milliseconds.end()
-                                ? fmt::format("{:.2f}x", reference->second / ms)
-                                : "-";
-      auto torch = torch_ms.find(workload.name + "/" + configuration.precision);
-      const bool has_torch = torch != torch_ms.end();
+      const std::string name =
+          "step/" + workload.name + "/" + configuration.backend + "/" + configuration.precision;
+      if (!milliseconds.count(name)) continue;
+      const double ms = milliseconds.at(name);
+      const auto ours = [&](const Round& round) { return round.milliseconds.at(name); };
+      std::string speedup =
+          has_reference ? fmt::format("{:.2f}x", median_of([&](const Round& round) {
+                                        return round.milliseconds.at(reference_name) / ours(round);
+                                      }))
+                        : "-";
+      const std::string torch_key = workload.name + "/" + configuration.precision;
+      const bool has_torch = torch_ms.count(torch_key) > 0;
+      const auto per_torch = [&](const Round& round) {
+        return ours(round) / round.torch_ms.at(torch_key);
+      };
       // A bf16 request the CPU cannot honour computes f32, so its floor is the f32 one.
       const bool bf16_computed =
           configuration.precision == "bf16" && floors[workload.name + "/bf16"].skipped.empty();
-      const gradlab::bench::Floor& floor =
-          floors[workload.name + (bf16_computed ? "/bf16" : "/f32")];
+      const std::string floor_key = workload.name + (bf16_computed ? "/bf16" : "/f32");
+      const gradlab::bench::Floor& floor = floors[floor_key];
       const bool has_floor = floor.ms > 0;
-      std::cout << fmt::format("  {:<16} {:<18} {:>9.2f} {:>12} {:>10} {:>12} {:>9} {:>11}\n",
-                               workload.name, configuration.backend + " " + configuration.precision,
-                               ms, speedup, text_or_dash(has_torch, has_torch ? torch->second : 0),
-                               text_or_dash(has_torch, has_torch ? ms / torch->second : 0),
-                               text_or_dash(has_floor, floor.ms),
-                               text_or_dash(has_floor, has_floor ? ms / floor.ms : 0));
+      const auto per_floor = [&](const Round& round) {
+        return ours(round) / round.floors.at(floor_key).ms;
+      };
+      const double ours_per_torch = has_torch ? median_of(per_torch) : 0;
+      const double ours_per_floor = has_floor ? median_of(per_floor) : 0;
+      std::cout << fmt::format(
+          "  {:<16} {:<18} {:>9.2f} {:>12} {:>10} {:>12} {:>9} {:>11}\n", workload.name,
+          configuration.backend + " " + configuration.precision, ms, speedup,
+          text_or_dash(has_torch, has_torch ? torch_ms.at(torch_key) : 0),
+          text_or_dash(has_torch, ours_per_torch), text_or_dash(has_floor, floor.ms),
+          text_or_dash(has_floor, ours_per_floor));
       auto or_null = [](bool known, double value) {
         return known ? nlohmann::json(value) : nlohmann::json();
       };
-      json["steps"].push_back(
-          {{"workload", workload.name},
-           {"backend", configuration.backend},
-           {"precision", configuration.precision},
-           {"ms_per_step", ms},
-           {"pytorch_ms_per_step", or_null(has_torch, has_torch ? torch->second : 0)},
-           {"ours_per_pytorch", or_null(has_torch, has_torch ? ms / torch->second : 0)},
-           {"floor_ms", or_null(has_floor, floor.ms)},
-           {"ours_per_floor", or_null(has_floor, has_floor ? ms / floor.ms : 0)}});
+      nlohmann::json row = {
+          {"workload", workload.name},
+          {"backend", configuration.backend},
+          {"precision", configuration.precision},
+          {"ms_per_step", ms},
+          {"pytorch_ms_per_step", or_null(has_torch, has_torch ? torch_ms.at(torch_key) : 0)},
+          {"ours_per_pytorch", or_null(has_torch, ours_per_torch)},
+          {"floor_ms", or_null(has_floor, floor.ms)},
+          {"ours_per_floor", or_null(has_floor, ours_per_floor)}};
+      if (rounds.size() > 1) {
+        std::string spread = fmt::format("  {:<16} {:<18} ms/step {:.2f}-{:.2f}", workload.name,
+                                         configuration.backend + " " + configuration.precision,
+                                         spread_of(ours).first, spread_of(ours).second);
+        for (const Round& round : rounds) row["ms_per_step_rounds"].push_back(ours(round));
+        if (has_torch) {
+          spread += fmt::format(", ours/PyTorch {:.2f}-{:.2f}", spread_of(per_torch).first,
+                                spread_of(per_torch).second);
+          for (const Round& round : rounds)
+            row["ours_per_pytorch_rounds"].push_back(per_torch(round));
+        }
+        if (has_floor) {
+          spread += fmt::format(", ours/floor {:.2f}-{:.2f}", spread_of(per_floor).first,
+                                spread_of(per_floor).second);
+          for (const Round& round : rounds)
+            row["ours_per_floor_rounds"].push_back(per_floor(round));
+        }
+        spreads.push_back(spread);
+      }
+      json["steps"].push_back(row);
     }
   }
   std::cout << "  (speed-up is reference f32 time / this time; ours/PyTorch below 1 means gradlab "
                "is faster;\n   floor = the step's matrix products alone, each with the fastest "
                "kernel here: forward, weight\n   gradients, input gradients of every layer but "
                "the first)\n";
+  if (rounds.size() > 1) {
+    std::cout << "  Medians of " << rounds.size()
+              << " rounds, each ratio taken within its round; over the rounds they ranged:\n";
+    for (const std::string& spread : spreads) std::cout << spread << "\n";
+  }
   for (const auto& [key, floor] : floors) {
     if (floor.skipped.empty()) {
       std::cout << fmt::format("  floor {:<22} {:>8.2f} ms  (fastest per product: {})\n", key,
@@ -346,8 +451,8 @@ int main(int argc, char** argv) {
 
   bool printed_overhead_header = false;
   for (const std::string& name : backends) {
-    auto found = reporter.milliseconds.find("overhead/" + name + "/tanh-chain 4x4 (300 ops)");
-    if (found == reporter.milliseconds.end()) continue;
+    auto found = milliseconds.find("overhead/" + name + "/tanh-chain 4x4 (300 ops)");
+    if (found == milliseconds.end()) continue;
     if (!printed_overhead_header) {
       std::cout << "\nFramework overhead per op (4x4 tensors, tanh(h*1.01+0.1) x100 + backward, "
                    "time / 300):\n";
@@ -359,7 +464,7 @@ int main(int argc, char** argv) {
   }
 
   bool printed_ops_header = false;
-  for (const auto& [name, ms] : reporter.milliseconds) {
+  for (const auto& [name, ms] : milliseconds) {
     if (name.rfind("op/", 0) != 0) continue;
     if (!printed_ops_header) {
       std::cout << "\nPer op, microseconds (see the Google Benchmark lines above for every op):\n";
