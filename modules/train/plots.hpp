@@ -54,12 +54,12 @@ struct PlotSettings {
   int height = 560;                                 ///< Picture height in pixels.
   /// The y axis's range, for curves meant to be compared with another picture's (give both the
   /// same range); empty: gnuplot fits it to the data. Used by `loss_curve`.
-  std::optional<std::pair<double, double>> y_range;
+  std::optional<std::pair<double, double>> y_range{};
   /// The y axis's label, with its unit (see the rules above); empty: the plot's own ("loss
   /// (nats)" for `loss_curve`). Used by `loss_curve`.
-  std::string y_label;
+  std::string y_label{};
   /// The picture's title; empty: the plot's own. Used by `loss_curve`.
-  std::string title;
+  std::string title{};
 };
 
 /// What a plot call wrote.
