@@ -294,18 +294,25 @@ History Trainer::fit(const data::Dataset& train, const data::Dataset& validation
     trainable.emplace_back(name, tensor);
     if (tensor.dim() >= 2) weights.push_back(tensor);
   }
-  // The L2 penalty's gradient λW goes into the optimiser's update of each weight it updates
-  // (see below), and comes off again when this run ends.
-  std::vector<Tensor> penalised;
-  for (const Tensor& weight : weights)
-    for (const Tensor& parameter : optimizer_.parameters())
-      if (parameter.impl() == weight.impl()) penalised.push_back(weight);
+  // With reg > 0, the L2 penalty's gradient λW goes into the optimiser's update of each weight
+  // it updates (see below); when this run ends, each weight gets back the λ it had before.
   struct PenaltyInTheUpdate {
     optim::Optimizer& optimizer;
-    const std::vector<Tensor>& tensors;
-    ~PenaltyInTheUpdate() { optimizer.set_l2_penalty(tensors, 0.0); }
-  } penalty_in_the_update{optimizer_, penalised};
-  optimizer_.set_l2_penalty(penalised, config_.reg);
+    std::vector<std::pair<Tensor, double>> before;  // weight, its λ before this run
+    ~PenaltyInTheUpdate() {
+      for (const auto& [weight, lambda] : before) optimizer.set_l2_penalty({weight}, lambda);
+    }
+  } penalty_in_the_update{optimizer_, {}};
+  if (config_.reg > 0.0) {
+    std::vector<Tensor> penalised;
+    for (const Tensor& weight : weights)
+      for (std::size_t i = 0; i < optimizer_.parameters().size(); ++i)
+        if (optimizer_.parameters()[i].impl() == weight.impl()) {
+          penalised.push_back(weight);
+          penalty_in_the_update.before.emplace_back(weight, optimizer_.l2_penalty(i));
+        }
+    optimizer_.set_l2_penalty(penalised, config_.reg);
+  }
   std::vector<Tensor> state;  // everything "best parameters" must restore: parameters + buffers
   for (auto& [name, tensor] : model_.named_parameters()) state.push_back(tensor);
   for (auto& [name, tensor] : model_.named_buffers()) state.push_back(tensor);

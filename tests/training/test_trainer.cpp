@@ -224,8 +224,12 @@ TEST_CASE("Trainer's reg reports ½λΣ‖W‖² in the loss and steps as if it 
                           .train_eval_size = 0,
                           .ratio_every = 0,
                           .progress = train::ProgressStyle::none});
+  optimizer.set_l2_penalty({net.parameters()[0]}, 0.125);  // the caller's own, before the run
   const train::History history = trainer.fit(tiny);
-  CHECK(optimizer.l2_penalty(0) == 0.0);  // the run's penalty comes off the optimiser after it
+  // During the run each weight had the Trainer's λ (the steps below agree); after it, the
+  // caller's λ is back.
+  CHECK(optimizer.l2_penalty(0) == 0.125);
+  CHECK(optimizer.l2_penalty(2) == 0.0);
 
   // The same four steps by hand, the penalty in the loss and differentiated through the graph.
   nn::Sequential by_hand = make();
