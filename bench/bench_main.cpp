@@ -70,6 +70,26 @@ struct Round {
   nlohmann::json pytorch;                               // the peer's own output
 };
 
+/// Parses the value of a whole-number flag into `out`: the whole text must be a number from
+/// `low` to `high` ("4abc", "-3", "" and out-of-range values are refused with a message naming the
+/// flag). Returns false after printing the refusal.
+bool whole_number_flag(const char* flag, const std::string& text, int low, int high, int& out) {
+  std::size_t used = 0;
+  int parsed = 0;
+  try {
+    parsed = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || parsed < low || parsed > high) {
+    std::cerr << "gradlab_bench: " << flag << " needs a whole number from " << low << " to " << high
+              << ", got '" << text << "'\n";
+    return false;
+  }
+  out = parsed;
+  return true;
+}
+
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const std::size_t n = values.size();
@@ -153,19 +173,7 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (argument == "--threads") {
-      // The whole text must be a number from 1 to 1024 ("4abc", "-3" and "0" are refused).
-      const std::string text = value();
-      std::size_t used = 0;
-      try {
-        flags.threads = std::stoi(text, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != text.size() || flags.threads < 1 || flags.threads > 1024) {
-        std::cerr << "gradlab_bench: --threads needs a whole number from 1 to 1024, got '" << text
-                  << "'\n";
-        return 2;
-      }
+      if (!whole_number_flag("--threads", value(), 1, 1024, flags.threads)) return 2;
     } else if (argument == "--json") {
       flags.json_path = value();
       if (flags.json_path.empty()) {
@@ -173,18 +181,7 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else if (argument == "--rounds") {
-      const std::string text = value();
-      std::size_t used = 0;
-      try {
-        flags.rounds = std::stoi(text, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (text.empty() || used != text.size() || flags.rounds < 1 || flags.rounds > 20) {
-        std::cerr << "gradlab_bench: --rounds needs a whole number from 1 to 20, got '" << text
-                  << "'\n";
-        return 2;
-      }
+      if (!whole_number_flag("--rounds", value(), 1, 20, flags.rounds)) return 2;
     } else if (argument == "--vs-pytorch") {
       flags.vs_pytorch = true;
     } else if (argument == "--quick") {
