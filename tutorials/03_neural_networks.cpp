@@ -410,17 +410,15 @@ int main(int argc, char** argv) {
          "the deeper ones grows, as the notice reports it in percentage points."}}},
       [&settings](Chapter& chapter) { chapter_body(chapter, settings); },
       [&settings](CLI::App& app) {
-        app.add_option("--hidden", settings.hidden,
-                       "Units per hidden layer of the short training's 2- and 3-layer nets "
-                       "(4 to 1024)")
-            ->check(gradlab::cli::number_check("in [4, 1024]",
-                                               [](double v) { return v >= 4 && v <= 1024; }))
-            ->check(gradlab::cli::whole_number_check(1024))
+        gradlab::cli::whole_number_in(
+            app.add_option("--hidden", settings.hidden,
+                           "Units per hidden layer of the short training's 2- and 3-layer nets "
+                           "(4 to 1024)"),
+            4, 1024)
             ->capture_default_str();
-        app.add_option("--epochs", settings.epochs,
-                       "Epochs of the short training (1 to 20; default 2, 1 with --quick)")
-            ->check(gradlab::cli::number_check("in [1, 20]",
-                                               [](double v) { return v >= 1 && v <= 20; }))
-            ->check(gradlab::cli::whole_number_check(20));
+        gradlab::cli::whole_number_in(
+            app.add_option("--epochs", settings.epochs,
+                           "Epochs of the short training (1 to 20; default 2, 1 with --quick)"),
+            1, 20);
       });
 }

@@ -424,11 +424,10 @@ int main(int argc, char** argv) {
                        "Adds this learning rate to the sweep (in (0, 1e5])")
             ->check(gradlab::cli::number_check("in (0, 1e5]",
                                                [](double v) { return v > 0 && v <= 1e5; }));
-        app.add_option("--hidden", settings.hidden,
-                       "Hidden units of the 784 → H → 10 net (4 to 1024)")
-            ->check(gradlab::cli::number_check("in [4, 1024]",
-                                               [](double v) { return v >= 4 && v <= 1024; }))
-            ->check(gradlab::cli::whole_number_check(1024))
+        gradlab::cli::whole_number_in(
+            app.add_option("--hidden", settings.hidden,
+                           "Hidden units of the 784 → H → 10 net (4 to 1024)"),
+            4, 1024)
             ->capture_default_str();
       });
 }

@@ -240,16 +240,13 @@ int main(int argc, char** argv) {
             grid.best().outcome.score));
       },
       [&settings](CLI::App& app) {
-        app.add_option("--trials", settings.trials,
-                       "Trials of the coarse stage (2 to 200; default 12, 6 with --quick)")
-            ->check(gradlab::cli::number_check("in [2, 200]",
-                                               [](double v) { return v >= 2 && v <= 200; }))
-            ->check(gradlab::cli::whole_number_check(200));
-        app.add_option("--fine-epochs", settings.fine_epochs,
-                       "Epochs of each fine-stage trial (1 to 20)")
-            ->check(gradlab::cli::number_check("in [1, 20]",
-                                               [](double v) { return v >= 1 && v <= 20; }))
-            ->check(gradlab::cli::whole_number_check(20))
+        gradlab::cli::whole_number_in(
+            app.add_option("--trials", settings.trials,
+                           "Trials of the coarse stage (2 to 200; default 12, 6 with --quick)"),
+            2, 200);
+        gradlab::cli::whole_number_in(app.add_option("--fine-epochs", settings.fine_epochs,
+                                                     "Epochs of each fine-stage trial (1 to 20)"),
+                                      1, 20)
             ->capture_default_str();
       });
 }

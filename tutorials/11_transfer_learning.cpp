@@ -315,16 +315,15 @@ int main(int argc, char** argv) {
             medium_acc[1], medium_acc[2], medium_acc[3], medium_acc[0]));
       },
       [&settings](CLI::App& app) {
-        app.add_option("--small", settings.small, "Images in the new task's small set (10 to 1000)")
-            ->check(gradlab::cli::number_check("in [10, 1000]",
-                                               [](double v) { return v >= 10 && v <= 1000; }))
-            ->check(gradlab::cli::whole_number_check(1000))
+        gradlab::cli::whole_number_in(
+            app.add_option("--small", settings.small,
+                           "Images in the new task's small set (10 to 1000)"),
+            10, 1000)
             ->capture_default_str();
-        app.add_option("--pretrain-epochs", settings.pretrain_epochs,
-                       "Epochs of training on the original task (1 to 20; default 5, 3 with "
-                       "--quick)")
-            ->check(gradlab::cli::number_check("in [1, 20]",
-                                               [](double v) { return v >= 1 && v <= 20; }))
-            ->check(gradlab::cli::whole_number_check(20));
+        gradlab::cli::whole_number_in(
+            app.add_option("--pretrain-epochs", settings.pretrain_epochs,
+                           "Epochs of training on the original task (1 to 20; default 5, 3 with "
+                           "--quick)"),
+            1, 20);
       });
 }

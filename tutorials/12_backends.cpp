@@ -776,18 +776,17 @@ int main(int argc, char** argv) {
                               number(bf16_first)));
       },
       [&flags](CLI::App& app) {
-        app.add_option(
-               "--batch", flags.batch,
-               "Batch of the big net's ops and training step (8 to 2048; default 256, 32 with "
-               "--quick). Batch norm over fewer examples makes five steps chaotic: the "
-               "backends' last-bit differences grow too fast to compare them.")
-            ->check(gradlab::cli::number_check("in [8, 2048]",
-                                               [](double v) { return v >= 8 && v <= 2048; }))
-            ->check(gradlab::cli::whole_number_check(2048));
-        app.add_option("--hidden", flags.hidden,
-                       "Hidden units of the big net (8 to 4096; default 1024, 128 with --quick)")
-            ->check(gradlab::cli::number_check("in [8, 4096]",
-                                               [](double v) { return v >= 8 && v <= 4096; }))
-            ->check(gradlab::cli::whole_number_check(4096));
+        gradlab::cli::whole_number_in(
+            app.add_option(
+                "--batch", flags.batch,
+                "Batch of the big net's ops and training step (8 to 2048; default 256, 32 with "
+                "--quick). Batch norm over fewer examples makes five steps chaotic: the "
+                "backends' last-bit differences grow too fast to compare them."),
+            8, 2048);
+        gradlab::cli::whole_number_in(
+            app.add_option(
+                "--hidden", flags.hidden,
+                "Hidden units of the big net (8 to 4096; default 1024, 128 with --quick)"),
+            8, 4096);
       });
 }

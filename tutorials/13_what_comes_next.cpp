@@ -428,10 +428,8 @@ int main(int argc, char** argv) {
                        "Adds this dropout rate to the dropout step (in (0, 0.95])")
             ->check(gradlab::cli::number_check("in (0, 0.95]",
                                                [](double v) { return v > 0 && v <= 0.95; }));
-        app.add_option("--members", settings.members, "Nets in the ensemble (2 to 10)")
-            ->check(gradlab::cli::number_check("in [2, 10]",
-                                               [](double v) { return v >= 2 && v <= 10; }))
-            ->check(gradlab::cli::whole_number_check(10))
+        gradlab::cli::whole_number_in(
+            app.add_option("--members", settings.members, "Nets in the ensemble (2 to 10)"), 2, 10)
             ->capture_default_str();
       });
 }

@@ -62,6 +62,18 @@ inline CLI::Validator whole_number_check(std::uint64_t limit) {
       "INTEGER in [0, " + std::to_string(limit) + "]");
 }
 
+/// Checks that `option`'s value is a whole number from `low` to `high`: `number_check` for the
+/// range ("--hidden: must be a finite number in [4, 1024], got 2"), then `whole_number_check`
+/// for the digits ("... must be a whole number from 0 to 1024, got 2.5"). Returns `option`, so
+/// that more settings can follow: `whole_number_in(app.add_option(...), 4, 1024)->...`.
+inline CLI::Option* whole_number_in(CLI::Option* option, std::uint64_t low, std::uint64_t high) {
+  const double from = static_cast<double>(low), to = static_cast<double>(high);
+  return option
+      ->check(number_check("in [" + std::to_string(low) + ", " + std::to_string(high) + "]",
+                           [from, to](double v) { return v >= from && v <= to; }))
+      ->check(whole_number_check(high));
+}
+
 /// `text` with each control character written as backslash, x and two hex digits, for messages.
 inline std::string visible(const std::string& text) {
   std::string out;
