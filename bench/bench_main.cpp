@@ -312,16 +312,16 @@ int main(int argc, char** argv) {
   // Medians over the rounds (one round: its own values). Ratios are taken within each round
   // first, then their median is taken: a round measured while the machine was slow moves both
   // sides of its ratio.
-  auto median_of = [&](auto value_in_round) {
+  auto per_round = [&](auto value_in_round) {
     std::vector<double> values;
     for (const Round& round : rounds) values.push_back(value_in_round(round));
-    return median(values);
+    return values;
   };
+  auto median_of = [&](auto value_in_round) { return median(per_round(value_in_round)); };
   auto spread_of = [&](auto value_in_round) {
-    std::vector<double> values;
-    for (const Round& round : rounds) values.push_back(value_in_round(round));
-    return std::pair{*std::min_element(values.begin(), values.end()),
-                     *std::max_element(values.begin(), values.end())};
+    const std::vector<double> values = per_round(value_in_round);
+    const auto [low, high] = std::minmax_element(values.begin(), values.end());
+    return std::pair{*low, *high};
   };
   std::map<std::string, double> milliseconds;  // every benchmark, median over the rounds
   for (const auto& [name, ms] : rounds.front().milliseconds)
@@ -404,21 +404,22 @@ int main(int argc, char** argv) {
           {"floor_ms", or_null(has_floor, floor.ms)},
           {"ours_per_floor", or_null(has_floor, ours_per_floor)}};
       if (rounds.size() > 1) {
-        std::string spread = fmt::format("  {:<16} {:<18} ms/step {:.2f}-{:.2f}", workload.name,
+        // Each quantity's range over the rounds, and its per-round values for the JSON.
+        const auto range = [&](const char* label, auto value_in_round) {
+          const auto [low, high] = spread_of(value_in_round);
+          return fmt::format("{} {:.2f}-{:.2f}", label, low, high);
+        };
+        std::string spread = fmt::format("  {:<16} {:<18} {}", workload.name,
                                          configuration.backend + " " + configuration.precision,
-                                         spread_of(ours).first, spread_of(ours).second);
-        for (const Round& round : rounds) row["ms_per_step_rounds"].push_back(ours(round));
+                                         range("ms/step", ours));
+        row["ms_per_step_rounds"] = per_round(ours);
         if (has_torch) {
-          spread += fmt::format(", ours/PyTorch {:.2f}-{:.2f}", spread_of(per_torch).first,
-                                spread_of(per_torch).second);
-          for (const Round& round : rounds)
-            row["ours_per_pytorch_rounds"].push_back(per_torch(round));
+          spread += ", " + range("ours/PyTorch", per_torch);
+          row["ours_per_pytorch_rounds"] = per_round(per_torch);
         }
         if (has_floor) {
-          spread += fmt::format(", ours/floor {:.2f}-{:.2f}", spread_of(per_floor).first,
-                                spread_of(per_floor).second);
-          for (const Round& round : rounds)
-            row["ours_per_floor_rounds"].push_back(per_floor(round));
+          spread += ", " + range("ours/floor", per_floor);
+          row["ours_per_floor_rounds"] = per_round(per_floor);
         }
         spreads.push_back(spread);
       }
